@@ -1,0 +1,96 @@
+//! Why a record can never be acted on. A rejected record is not retried: on SQS it is
+//! listed in `batchItemFailures` and ends in the dead-letter queue, on SNS it fails the
+//! invocation, which ends at the on-failure destination.
+
+use crate::thing_name::InvalidThingName;
+
+/// What was wrong with one record. Pair it with the record's id (see
+/// [`crate::Verdict`]) to name the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejectReason {
+    #[error("malformed record: {detail}")]
+    MalformedRecord { detail: String },
+    #[error("SQS record has no body")]
+    MissingBody,
+    #[error("SQS body is not JSON ({detail}): {excerpt:?}")]
+    BodyNotJson { detail: String, excerpt: String },
+    #[error("SQS body looks like an SNS envelope but is not a valid one: {detail}")]
+    MalformedSnsEnvelope { detail: String },
+    #[error("SNS message of Type {sns_type:?} is not a Notification")]
+    NotANotification { sns_type: String },
+    #[error("violation message is not JSON ({detail}): {excerpt:?}")]
+    MessageNotJson { detail: String, excerpt: String },
+    #[error("violation message is {found}, not a JSON object")]
+    MessageNotObject { found: &'static str },
+    #[error("violation message does not match the Device Defender schema: {detail}")]
+    InvalidViolation { detail: String },
+    #[error("violation has no thingName")]
+    MissingThingName,
+    #[error("invalid thingName {name:?}: {problem}")]
+    InvalidThingName {
+        name: String,
+        problem: InvalidThingName,
+    },
+    #[error("violation has no violationEventType")]
+    MissingEventType,
+    #[error(
+        "unknown violationEventType {value:?}; expected in-alarm, alarm-cleared or alarm-invalidated"
+    )]
+    UnknownEventType { value: String },
+}
+
+impl RejectReason {
+    /// A short, stable name for logs, metrics and the `errorType` of a failed invocation.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::MalformedRecord { .. } => "MalformedRecord",
+            RejectReason::MissingBody => "MissingBody",
+            RejectReason::BodyNotJson { .. } => "BodyNotJson",
+            RejectReason::MalformedSnsEnvelope { .. } => "MalformedSnsEnvelope",
+            RejectReason::NotANotification { .. } => "NotANotification",
+            RejectReason::MessageNotJson { .. } => "MessageNotJson",
+            RejectReason::MessageNotObject { .. } => "MessageNotObject",
+            RejectReason::InvalidViolation { .. } => "InvalidViolation",
+            RejectReason::MissingThingName => "MissingThingName",
+            RejectReason::InvalidThingName { .. } => "InvalidThingName",
+            RejectReason::MissingEventType => "MissingEventType",
+            RejectReason::UnknownEventType { .. } => "UnknownEventType",
+        }
+    }
+}
+
+/// At most `max` characters of untrusted text, marked when cut, for error messages and logs.
+pub fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_cuts_on_character_boundaries() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("ééééé", 3), "ééé…");
+        assert_eq!(excerpt("", 0), "");
+    }
+
+    #[test]
+    fn messages_say_what_was_wrong() {
+        let r = RejectReason::InvalidThingName {
+            name: "a/b".into(),
+            problem: InvalidThingName::BadCharacter {
+                found: '/',
+                position: 2,
+            },
+        };
+        assert_eq!(
+            r.to_string(),
+            "invalid thingName \"a/b\": thing name contains '/' at character 2; only letters, digits, ':', '_' and '-' are allowed"
+        );
+        assert_eq!(r.code(), "InvalidThingName");
+    }
+}

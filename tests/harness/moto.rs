@@ -1,1 +1,321 @@
-//! (being written)
+//! The moto emulator in server mode, run from the project-local virtualenv (`.venv`), plus
+//! fixture helpers that drive it with the real AWS SDK clients.
+//!
+//! moto serves the IoT control plane and the IoT data plane on one endpoint: it routes by the
+//! service name in the SigV4 credential scope (`iot`, `iotdata`).
+
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aws_sdk_iot::config::retry::RetryConfig;
+use aws_sdk_iot::config::{Credentials, Region};
+
+use crate::runtime_api::{http_request, tail_lines};
+use crate::workspace_root;
+
+/// Region used by every client created here.
+pub const REGION: &str = "us-east-1";
+
+/// How long [`Moto::start`] waits for the server to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `moto_server`, killed on drop.
+pub struct Moto {
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The port the server listens on (127.0.0.1).
+    pub port: u16,
+    /// The file holding the server's stdout and stderr.
+    pub log_path: PathBuf,
+    child: Child,
+}
+
+impl Moto {
+    /// Ensures the virtualenv exists (`scripts/ensure-venv.sh`), starts `moto_server` on a free
+    /// loopback port and waits until `GET /moto-api/` answers 200.
+    ///
+    /// Panics (with the tail of the server log) if it does not come up within 30 s.
+    pub fn start() -> Moto {
+        let root = workspace_root();
+        let script = root.join("scripts/ensure-venv.sh");
+        let out = Command::new(&script)
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        if !out.status.success() {
+            panic!(
+                "{} failed ({}):\n{}{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let server = root.join(".venv/bin/moto_server");
+        let log_dir = root.join("target/moto-logs");
+        fs::create_dir_all(&log_dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_dir.display()));
+
+        // A free port can be taken by someone else between our probe and moto's bind: retry a
+        // few times when the server exits early.
+        let mut last_failure = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let log_path = log_dir.join(format!("moto-{}-{port}.log", std::process::id()));
+            let log = File::create(&log_path)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+            let log_err = log.try_clone().expect("clone log file handle");
+            let child = Command::new(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(&root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(log_err))
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+            let mut moto = Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                port,
+                log_path,
+                child,
+            };
+            match moto.wait_ready() {
+                Ok(()) => return moto,
+                Err(ReadyError::Exited(status)) => {
+                    last_failure = format!(
+                        "moto_server exited early ({status}); log {}:\n{}",
+                        moto.log_path.display(),
+                        moto.log_tail(40)
+                    );
+                    // Drop reaps it; try another port.
+                }
+                Err(ReadyError::Timeout) => panic!(
+                    "moto_server did not answer GET {}/moto-api/ within {:?}; log {}:\n{}",
+                    moto.endpoint,
+                    READY_TIMEOUT,
+                    moto.log_path.display(),
+                    moto.log_tail(40)
+                ),
+            }
+        }
+        panic!("moto_server failed to start: {last_failure}");
+    }
+
+    fn wait_ready(&mut self) -> Result<(), ReadyError> {
+        let url = format!("{}/moto-api/", self.endpoint);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(ReadyError::Exited(status.to_string()));
+            }
+            if let Ok((200, _)) = http_request("GET", &url, b"") {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ReadyError::Timeout);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wipes all emulator state (`POST /moto-api/reset`). Panics if moto does not answer 200.
+    pub fn reset(&self) {
+        let url = format!("{}/moto-api/reset", self.endpoint);
+        match http_request("POST", &url, b"") {
+            Ok((200, _)) => {}
+            Ok((status, body)) => panic!("moto reset answered {status}: {body}"),
+            Err(e) => panic!("moto reset failed: {e}; log:\n{}", self.log_tail(20)),
+        }
+    }
+
+    /// The last `lines` lines of the server log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_lines(&self.log_path, lines)
+    }
+
+    /// The process id of `moto_server`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+enum ReadyError {
+    Exited(String),
+    Timeout,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+fn credentials() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "moto-static")
+}
+
+/// An IoT control-plane client for `endpoint` (us-east-1, static credentials, 1 attempt).
+pub async fn iot_client(endpoint: &str) -> aws_sdk_iot::Client {
+    let config = aws_sdk_iot::Config::builder()
+        .behavior_version(aws_sdk_iot::config::BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(credentials())
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build();
+    aws_sdk_iot::Client::from_conf(config)
+}
+
+/// An IoT data-plane client for `endpoint` (us-east-1, static credentials, 1 attempt).
+pub async fn data_client(endpoint: &str) -> aws_sdk_iotdataplane::Client {
+    use aws_sdk_iotdataplane::config as dc;
+    let config = dc::Builder::new()
+        .behavior_version(dc::BehaviorVersion::latest())
+        .region(dc::Region::new(REGION))
+        .credentials_provider(dc::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "moto-static",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(dc::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    aws_sdk_iotdataplane::Client::from_conf(config)
+}
+
+/// Creates a thing. Panics on error.
+pub async fn create_thing(client: &aws_sdk_iot::Client, name: &str) {
+    client
+        .create_thing()
+        .thing_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateThing {name}: {e:?}"));
+}
+
+/// Creates a static thing group. Panics on error.
+pub async fn create_thing_group(client: &aws_sdk_iot::Client, name: &str) {
+    client
+        .create_thing_group()
+        .thing_group_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateThingGroup {name}: {e:?}"));
+}
+
+/// Adds a thing to a thing group (AddThingToThingGroup). Panics on error.
+pub async fn add_thing_to_group(client: &aws_sdk_iot::Client, thing: &str, group: &str) {
+    client
+        .add_thing_to_thing_group()
+        .thing_name(thing)
+        .thing_group_name(group)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("AddThingToThingGroup {thing} -> {group}: {e:?}"));
+}
+
+/// The names of the groups a thing belongs to (ListThingGroupsForThing, all pages), sorted.
+/// Panics on error.
+pub async fn groups_for_thing(client: &aws_sdk_iot::Client, name: &str) -> Vec<String> {
+    let mut groups = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = client
+            .list_thing_groups_for_thing()
+            .thing_name(name)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListThingGroupsForThing {name}: {e:?}"));
+        groups.extend(
+            out.thing_groups()
+                .iter()
+                .filter_map(|g| g.group_name().map(str::to_owned)),
+        );
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    groups.sort();
+    groups
+}
+
+/// Merges `document` (e.g. `{"state":{"desired":{...}}}`) into a thing's classic shadow
+/// (`shadow_name` None) or named shadow. Panics on error.
+pub async fn update_shadow(
+    client: &aws_sdk_iotdataplane::Client,
+    thing: &str,
+    shadow_name: Option<&str>,
+    document: &serde_json::Value,
+) {
+    let payload = serde_json::to_vec(document).expect("serialize shadow document");
+    client
+        .update_thing_shadow()
+        .thing_name(thing)
+        .set_shadow_name(shadow_name.map(str::to_owned))
+        .payload(aws_sdk_iotdataplane::primitives::Blob::new(payload))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("UpdateThingShadow {thing} {shadow_name:?}: {e:?}"));
+}
+
+/// The full shadow document, or None when the shadow does not exist
+/// (ResourceNotFoundException). Panics on any other error.
+pub async fn shadow_document(
+    client: &aws_sdk_iotdataplane::Client,
+    thing: &str,
+    shadow_name: Option<&str>,
+) -> Option<serde_json::Value> {
+    let result = client
+        .get_thing_shadow()
+        .thing_name(thing)
+        .set_shadow_name(shadow_name.map(str::to_owned))
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let bytes = out.payload().map(|b| b.as_ref()).unwrap_or(b"{}");
+            Some(serde_json::from_slice(bytes).unwrap_or_else(|e| {
+                panic!(
+                    "GetThingShadow {thing} {shadow_name:?}: payload is not JSON ({e}): {}",
+                    String::from_utf8_lossy(bytes)
+                )
+            }))
+        }
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            None
+        }
+        Err(err) => panic!("GetThingShadow {thing} {shadow_name:?}: {err:?}"),
+    }
+}
+
+/// The shadow's `state.desired` object, or None when the shadow does not exist
+/// (ResourceNotFoundException). A shadow without a desired section gives `Some(Value::Null)`.
+/// Panics on any other error.
+pub async fn desired_shadow(
+    client: &aws_sdk_iotdataplane::Client,
+    thing: &str,
+    shadow_name: Option<&str>,
+) -> Option<serde_json::Value> {
+    shadow_document(client, thing, shadow_name)
+        .await
+        .map(|doc| doc["state"]["desired"].clone())
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! `quarantine-group`: the Lambda function that adds a thing in violation to the static quarantine thing group. Triggered by SNS or SQS.
+//! All the work is in the `mitigation` crate; configuration: see the README.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    mitigation::lambda::run(mitigation::FunctionKind::ThingGroup).await
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! `quarantine-shadow`: the Lambda function that sets the desired `quarantine` flag in a thing's shadow. Triggered by SNS or SQS.
+//! All the work is in the `mitigation` crate; configuration: see the README.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    mitigation::lambda::run(mitigation::FunctionKind::Shadow).await
+}

@@ -87,7 +87,7 @@ pub struct DecisionPolicy {
 }
 
 /// What a function does to a thing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Quarantine,
     Release,

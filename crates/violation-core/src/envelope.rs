@@ -129,9 +129,8 @@ pub fn decode_event(event: &Value) -> Result<DecodedEvent, EventError> {
 }
 
 fn record_trigger(record: &Value) -> Option<Trigger> {
-    match record.get("EventSource").and_then(Value::as_str) {
-        Some("aws:sns") => return Some(Trigger::Sns),
-        _ => {}
+    if record.get("EventSource").and_then(Value::as_str) == Some("aws:sns") {
+        return Some(Trigger::Sns);
     }
     match record.get("eventSource").and_then(Value::as_str) {
         Some("aws:sqs") => Some(Trigger::Sqs),

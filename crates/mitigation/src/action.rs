@@ -1,0 +1,82 @@
+//! The narrow interfaces the handler acts through. One adapter of each sits on the real AWS
+//! SDK clients ([`crate::aws`]); tests and benchmarks substitute their own.
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use violation_core::{Action, ThingName};
+
+/// Whether trying the same record again can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Throttling, 5xx, timeouts, connection failures: the record is handed back for a retry.
+    Retryable,
+    /// A missing thing or group, an invalid request, a limit, missing permissions: a retry
+    /// cannot help until an operator acts; the record goes to the dead-letter queue.
+    Permanent,
+}
+
+impl Retry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retry::Retryable => "Retryable",
+            Retry::Permanent => "Permanent",
+        }
+    }
+}
+
+/// A mitigation call that failed after the SDK's own retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ActionError {
+    /// The AWS operation, e.g. `AddThingToThingGroup`.
+    pub operation: &'static str,
+    pub thing: String,
+    pub retry: Retry,
+    /// The AWS error code (`ThrottlingException`, `ResourceNotFoundException`, ...) or
+    /// `Timeout` / `DispatchFailure` / `ResponseError` for failures below the service.
+    pub code: String,
+    pub message: String,
+    /// What the operator should do, when there is something to do.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} for thing {} failed ({}, {}): {}",
+            self.operation,
+            self.thing,
+            self.code,
+            self.retry.as_str().to_ascii_lowercase(),
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, ". {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One mitigation: put a thing in quarantine or take it out. Implementations must be
+/// idempotent: SNS and SQS deliver at least once.
+pub trait MitigationAction: Send + Sync {
+    /// Short name for logs and replay output: `thing-group`, `shadow`.
+    fn name(&self) -> &'static str;
+
+    /// Exactly one AWS call.
+    fn apply<'a>(
+        &'a self,
+        action: Action,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<(), ActionError>>;
+}
+
+/// The thing's active violations, consulted before a release.
+pub trait ActiveViolations: Send + Sync {
+    /// The violation ids currently active for `thing`.
+    fn active_violation_ids<'a>(
+        &'a self,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>>;
+}

@@ -1,0 +1,315 @@
+//! Configuration from environment variables, parsed once at start-up. Every bad value is
+//! reported with the variable's name, the value and what is expected.
+
+use std::time::Duration;
+
+use violation_core::{DecisionPolicy, NameFilter};
+
+/// Default static thing group that carries the deny policy.
+pub const DEFAULT_QUARANTINE_GROUP: &str = "Quarantine";
+/// Default number of records of one batch processed at once.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 10;
+
+/// A bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {variable}={value:?}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+/// How the SDK retries a failed call before the record counts as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryMode {
+    Standard,
+    /// Standard plus client-side rate limiting once throttled.
+    Adaptive,
+}
+
+/// Settings for the AWS SDK clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `AWS_MAX_ATTEMPTS`: attempts per call including the first (default 3).
+    pub max_attempts: u32,
+    /// `AWS_RETRY_MODE`: `standard` (default) or `adaptive`.
+    pub retry_mode: RetryMode,
+    /// `AWS_ATTEMPT_TIMEOUT_MS`: one attempt's limit (default 2000).
+    pub attempt_timeout: Duration,
+    /// `AWS_OPERATION_TIMEOUT_MS`: one call's limit, retries included (default 10000).
+    pub operation_timeout: Duration,
+    /// An endpoint for every service (replay's `--endpoint-url`); the standard
+    /// `AWS_ENDPOINT_URL*` variables are read by the SDK itself.
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            max_attempts: 3,
+            retry_mode: RetryMode::Standard,
+            attempt_timeout: Duration::from_millis(2000),
+            operation_timeout: Duration::from_millis(10_000),
+            endpoint_url: None,
+        }
+    }
+}
+
+/// Everything the functions and replay are configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionConfig {
+    pub policy: DecisionPolicy,
+    /// `DRY_RUN`: log decisions, call nothing.
+    pub dry_run: bool,
+    /// `MAX_CONCURRENCY`: records of one batch processed at once.
+    pub max_concurrency: usize,
+    /// `QUARANTINE_GROUP`: the static thing group (quarantine-group).
+    pub quarantine_group: String,
+    /// `SHADOW_NAME`: a named shadow instead of the classic one (quarantine-shadow).
+    pub shadow_name: Option<String>,
+    /// `IOT_DATA_ENDPOINT`: the account's data-plane endpoint (quarantine-shadow); resolved
+    /// with DescribeEndpoint at start-up when absent.
+    pub iot_data_endpoint: Option<String>,
+    pub aws: AwsSettings,
+}
+
+impl Default for FunctionConfig {
+    fn default() -> Self {
+        FunctionConfig {
+            policy: DecisionPolicy::default(),
+            dry_run: false,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            quarantine_group: DEFAULT_QUARANTINE_GROUP.to_owned(),
+            shadow_name: None,
+            iot_data_endpoint: None,
+            aws: AwsSettings::default(),
+        }
+    }
+}
+
+impl FunctionConfig {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read configuration through `lookup` (the environment, or replay's flags). Empty
+    /// values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let defaults = AwsSettings::default();
+        Ok(FunctionConfig {
+            policy: DecisionPolicy {
+                release_on_clear: parse_bool("RELEASE_ON_CLEAR", get("RELEASE_ON_CLEAR"))?,
+                security_profiles: filter(get("SECURITY_PROFILE_FILTER")),
+                behaviors: filter(get("BEHAVIOR_FILTER")),
+                metrics: filter(get("METRIC_FILTER")),
+            },
+            dry_run: parse_bool("DRY_RUN", get("DRY_RUN"))?,
+            max_concurrency: parse_number("MAX_CONCURRENCY", get("MAX_CONCURRENCY"), 1, 100)?
+                .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as usize),
+            quarantine_group: match get("QUARANTINE_GROUP") {
+                None => DEFAULT_QUARANTINE_GROUP.to_owned(),
+                Some(v) => iot_name("QUARANTINE_GROUP", v, 128)?,
+            },
+            shadow_name: get("SHADOW_NAME")
+                .map(|v| iot_name("SHADOW_NAME", v, 64))
+                .transpose()?,
+            iot_data_endpoint: get("IOT_DATA_ENDPOINT")
+                .map(|v| endpoint("IOT_DATA_ENDPOINT", v))
+                .transpose()?,
+            aws: AwsSettings {
+                max_attempts: parse_number("AWS_MAX_ATTEMPTS", get("AWS_MAX_ATTEMPTS"), 1, 10)?
+                    .map_or(defaults.max_attempts, |n| n as u32),
+                retry_mode: match get("AWS_RETRY_MODE") {
+                    None => defaults.retry_mode,
+                    Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                        "standard" => RetryMode::Standard,
+                        "adaptive" => RetryMode::Adaptive,
+                        _ => return Err(bad("AWS_RETRY_MODE", v, "expected standard or adaptive")),
+                    },
+                },
+                attempt_timeout: parse_number(
+                    "AWS_ATTEMPT_TIMEOUT_MS",
+                    get("AWS_ATTEMPT_TIMEOUT_MS"),
+                    1,
+                    900_000,
+                )?
+                .map_or(defaults.attempt_timeout, Duration::from_millis),
+                operation_timeout: parse_number(
+                    "AWS_OPERATION_TIMEOUT_MS",
+                    get("AWS_OPERATION_TIMEOUT_MS"),
+                    1,
+                    900_000,
+                )?
+                .map_or(defaults.operation_timeout, Duration::from_millis),
+                endpoint_url: None,
+            },
+        })
+    }
+}
+
+fn bad(variable: &'static str, value: String, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        value,
+        problem: problem.into(),
+    }
+}
+
+fn filter(value: Option<String>) -> NameFilter {
+    value.map_or_else(NameFilter::any, |v| NameFilter::from_comma_list(&v))
+}
+
+fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(bad(variable, value, "expected true or false")),
+    }
+}
+
+fn parse_number(
+    variable: &'static str,
+    value: Option<String>,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(bad(
+            variable,
+            value,
+            format!("expected a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+/// Thing group and shadow names: `[a-zA-Z0-9:_-]+`.
+fn iot_name(variable: &'static str, value: String, max_len: usize) -> Result<String, ConfigError> {
+    let name = value.trim();
+    if name.len() > max_len
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'))
+    {
+        let problem = format!("expected 1 to {max_len} letters, digits, ':', '_' or '-'");
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
+}
+
+/// `https://` is added to a bare host name such as `abc123-ats.iot.eu-west-1.amazonaws.com`.
+fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let v = value.trim();
+    if v.contains(char::is_whitespace) {
+        return Err(bad(variable, value, "expected a host name or URL"));
+    }
+    if v.starts_with("https://") || v.starts_with("http://") {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else if v.contains("://") {
+        Err(bad(variable, value, "expected an http:// or https:// URL"))
+    } else {
+        Ok(format!("https://{}", v.trim_end_matches('/')))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<FunctionConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        FunctionConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        assert_eq!(config(&[]), Ok(FunctionConfig::default()));
+        assert_eq!(FunctionConfig::default().quarantine_group, "Quarantine");
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = config(&[
+            ("RELEASE_ON_CLEAR", "TRUE"),
+            ("SECURITY_PROFILE_FILTER", "A,B"),
+            ("BEHAVIOR_FILTER", "MessagesPub"),
+            ("METRIC_FILTER", " aws:num-messages-sent "),
+            ("DRY_RUN", "1"),
+            ("MAX_CONCURRENCY", "4"),
+            ("QUARANTINE_GROUP", "Isolated"),
+            ("SHADOW_NAME", "security"),
+            ("IOT_DATA_ENDPOINT", "abc-ats.iot.eu-west-1.amazonaws.com"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+            ("AWS_RETRY_MODE", "adaptive"),
+            ("AWS_ATTEMPT_TIMEOUT_MS", "700"),
+            ("AWS_OPERATION_TIMEOUT_MS", "3000"),
+        ])
+        .expect("valid");
+        assert!(c.policy.release_on_clear && c.dry_run);
+        assert!(c.policy.security_profiles.allows(Some("B")));
+        assert!(!c.policy.security_profiles.allows(Some("C")));
+        assert!(c.policy.metrics.allows(Some("aws:num-messages-sent")));
+        assert!(c.policy.behaviors.is_restricted());
+        assert_eq!(c.max_concurrency, 4);
+        assert_eq!(c.quarantine_group, "Isolated");
+        assert_eq!(c.shadow_name.as_deref(), Some("security"));
+        assert_eq!(
+            c.iot_data_endpoint.as_deref(),
+            Some("https://abc-ats.iot.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(c.aws.max_attempts, 5);
+        assert_eq!(c.aws.retry_mode, RetryMode::Adaptive);
+        assert_eq!(c.aws.attempt_timeout, Duration::from_millis(700));
+        assert_eq!(c.aws.operation_timeout, Duration::from_millis(3000));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[("RELEASE_ON_CLEAR", "maybe")]).expect_err("bad bool");
+        assert_eq!(err.variable, "RELEASE_ON_CLEAR");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: RELEASE_ON_CLEAR=\"maybe\": expected true or false"
+        );
+        for (var, value) in [
+            ("MAX_CONCURRENCY", "0"),
+            ("MAX_CONCURRENCY", "ten"),
+            ("QUARANTINE_GROUP", "Quarantine group"),
+            ("SHADOW_NAME", "a/b"),
+            ("IOT_DATA_ENDPOINT", "ftp://x"),
+            ("AWS_MAX_ATTEMPTS", "99"),
+            ("AWS_RETRY_MODE", "legacy"),
+            ("AWS_ATTEMPT_TIMEOUT_MS", "-1"),
+        ] {
+            assert_eq!(
+                config(&[(var, value)]).map_err(|e| e.variable),
+                Err(var),
+                "{var}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        assert_eq!(
+            config(&[
+                ("QUARANTINE_GROUP", ""),
+                ("SHADOW_NAME", " "),
+                ("DRY_RUN", "")
+            ]),
+            Ok(FunctionConfig::default())
+        );
+    }
+}

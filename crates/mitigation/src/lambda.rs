@@ -1,0 +1,49 @@
+//! The Lambda entry point shared by the function binaries.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+use crate::config::FunctionConfig;
+use crate::function::{FunctionKind, build_handler};
+
+/// Read the configuration, build the clients once, then serve events until Lambda stops
+/// the process. Logs are JSON when the function's log format is JSON.
+pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = FunctionConfig::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, variable = e.variable, "invalid configuration");
+    })?;
+    let handler = build_handler(&[kind], &config).await.inspect_err(|e| {
+        tracing::error!(error = %e, "start-up failed");
+    })?;
+    tracing::info!(
+        action = kind.action_name(),
+        dry_run = config.dry_run,
+        release_on_clear = config.policy.release_on_clear,
+        quarantine_group = %config.quarantine_group,
+        shadow_name = config.shadow_name.as_deref().unwrap_or(""),
+        max_concurrency = config.max_concurrency,
+        "ready"
+    );
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = Arc::clone(&handler);
+        async move { handler.handle_lambda(event.payload).await }
+    }))
+    .await
+}
+
+/// Logging for command-line use: human-readable lines on stderr (stdout stays free for
+/// output), at `default_level` unless `RUST_LOG` says otherwise.
+pub fn init_cli_logging(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

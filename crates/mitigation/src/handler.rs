@@ -200,7 +200,8 @@ impl EventReport {
     /// records. SNS: a summary, or an error when any record failed.
     pub fn into_response(self) -> Result<Value, InvocationFailure> {
         let failed: Vec<&RecordReport> = self.records.iter().filter(|r| r.failed()).collect();
-        if self.trigger == Some(Trigger::Sqs) {
+        // An event with no records answers like SQS: an empty list is valid for both.
+        if self.trigger != Some(Trigger::Sns) {
             let items: Vec<Value> = failed
                 .iter()
                 .map(|r| json!({"itemIdentifier": r.verdict.record_id}))

@@ -1,0 +1,315 @@
+//! The batch handler with in-memory actions: responses, failure reporting, concurrency,
+//! de-duplication and dry runs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use lambda_runtime::Diagnostic;
+use mitigation::{ActionError, ActiveViolations, Handler, MitigationAction, RecordOutcome, Retry};
+use serde_json::{Value, json};
+use violation_core::{Action, DecisionPolicy, ThingName};
+
+/// Records every call; fails things listed in `failures`; tracks peak concurrency.
+#[derive(Default)]
+struct FakeAction {
+    calls: Mutex<Vec<(Action, String)>>,
+    failures: HashMap<String, Retry>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    delay: Duration,
+}
+
+impl FakeAction {
+    fn failing(things: &[(&str, Retry)]) -> Self {
+        FakeAction {
+            failures: things.iter().map(|(t, r)| (t.to_string(), *r)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn calls(&self) -> Vec<(Action, String)> {
+        self.calls.lock().expect("lock").clone()
+    }
+}
+
+impl MitigationAction for FakeAction {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn apply<'a>(
+        &'a self,
+        action: Action,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.calls
+                .lock()
+                .expect("lock")
+                .push((action, thing.to_string()));
+            match self.failures.get(thing.as_str()) {
+                None => Ok(()),
+                Some(retry) => Err(ActionError {
+                    operation: "FakeOperation",
+                    thing: thing.to_string(),
+                    retry: *retry,
+                    code: match retry {
+                        Retry::Retryable => "ThrottlingException".into(),
+                        Retry::Permanent => "ResourceNotFoundException".into(),
+                    },
+                    message: "scripted failure".into(),
+                    hint: None,
+                }),
+            }
+        })
+    }
+}
+
+struct FakeViolations(HashMap<String, Vec<String>>);
+
+impl ActiveViolations for FakeViolations {
+    fn active_violation_ids<'a>(
+        &'a self,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move { Ok(self.0.get(thing.as_str()).cloned().unwrap_or_default()) })
+    }
+}
+
+fn violation(thing: &str, event_type: &str, id: &str) -> String {
+    json!({"thingName": thing, "violationEventType": event_type, "violationId": id,
+           "securityProfileName": "P", "behavior": {"name": "B", "metric": "aws:num-messages-sent"}})
+    .to_string()
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "receiptHandle": "rh", "body": body, "eventSource": "aws:sqs",
+                                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}))
+        .collect();
+    json!({ "Records": records })
+}
+
+fn sns_event(id: &str, message: String) -> Value {
+    json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:t:s",
+        "Sns": {"Type": "Notification", "MessageId": id, "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                "Subject": null, "Message": message, "Timestamp": "2019-11-15T03:00:36.527Z",
+                "SignatureVersion": "1", "Signature": "c2ln", "SigningCertUrl": "https://example.invalid/c.pem",
+                "UnsubscribeUrl": "https://example.invalid/u", "MessageAttributes": {}}}]})
+}
+
+fn handler(action: Arc<FakeAction>) -> Handler {
+    Handler::new(
+        DecisionPolicy::default(),
+        vec![action as Arc<dyn MitigationAction>],
+    )
+}
+
+#[tokio::test]
+async fn sqs_batch_lists_exactly_the_failed_records() {
+    let action = Arc::new(FakeAction::failing(&[
+        ("throttled", Retry::Retryable),
+        ("deleted", Retry::Permanent),
+    ]));
+    let event = sqs_event(&[
+        ("ok-1", violation("dev-1", "in-alarm", "v1")),
+        ("bad-json", "{not json".into()),
+        ("throttled-1", violation("throttled", "in-alarm", "v2")),
+        ("ignored-1", violation("dev-2", "alarm-invalidated", "v3")),
+        ("deleted-1", violation("deleted", "in-alarm", "v4")),
+        ("ok-2", violation("dev-3", "in-alarm", "v5")),
+    ]);
+    let response = handler(action.clone())
+        .handle_lambda(event)
+        .await
+        .expect("SQS answers with a batch response");
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [
+            {"itemIdentifier": "bad-json"}, {"itemIdentifier": "throttled-1"}, {"itemIdentifier": "deleted-1"}
+        ]})
+    );
+    let mut called: Vec<String> = action.calls().into_iter().map(|(_, t)| t).collect();
+    called.sort();
+    assert_eq!(called, vec!["deleted", "dev-1", "dev-3", "throttled"]);
+}
+
+#[tokio::test]
+async fn sns_failure_fails_the_invocation_saying_whether_a_retry_helps() {
+    let action = Arc::new(FakeAction::failing(&[
+        ("throttled", Retry::Retryable),
+        ("deleted", Retry::Permanent),
+    ]));
+    let h = handler(action);
+
+    let ok = h
+        .handle_lambda(sns_event("m1", violation("dev-1", "in-alarm", "v1")))
+        .await;
+    assert_eq!(
+        ok,
+        Ok(json!({"records": 1, "quarantined": 1, "released": 0, "ignored": 0}))
+    );
+
+    let throttled = h
+        .handle_lambda(sns_event("m2", violation("throttled", "in-alarm", "v2")))
+        .await;
+    let diagnostic: Diagnostic = throttled
+        .expect_err("throttled record fails the invocation")
+        .into();
+    assert_eq!(diagnostic.error_type, "Retryable.ThrottlingException");
+    assert!(
+        diagnostic.error_message.contains("record m2"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        diagnostic.error_message.contains("thing throttled"),
+        "{}",
+        diagnostic.error_message
+    );
+
+    let deleted = h
+        .handle_lambda(sns_event("m3", violation("deleted", "in-alarm", "v3")))
+        .await;
+    let diagnostic: Diagnostic = deleted
+        .expect_err("missing thing fails the invocation")
+        .into();
+    assert_eq!(diagnostic.error_type, "Permanent.ResourceNotFoundException");
+
+    let malformed = h.handle_lambda(sns_event("m4", "not json".into())).await;
+    let diagnostic: Diagnostic = malformed
+        .expect_err("malformed record fails the invocation")
+        .into();
+    assert_eq!(diagnostic.error_type, "Permanent.MessageNotJson");
+    assert!(diagnostic.error_message.contains("record m4"));
+}
+
+#[tokio::test]
+async fn events_that_are_not_sns_or_sqs_fail_permanently() {
+    let h = handler(Arc::new(FakeAction::default()));
+    let diagnostic: Diagnostic = h
+        .handle_lambda(json!({"detail-type": "Scheduled Event"}))
+        .await
+        .expect_err("not an SNS or SQS event")
+        .into();
+    assert_eq!(diagnostic.error_type, "Permanent.NotAViolationEvent");
+    assert_eq!(
+        h.handle_lambda(json!({"Records": []})).await,
+        Ok(json!({"batchItemFailures": []}))
+    );
+}
+
+#[tokio::test]
+async fn records_of_a_batch_run_concurrently_within_the_bound() {
+    let bodies: Vec<(String, String)> = (0..10)
+        .map(|i| {
+            (
+                format!("m{i}"),
+                violation(&format!("dev-{i}"), "in-alarm", &format!("v{i}")),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = bodies
+        .iter()
+        .map(|(id, b)| (id.as_str(), b.clone()))
+        .collect();
+    for (bound, expected_peak) in [(10, 10), (3, 3), (1, 1)] {
+        let action = Arc::new(FakeAction {
+            delay: Duration::from_millis(20),
+            ..Default::default()
+        });
+        let h = handler(action.clone()).with_max_concurrency(bound);
+        let response = h
+            .handle_lambda(sqs_event(&refs))
+            .await
+            .expect("batch response");
+        assert_eq!(response, json!({"batchItemFailures": []}));
+        assert_eq!(action.calls().len(), 10);
+        assert_eq!(
+            action.peak.load(Ordering::SeqCst),
+            expected_peak,
+            "bound {bound}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_thing_repeated_in_a_batch_gets_one_call() {
+    let action = Arc::new(FakeAction::default());
+    let event = sqs_event(&[
+        ("a", violation("dev-1", "in-alarm", "v1")),
+        ("b", violation("dev-1", "in-alarm", "v1")),
+        ("c", violation("dev-1", "in-alarm", "v2")),
+    ]);
+    let report = handler(action.clone())
+        .handle(&event)
+        .await
+        .expect("decoded");
+    assert_eq!(
+        action.calls(),
+        vec![(Action::Quarantine, "dev-1".to_string())]
+    );
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| r.outcome == RecordOutcome::Done)
+    );
+}
+
+#[tokio::test]
+async fn dry_run_calls_nothing() {
+    let action = Arc::new(FakeAction::default());
+    let h = handler(action.clone()).with_dry_run(true);
+    let report = h
+        .handle(&sns_event("m1", violation("dev-1", "in-alarm", "v1")))
+        .await
+        .expect("decoded");
+    assert!(action.calls().is_empty());
+    assert_eq!(report.records[0].outcome, RecordOutcome::DryRun);
+    assert_eq!(
+        report.records[0].to_json()["actions"],
+        json!([{"action": "fake", "outcome": "dry-run"}])
+    );
+}
+
+#[tokio::test]
+async fn release_waits_until_no_other_violation_is_active() {
+    let action = Arc::new(FakeAction::default());
+    let violations = FakeViolations(HashMap::from([
+        (
+            "busy".to_string(),
+            vec!["other-violation".to_string(), "v-own".to_string()],
+        ),
+        ("calm".to_string(), vec!["v-own".to_string()]),
+    ]));
+    let policy = DecisionPolicy {
+        release_on_clear: true,
+        ..Default::default()
+    };
+    let h = Handler::new(policy, vec![action.clone() as Arc<dyn MitigationAction>])
+        .with_active_violations(Arc::new(violations));
+    let event = sqs_event(&[
+        ("m1", violation("busy", "alarm-cleared", "v-own")),
+        ("m2", violation("calm", "alarm-cleared", "v-own")),
+    ]);
+    let report = h.handle(&event).await.expect("decoded");
+    assert_eq!(
+        report.records[0].outcome,
+        RecordOutcome::Kept {
+            other_violations: vec!["other-violation".to_string()]
+        }
+    );
+    assert_eq!(report.records[1].outcome, RecordOutcome::Done);
+    assert_eq!(action.calls(), vec![(Action::Release, "calm".to_string())]);
+    assert_eq!(report.into_response(), Ok(json!({"batchItemFailures": []})));
+}

@@ -149,8 +149,8 @@ fn decode_sns_record(index: usize, record: &Value) -> InboundRecord {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map_or_else(|| fallback_id(index), |id| excerpt(id, 200));
-    let violation = match record_trigger(record) {
-        Some(Trigger::Sns) => serde_json::from_value::<SnsRecord>(record.clone())
+    let violation = match record.get("EventSource").and_then(Value::as_str) {
+        Some("aws:sns") => serde_json::from_value::<SnsRecord>(record.clone())
             .map_err(|e| RejectReason::MalformedRecord {
                 detail: format!("not a valid SNS record: {e}"),
             })
@@ -173,8 +173,8 @@ fn decode_sqs_record(index: usize, record: &Value) -> InboundRecord {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map_or_else(|| fallback_id(index), |id| excerpt(id, 200));
-    let (envelope, violation) = match record_trigger(record) {
-        Some(Trigger::Sqs) => match serde_json::from_value::<SqsMessage>(record.clone()) {
+    let (envelope, violation) = match record.get("eventSource").and_then(Value::as_str) {
+        Some("aws:sqs") => match serde_json::from_value::<SqsMessage>(record.clone()) {
             Ok(message) => decode_sqs_body(message.body.as_deref()),
             Err(e) => (
                 Envelope::Sqs,
@@ -390,6 +390,23 @@ mod tests {
             Err(RejectReason::MessageNotObject { found: "an array" })
         );
         assert_eq!(decoded.records[3].violation, Err(RejectReason::MissingBody));
+    }
+
+    #[test]
+    fn a_record_with_both_source_keys_is_read_as_the_event_kind() {
+        // Found by fuzzing: the SNS key used to win and the SQS record was rejected with a
+        // message saying it had no eventSource "aws:sqs".
+        let mut record = sqs_record("q1", &violation("a"));
+        record["EventSource"] = json!("aws:sns");
+        let decoded =
+            decode_event(&json!({"Records": [sqs_record("q0", &violation("b")), record]}))
+                .expect("sqs");
+        assert_eq!(decoded.trigger, Some(Trigger::Sqs));
+        assert!(
+            decoded.records[1].violation.is_ok(),
+            "{:?}",
+            decoded.records[1].violation
+        );
     }
 
     #[test]

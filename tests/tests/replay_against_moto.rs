@@ -173,7 +173,7 @@ fn replay_honours_shadow_name_group_and_function_choice() {
     let (output, lines) = replay(
         &moto,
         &["--function", "shadow", "--shadow-name", "security"],
-        &[file.clone()],
+        std::slice::from_ref(&file),
     );
     assert_eq!(
         output.status.code(),

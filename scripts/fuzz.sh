@@ -3,7 +3,10 @@
 #
 #   scripts/fuzz.sh [TARGET] [SECONDS] [extra libFuzzer flags...]
 #
-# TARGET is decode_event (default) or violation_message; SECONDS defaults to 300.
+# TARGET is decode_event (default), violation_message or handler_input; SECONDS defaults
+# to 300. handler_input drives the whole batch handler (crates/mitigation, which pulls the
+# AWS SDK): it is built without a sanitizer (-s none; all safe Rust, and ASan would slow
+# both the long first build and every exec); the others keep AddressSanitizer.
 # The seeds in fuzz/seeds/TARGET are copied into fuzz/corpus/TARGET (gitignored), which
 # keeps what the fuzzer finds between runs; crashes land in fuzz/artifacts/TARGET.
 # Runs one fuzzing process only (no -jobs/-workers): the machine is shared.
@@ -14,6 +17,7 @@
 #
 # Reproduce a crash:  RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...
 # Minimise it:        RUSTC_BOOTSTRAP=1 cargo fuzz tmin TARGET fuzz/artifacts/TARGET/crash-...
+# (for handler_input add `-s none` to both, or cargo rebuilds everything with ASan)
 set -euo pipefail
 
 target="${1:-decode_event}"
@@ -37,8 +41,13 @@ seeds="fuzz/seeds/$target"
 mkdir -p "$corpus"
 cp -n -- "$seeds"/* "$corpus"/ 2>/dev/null || true
 
+build_flags=(--debug-assertions)
+if [[ "$target" == handler_input ]]; then
+    build_flags+=(-s none)
+fi
+
 export RUSTC_BOOTSTRAP=1
-exec cargo fuzz run --debug-assertions "$target" "$corpus" "$seeds" -- \
+exec cargo fuzz run "${build_flags[@]}" "$target" "$corpus" "$seeds" -- \
     -max_total_time="$seconds" \
     -dict=fuzz/dict/json.dict \
     -timeout=10 \

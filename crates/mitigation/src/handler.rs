@@ -197,13 +197,16 @@ impl From<InvocationFailure> for Diagnostic {
 
 impl EventReport {
     /// The answer to Lambda. SQS: `{"batchItemFailures":[...]}` naming exactly the failed
-    /// records. SNS: a summary, or an error when any record failed.
+    /// records, each message id once. SNS: a summary, or an error when any record failed.
     pub fn into_response(self) -> Result<Value, InvocationFailure> {
         let failed: Vec<&RecordReport> = self.records.iter().filter(|r| r.failed()).collect();
         // An event with no records answers like SQS: an empty list is valid for both.
         if self.trigger != Some(Trigger::Sns) {
+            // Each message once: a message delivered twice in one batch has two records.
+            let mut listed = std::collections::HashSet::new();
             let items: Vec<Value> = failed
                 .iter()
+                .filter(|r| listed.insert(r.verdict.record_id.as_str()))
                 .map(|r| json!({"itemIdentifier": r.verdict.record_id}))
                 .collect();
             return Ok(json!({ "batchItemFailures": items }));

@@ -313,3 +313,46 @@ async fn release_waits_until_no_other_violation_is_active() {
     assert_eq!(action.calls(), vec![(Action::Release, "calm".to_string())]);
     assert_eq!(report.into_response(), Ok(json!({"batchItemFailures": []})));
 }
+
+#[tokio::test]
+async fn batch_item_failures_name_a_long_message_id_exactly() {
+    // Found by fuzzing the handler (fuzz/fuzz_targets/handler_input.rs): message ids were
+    // cut to 200 characters plus '…', an itemIdentifier naming no message of the batch.
+    let long_id = format!("a09ce2d1-25e0-{}", "b".repeat(250));
+    let event = sqs_event(&[
+        (long_id.as_str(), "{not json".into()),
+        ("ok-1", violation("dev-1", "in-alarm", "v1")),
+    ]);
+    let response = handler(Arc::new(FakeAction::default()))
+        .handle_lambda(event)
+        .await
+        .expect("batch response");
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [{"itemIdentifier": long_id}]})
+    );
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_in_a_batch_is_listed_once() {
+    // Found by fuzzing the handler (fuzz/fuzz_targets/handler_input.rs), from
+    // events/sqs-mixed-batch.json with message ...e03 delivered twice: both failed records
+    // were listed, so batchItemFailures named the same message twice.
+    let action = Arc::new(FakeAction::failing(&[("throttled", Retry::Retryable)]));
+    let id = "3e9f8daf-4253-4b6e-bdcf-304152637e03";
+    let event = sqs_event(&[
+        (id, violation("throttled", "in-alarm", "v1")),
+        ("3e9f8daf-4253-4b6e-bdcf-304152637e01", "{not json".into()),
+        (id, violation("throttled", "in-alarm", "v1")),
+    ]);
+    let response = handler(action)
+        .handle_lambda(event)
+        .await
+        .expect("batch response");
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [
+            {"itemIdentifier": id}, {"itemIdentifier": "3e9f8daf-4253-4b6e-bdcf-304152637e01"}
+        ]})
+    );
+}

@@ -168,11 +168,13 @@ fn decode_sns_record(index: usize, record: &Value) -> InboundRecord {
 }
 
 fn decode_sqs_record(index: usize, record: &Value) -> InboundRecord {
+    // Verbatim, never cut: `batchItemFailures` must name the message exactly, or Lambda
+    // finds no such message and retries the whole batch (SNS ids are only ever logged).
     let id = record
         .get("messageId")
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
-        .map_or_else(|| fallback_id(index), |id| excerpt(id, 200));
+        .map_or_else(|| fallback_id(index), str::to_owned);
     let (envelope, violation) = match record.get("eventSource").and_then(Value::as_str) {
         Some("aws:sqs") => match serde_json::from_value::<SqsMessage>(record.clone()) {
             Ok(message) => decode_sqs_body(message.body.as_deref()),
@@ -407,6 +409,16 @@ mod tests {
             "{:?}",
             decoded.records[1].violation
         );
+    }
+
+    #[test]
+    fn a_long_sqs_message_id_is_kept_whole() {
+        // Found by fuzzing the handler (fuzz/fuzz_targets/handler_input.rs): ids were cut
+        // to 200 characters, so `batchItemFailures` named no message of the batch.
+        let long_id = format!("m-{}", "x".repeat(300));
+        let event = json!({"Records": [sqs_record(&long_id, "{not json")]});
+        let decoded = decode_event(&event).expect("sqs event");
+        assert_eq!(decoded.records[0].id, long_id);
     }
 
     #[test]

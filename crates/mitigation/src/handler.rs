@@ -327,13 +327,44 @@ impl Handler {
                 work[at].2.push(i);
             }
         }
+        // A thing that one record quarantines is not released by another record of the same
+        // batch (delivery order is not guaranteed): quarantine wins, the release is reported
+        // `kept`, naming the alarms that keep it.
+        let alarms_in_batch = |thing: &ThingName| -> Option<Vec<String>> {
+            let at = *slot.get(&(Action::Quarantine, thing))?;
+            Some(
+                work[at]
+                    .2
+                    .iter()
+                    .map(|&i| {
+                        verdicts[i]
+                            .violation_id
+                            .clone()
+                            .unwrap_or_else(|| verdicts[i].record_id.clone())
+                    })
+                    .collect(),
+            )
+        };
         let done: Vec<(Vec<ActionReport>, RecordOutcome, Duration)> = stream::iter(work.iter())
             .map(|(action, thing, members)| {
                 let own: Vec<&str> = members
                     .iter()
                     .filter_map(|&i| verdicts[i].violation_id.as_deref())
                     .collect();
-                self.mitigate(*action, thing, own)
+                let kept = match action {
+                    Action::Release => alarms_in_batch(thing),
+                    Action::Quarantine => None,
+                };
+                async move {
+                    match kept {
+                        Some(other_violations) => (
+                            Vec::new(),
+                            RecordOutcome::Kept { other_violations },
+                            Duration::ZERO,
+                        ),
+                        None => self.mitigate(*action, thing, own).await,
+                    }
+                }
             })
             .buffered(self.max_concurrency)
             .collect()

@@ -356,3 +356,38 @@ async fn a_message_delivered_twice_in_a_batch_is_listed_once() {
         ]})
     );
 }
+
+#[tokio::test]
+async fn quarantine_wins_over_a_release_of_the_same_thing_in_one_batch() {
+    // The in-alarm and the alarm-cleared of a thing may arrive together, in any order: the
+    // thing stays quarantined and the release is reported kept, naming the alarm.
+    let action = Arc::new(FakeAction::default());
+    let policy = DecisionPolicy {
+        release_on_clear: true,
+        ..Default::default()
+    };
+    let h = Handler::new(policy, vec![action.clone() as Arc<dyn MitigationAction>]);
+    let event = sqs_event(&[
+        ("m1", violation("dev-1", "alarm-cleared", "v-old")),
+        ("m2", violation("dev-1", "in-alarm", "v-new")),
+        ("m3", violation("dev-2", "alarm-cleared", "v-2")),
+    ]);
+    let report = h.handle(&event).await.expect("decoded");
+    assert_eq!(
+        report.records[0].outcome,
+        RecordOutcome::Kept {
+            other_violations: vec!["v-new".to_string()]
+        }
+    );
+    assert_eq!(report.records[1].outcome, RecordOutcome::Done);
+    assert_eq!(report.records[2].outcome, RecordOutcome::Done);
+    let mut calls = action.calls();
+    calls.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        calls,
+        vec![
+            (Action::Quarantine, "dev-1".to_string()),
+            (Action::Release, "dev-2".to_string())
+        ]
+    );
+}

@@ -105,18 +105,25 @@ impl RecordReport {
     fn failure_message(&self) -> String {
         match &self.outcome {
             RecordOutcome::Rejected(_) => self.verdict.reason(),
-            _ => {
-                let errors: Vec<String> = self
-                    .actions
-                    .iter()
-                    .filter_map(|a| match &a.outcome {
-                        ActionOutcome::Failed(e) => Some(e.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                format!("record {}: {}", self.verdict.record_id, errors.join("; "))
-            }
+            _ => format!(
+                "record {}: {}",
+                self.verdict.record_id,
+                self.action_errors()
+            ),
         }
+    }
+
+    /// The failed actions' errors, `; `-separated.
+    fn action_errors(&self) -> String {
+        let errors: Vec<String> = self
+            .actions
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                ActionOutcome::Failed(e) => Some(e.to_string()),
+                _ => None,
+            })
+            .collect();
+        errors.join("; ")
     }
 
     /// The verdict's JSON plus `outcome`, `actions` and `durationMs`: what replay prints
@@ -487,17 +494,9 @@ impl Handler {
 /// outcome, duration, and the error when there is one.
 pub fn log_record(report: &RecordReport) {
     let v = &report.verdict;
-    let errors: Vec<String> = report
-        .actions
-        .iter()
-        .filter_map(|a| match &a.outcome {
-            ActionOutcome::Failed(e) => Some(e.to_string()),
-            _ => None,
-        })
-        .collect();
     let error = match &report.outcome {
         RecordOutcome::Rejected(_) => Some(v.reason()),
-        RecordOutcome::Failed { .. } => Some(errors.join("; ")),
+        RecordOutcome::Failed { .. } => Some(report.action_errors()),
         _ => None,
     };
     let error_type = report

@@ -304,3 +304,27 @@ async fn quarantine_is_one_call_per_record_and_no_lookups() {
     assert_eq!(response, Ok(json!({"batchItemFailures": []})));
     assert_eq!((add.num_calls(), list.num_calls()), (10, 0));
 }
+
+#[tokio::test]
+async fn describe_endpoint_gives_the_account_data_ats_address() {
+    use aws_sdk_iot::operation::describe_endpoint::DescribeEndpointOutput;
+    let found = mock!(aws_sdk_iot::Client::describe_endpoint)
+        .match_requests(|r| r.endpoint_type() == Some("iot:Data-ATS"))
+        .sequence()
+        .output(|| {
+            DescribeEndpointOutput::builder()
+                .endpoint_address("a1b2c3-ats.iot.eu-west-1.amazonaws.com")
+                .build()
+        })
+        .output(|| DescribeEndpointOutput::builder().build())
+        .build();
+    let client = mock_client!(aws_sdk_iot, RuleMode::Sequential, [&found]);
+    assert_eq!(
+        mitigation::aws::describe_data_endpoint(&client).await,
+        Ok("https://a1b2c3-ats.iot.eu-west-1.amazonaws.com".to_string())
+    );
+    let empty = mitigation::aws::describe_data_endpoint(&client)
+        .await
+        .expect_err("no address");
+    assert!(empty.to_string().contains("IOT_DATA_ENDPOINT"), "{empty}");
+}

@@ -308,7 +308,11 @@ where
             (retry, code, message)
         }
     };
-    let hint = hint_for(operation, &code, thing);
+    let hint = if code == "InvalidRequestException" && is_group_limit(&message) {
+        hint_for(operation, "LimitExceededException", thing)
+    } else {
+        hint_for(operation, &code, thing)
+    };
     ActionError {
         operation,
         thing: thing.to_owned(),
@@ -317,6 +321,12 @@ where
         message: violation_core::reject::excerpt(&message, 300),
         hint,
     }
+}
+
+/// IoT reports the 10-groups-per-thing limit as an InvalidRequestException.
+fn is_group_limit(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("group") && (m.contains("more than 10") || m.contains("limit"))
 }
 
 fn is_known_permanent(code: &str) -> bool {

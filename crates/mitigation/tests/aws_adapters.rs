@@ -141,6 +141,11 @@ async fn group_limit_and_server_errors_are_classified() {
         (crowded.retry, crowded.code.as_str()),
         (Retry::Permanent, "InvalidRequestException")
     );
+    let text = crowded.to_string();
+    assert!(
+        text.contains("already in 10 thing groups: remove it from one"),
+        "{text}"
+    );
     let unlucky = group
         .apply(Action::Quarantine, &thing("unlucky"))
         .await

@@ -58,6 +58,11 @@ impl fmt::Display for ActionError {
     }
 }
 
+/// The name of the thing-group mitigation in logs and replay output.
+pub const THING_GROUP_ACTION: &str = "thing-group";
+/// The name of the shadow-flag mitigation in logs and replay output.
+pub const SHADOW_ACTION: &str = "shadow";
+
 /// One mitigation: put a thing in quarantine or take it out. Implementations must be
 /// idempotent: SNS and SQS deliver at least once.
 pub trait MitigationAction: Send + Sync {

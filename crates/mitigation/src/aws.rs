@@ -13,7 +13,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use crate::action::{ActionError, ActiveViolations, MitigationAction, Retry};
+use crate::action::{
+    ActionError, ActiveViolations, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION,
+};
 use crate::config::{AwsSettings, RetryMode};
 
 /// The shadow document that tells the device it is quarantined (or no longer).
@@ -105,7 +107,7 @@ impl ThingGroupMembership {
 
 impl MitigationAction for ThingGroupMembership {
     fn name(&self) -> &'static str {
-        "thing-group"
+        THING_GROUP_ACTION
     }
 
     fn apply<'a>(
@@ -166,7 +168,7 @@ impl ShadowFlag {
 
 impl MitigationAction for ShadowFlag {
     fn name(&self) -> &'static str {
-        "shadow"
+        SHADOW_ACTION
     }
 
     fn apply<'a>(

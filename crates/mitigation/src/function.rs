@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use crate::action::{ActionError, MitigationAction, Retry};
+use crate::action::{ActionError, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION};
 use crate::aws::{
     DeviceDefenderViolations, ShadowFlag, ThingGroupMembership, data_plane_client,
     data_plane_endpoint_configured, describe_data_endpoint, load_sdk_config,
@@ -26,8 +26,8 @@ impl FunctionKind {
     /// The action's name in logs and replay output.
     pub fn action_name(self) -> &'static str {
         match self {
-            FunctionKind::ThingGroup => "thing-group",
-            FunctionKind::Shadow => "shadow",
+            FunctionKind::ThingGroup => THING_GROUP_ACTION,
+            FunctionKind::Shadow => SHADOW_ACTION,
         }
     }
 }

@@ -291,10 +291,6 @@ impl Handler {
         self
     }
 
-    pub fn policy(&self) -> &DecisionPolicy {
-        &self.policy
-    }
-
     /// The Lambda entry point: handle, log every record, answer.
     pub async fn handle_lambda(&self, event: Value) -> Result<Value, InvocationFailure> {
         match self.handle(&event).await {

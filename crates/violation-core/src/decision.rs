@@ -66,10 +66,6 @@ impl NameFilter {
             (Some(_), None) => false,
         }
     }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().flatten().map(String::as_str)
-    }
 }
 
 /// The settings that shape decisions, shared by the functions and replay.

@@ -7,8 +7,10 @@
 # to 300. handler_input drives the whole batch handler (crates/mitigation, which pulls the
 # AWS SDK): it is built without a sanitizer (-s none; all safe Rust, and ASan would slow
 # both the long first build and every exec); the others keep AddressSanitizer.
-# The seeds in fuzz/seeds/TARGET are copied into fuzz/corpus/TARGET (gitignored), which
-# keeps what the fuzzer finds between runs; crashes land in fuzz/artifacts/TARGET.
+# The seeds are the sample events in events/ (every target that reads whole Lambda events)
+# plus the target's own seeds in fuzz/seeds/TARGET, if any; they are copied into
+# fuzz/corpus/TARGET (gitignored), which keeps what the fuzzer finds between runs; crashes
+# land in fuzz/artifacts/TARGET.
 # Runs one fuzzing process only (no -jobs/-workers): the machine is shared.
 #
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer=address, ...); RUSTC_BOOTSTRAP=1
@@ -38,7 +40,10 @@ fi
 
 corpus="fuzz/corpus/$target"
 seeds="fuzz/seeds/$target"
-mkdir -p "$corpus"
+mkdir -p "$corpus" "$seeds"
+if [[ "$target" != violation_message ]]; then
+    cp -n -- events/*.json "$corpus"/
+fi
 cp -n -- "$seeds"/* "$corpus"/ 2>/dev/null || true
 
 build_flags=(--debug-assertions)

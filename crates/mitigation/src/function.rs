@@ -1,4 +1,4 @@
-//! Building a [`Handler`] from configuration: once per process, at start-up.
+//! The mitigations a function performs, and the handler that only decides (dry run).
 
 use std::sync::Arc;
 
@@ -6,11 +6,7 @@ use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
 use crate::action::{ActionError, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION};
-use crate::aws::{
-    DeviceDefenderViolations, ShadowFlag, ThingGroupMembership, data_plane_client,
-    data_plane_endpoint_configured, describe_data_endpoint, load_sdk_config,
-};
-use crate::config::{ConfigError, FunctionConfig};
+use crate::config::FunctionConfig;
 use crate::handler::Handler;
 
 /// The mitigation a function performs.
@@ -30,54 +26,6 @@ impl FunctionKind {
             FunctionKind::Shadow => SHADOW_ACTION,
         }
     }
-}
-
-/// Start-up failed: the function cannot serve any event.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("cannot find the IoT data-plane endpoint: {0}")]
-    DataEndpoint(ActionError),
-}
-
-/// Build a handler that performs `kinds` with the real AWS SDK clients. The only call made
-/// here is DescribeEndpoint, for the shadow function when no endpoint is configured.
-pub async fn build_handler(
-    kinds: &[FunctionKind],
-    config: &FunctionConfig,
-) -> Result<Handler, StartupError> {
-    let sdk = load_sdk_config(&config.aws).await;
-    let iot = aws_sdk_iot::Client::new(&sdk);
-    let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
-    for kind in kinds {
-        match kind {
-            FunctionKind::ThingGroup => actions.push(Arc::new(ThingGroupMembership::new(
-                iot.clone(),
-                config.quarantine_group.clone(),
-            ))),
-            FunctionKind::Shadow => {
-                let endpoint = match &config.iot_data_endpoint {
-                    Some(e) => Some(e.clone()),
-                    None if config.dry_run || data_plane_endpoint_configured(&sdk) => None,
-                    None => Some(
-                        describe_data_endpoint(&iot)
-                            .await
-                            .map_err(StartupError::DataEndpoint)?,
-                    ),
-                };
-                let data = data_plane_client(&sdk, endpoint.as_deref());
-                actions.push(Arc::new(ShadowFlag::new(data, config.shadow_name.clone())));
-            }
-        }
-    }
-    let mut handler = Handler::new(config.policy.clone(), actions)
-        .with_dry_run(config.dry_run)
-        .with_max_concurrency(config.max_concurrency);
-    if config.policy.release_on_clear {
-        handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
-    }
-    Ok(handler)
 }
 
 /// A handler that only decides: no SDK configuration is loaded and no client is built.
@@ -116,4 +64,17 @@ impl MitigationAction for Planned {
             })
         })
     }
+}
+
+/// Logging for command-line use: human-readable lines on stderr (stdout stays free for
+/// output), at `default_level` unless `RUST_LOG` says otherwise.
+pub fn init_cli_logging(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

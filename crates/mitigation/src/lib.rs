@@ -1,24 +1,28 @@
-//! Acting on the core's decisions.
+//! Acting on the core's decisions, without the AWS SDK (the adapters on the SDK clients are
+//! in the `mitigation-aws` crate):
 //!
 //! - [`action`]: the narrow traits a mitigation sits behind, and [`ActionError`];
-//! - [`aws`]: their adapters on the AWS SDK clients, and error classification by AWS code;
-//! - [`handler`]: the batch handler shared by the functions and replay (concurrency, SQS
-//!   partial batch responses, SNS invocation failures, per-record logs);
+//! - [`handler`]: the batch handler shared by the functions, replay and quarantinectl
+//!   (de-duplication, bounded concurrency, the release check, a tracing span per record);
+//! - [`report`]: what happened to each record, its JSON line and its log line;
+//! - [`answer`]: the answer to Lambda (SQS partial batch response, SNS summary or failure);
 //! - [`config`]: environment variables, parsed once;
-//! - [`function`] and [`lambda`]: start-up of the `quarantine-group` and `quarantine-shadow`
-//!   binaries.
+//! - [`function`]: which mitigation a function performs, and the dry-run handler;
+//! - [`testing`]: in-memory actions for tests, fuzzing and benchmarks.
 
 pub mod action;
-pub mod aws;
+pub mod answer;
 pub mod config;
 pub mod function;
 pub mod handler;
-pub mod lambda;
+pub mod report;
+pub mod testing;
 
 pub use action::{ActionError, ActiveViolations, MitigationAction, Retry};
+pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};
-pub use function::{FunctionKind, StartupError, build_handler, dry_run_handler};
-pub use handler::{
-    ActionOutcome, ActionReport, EventReport, Handler, InvocationFailure, RecordOutcome,
-    RecordReport, log_record,
+pub use function::{FunctionKind, dry_run_handler, init_cli_logging};
+pub use handler::Handler;
+pub use report::{
+    ActionOutcome, ActionReport, Failure, Mitigation, RecordOutcome, RecordReport, log_record,
 };

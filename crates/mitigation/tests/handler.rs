@@ -1,110 +1,50 @@
 //! The batch handler with in-memory actions: responses, failure reporting, concurrency,
 //! de-duplication and dry runs.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+// Test code: a failed expectation is the point, so it may unwrap and panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use lambda_runtime::Diagnostic;
-use mitigation::{ActionError, ActiveViolations, Handler, MitigationAction, RecordOutcome, Retry};
+use mitigation::testing::{Call, ScriptedAction, ScriptedViolations};
+use mitigation::{Handler, InvocationFailure, MitigationAction, RecordOutcome, Retry};
 use serde_json::{Value, json};
-use violation_core::{Action, DecisionPolicy, ThingName};
+use violation_core::fixtures;
+use violation_core::{Action, DecisionPolicy};
 
-/// Records every call; fails things listed in `failures`; tracks peak concurrency.
-#[derive(Default)]
-struct FakeAction {
-    calls: Mutex<Vec<(Action, String)>>,
-    failures: HashMap<String, Retry>,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
-    delay: Duration,
+type FakeAction = ScriptedAction;
+
+fn fake() -> FakeAction {
+    ScriptedAction::new("fake")
 }
 
-impl FakeAction {
-    fn failing(things: &[(&str, Retry)]) -> Self {
-        FakeAction {
-            failures: things.iter().map(|(t, r)| (t.to_string(), *r)).collect(),
-            ..Default::default()
-        }
-    }
-
-    fn calls(&self) -> Vec<(Action, String)> {
-        self.calls.lock().expect("lock").clone()
-    }
-}
-
-impl MitigationAction for FakeAction {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
-
-    fn apply<'a>(
-        &'a self,
-        action: Action,
-        thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
-        Box::pin(async move {
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(self.delay).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            self.calls
-                .lock()
-                .expect("lock")
-                .push((action, thing.to_string()));
-            match self.failures.get(thing.as_str()) {
-                None => Ok(()),
-                Some(retry) => Err(ActionError {
-                    operation: "FakeOperation",
-                    thing: thing.to_string(),
-                    retry: *retry,
-                    code: match retry {
-                        Retry::Retryable => "ThrottlingException".into(),
-                        Retry::Permanent => "ResourceNotFoundException".into(),
-                    },
-                    message: "scripted failure".into(),
-                    hint: None,
-                }),
-            }
-        })
-    }
-}
-
-struct FakeViolations(HashMap<String, Vec<String>>);
-
-impl ActiveViolations for FakeViolations {
-    fn active_violation_ids<'a>(
-        &'a self,
-        thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
-        Box::pin(async move { Ok(self.0.get(thing.as_str()).cloned().unwrap_or_default()) })
+fn call(action: Action, thing: &str) -> Call {
+    Call {
+        action,
+        thing: thing.to_string(),
     }
 }
 
 fn violation(thing: &str, event_type: &str, id: &str) -> String {
-    json!({"thingName": thing, "violationEventType": event_type, "violationId": id,
-           "securityProfileName": "P", "behavior": {"name": "B", "metric": "aws:num-messages-sent"}})
-    .to_string()
+    fixtures::violation(thing, event_type, id).to_string()
 }
 
 fn sqs_event(bodies: &[(&str, String)]) -> Value {
-    let records: Vec<Value> = bodies
-        .iter()
-        .map(|(id, body)| json!({"messageId": id, "receiptHandle": "rh", "body": body, "eventSource": "aws:sqs",
-                                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}))
-        .collect();
-    json!({ "Records": records })
+    let refs: Vec<(&str, &str)> = bodies.iter().map(|(id, b)| (*id, b.as_str())).collect();
+    fixtures::sqs_event(&refs)
 }
 
 fn sns_event(id: &str, message: String) -> Value {
-    json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
-        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:t:s",
-        "Sns": {"Type": "Notification", "MessageId": id, "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
-                "Subject": null, "Message": message, "Timestamp": "2019-11-15T03:00:36.527Z",
-                "SignatureVersion": "1", "Signature": "c2ln", "SigningCertUrl": "https://example.invalid/c.pem",
-                "UnsubscribeUrl": "https://example.invalid/u", "MessageAttributes": {}}}]})
+    fixtures::sns_event(&[(id, &message)])
+}
+
+/// The handler's Lambda answer as the runtime serializes it.
+async fn answer(h: &Handler, event: Value) -> Result<Value, InvocationFailure> {
+    h.handle_lambda(event)
+        .await
+        .map(|a| serde_json::to_value(a).expect("answers serialize"))
 }
 
 fn handler(action: Arc<FakeAction>) -> Handler {
@@ -116,7 +56,7 @@ fn handler(action: Arc<FakeAction>) -> Handler {
 
 #[tokio::test]
 async fn sqs_batch_lists_exactly_the_failed_records() {
-    let action = Arc::new(FakeAction::failing(&[
+    let action = Arc::new(fake().failing(&[
         ("throttled", Retry::Retryable),
         ("deleted", Retry::Permanent),
     ]));
@@ -128,8 +68,7 @@ async fn sqs_batch_lists_exactly_the_failed_records() {
         ("deleted-1", violation("deleted", "in-alarm", "v4")),
         ("ok-2", violation("dev-3", "in-alarm", "v5")),
     ]);
-    let response = handler(action.clone())
-        .handle_lambda(event)
+    let response = answer(&handler(action.clone()), event)
         .await
         .expect("SQS answers with a batch response");
     assert_eq!(
@@ -138,22 +77,20 @@ async fn sqs_batch_lists_exactly_the_failed_records() {
             {"itemIdentifier": "bad-json"}, {"itemIdentifier": "throttled-1"}, {"itemIdentifier": "deleted-1"}
         ]})
     );
-    let mut called: Vec<String> = action.calls().into_iter().map(|(_, t)| t).collect();
+    let mut called: Vec<String> = action.calls().into_iter().map(|c| c.thing).collect();
     called.sort();
     assert_eq!(called, vec!["deleted", "dev-1", "dev-3", "throttled"]);
 }
 
 #[tokio::test]
 async fn sns_failure_fails_the_invocation_saying_whether_a_retry_helps() {
-    let action = Arc::new(FakeAction::failing(&[
+    let action = Arc::new(fake().failing(&[
         ("throttled", Retry::Retryable),
         ("deleted", Retry::Permanent),
     ]));
     let h = handler(action);
 
-    let ok = h
-        .handle_lambda(sns_event("m1", violation("dev-1", "in-alarm", "v1")))
-        .await;
+    let ok = answer(&h, sns_event("m1", violation("dev-1", "in-alarm", "v1"))).await;
     assert_eq!(
         ok,
         Ok(json!({"records": 1, "quarantined": 1, "released": 0, "ignored": 0}))
@@ -195,7 +132,7 @@ async fn sns_failure_fails_the_invocation_saying_whether_a_retry_helps() {
 
 #[tokio::test]
 async fn events_that_are_not_sns_or_sqs_fail_permanently() {
-    let h = handler(Arc::new(FakeAction::default()));
+    let h = handler(Arc::new(fake()));
     let diagnostic: Diagnostic = h
         .handle_lambda(json!({"detail-type": "Scheduled Event"}))
         .await
@@ -203,7 +140,7 @@ async fn events_that_are_not_sns_or_sqs_fail_permanently() {
         .into();
     assert_eq!(diagnostic.error_type, "Permanent.NotAViolationEvent");
     assert_eq!(
-        h.handle_lambda(json!({"Records": []})).await,
+        answer(&h, json!({"Records": []})).await,
         Ok(json!({"batchItemFailures": []}))
     );
 }
@@ -223,19 +160,13 @@ async fn records_of_a_batch_run_concurrently_within_the_bound() {
         .map(|(id, b)| (id.as_str(), b.clone()))
         .collect();
     for (bound, expected_peak) in [(10, 10), (3, 3), (1, 1)] {
-        let action = Arc::new(FakeAction {
-            delay: Duration::from_millis(20),
-            ..Default::default()
-        });
+        let action = Arc::new(fake().with_delay(Duration::from_millis(20)));
         let h = handler(action.clone()).with_max_concurrency(bound);
-        let response = h
-            .handle_lambda(sqs_event(&refs))
-            .await
-            .expect("batch response");
+        let response = answer(&h, sqs_event(&refs)).await.expect("batch response");
         assert_eq!(response, json!({"batchItemFailures": []}));
         assert_eq!(action.calls().len(), 10);
         assert_eq!(
-            action.peak.load(Ordering::SeqCst),
+            action.peak_concurrency(),
             expected_peak,
             "bound {bound}"
         );
@@ -244,7 +175,7 @@ async fn records_of_a_batch_run_concurrently_within_the_bound() {
 
 #[tokio::test]
 async fn a_thing_repeated_in_a_batch_gets_one_call() {
-    let action = Arc::new(FakeAction::default());
+    let action = Arc::new(fake());
     let event = sqs_event(&[
         ("a", violation("dev-1", "in-alarm", "v1")),
         ("b", violation("dev-1", "in-alarm", "v1")),
@@ -256,7 +187,7 @@ async fn a_thing_repeated_in_a_batch_gets_one_call() {
         .expect("decoded");
     assert_eq!(
         action.calls(),
-        vec![(Action::Quarantine, "dev-1".to_string())]
+        vec![call(Action::Quarantine, "dev-1")]
     );
     assert!(
         report
@@ -268,7 +199,7 @@ async fn a_thing_repeated_in_a_batch_gets_one_call() {
 
 #[tokio::test]
 async fn dry_run_calls_nothing() {
-    let action = Arc::new(FakeAction::default());
+    let action = Arc::new(fake());
     let h = handler(action.clone()).with_dry_run(true);
     let report = h
         .handle(&sns_event("m1", violation("dev-1", "in-alarm", "v1")))
@@ -284,14 +215,14 @@ async fn dry_run_calls_nothing() {
 
 #[tokio::test]
 async fn release_waits_until_no_other_violation_is_active() {
-    let action = Arc::new(FakeAction::default());
-    let violations = FakeViolations(HashMap::from([
+    let action = Arc::new(fake());
+    let violations = ScriptedViolations::new([
         (
-            "busy".to_string(),
+            "busy",
             vec!["other-violation".to_string(), "v-own".to_string()],
         ),
-        ("calm".to_string(), vec!["v-own".to_string()]),
-    ]));
+        ("calm", vec!["v-own".to_string()]),
+    ]);
     let policy = DecisionPolicy {
         release_on_clear: true,
         ..Default::default()
@@ -310,8 +241,9 @@ async fn release_waits_until_no_other_violation_is_active() {
         }
     );
     assert_eq!(report.records[1].outcome, RecordOutcome::Done);
-    assert_eq!(action.calls(), vec![(Action::Release, "calm".to_string())]);
-    assert_eq!(report.into_response(), Ok(json!({"batchItemFailures": []})));
+    assert_eq!(action.calls(), vec![call(Action::Release, "calm")]);
+    let response = report.into_response().map(|a| serde_json::to_value(a).expect("json"));
+    assert_eq!(response, Ok(json!({"batchItemFailures": []})));
 }
 
 #[tokio::test]
@@ -323,8 +255,7 @@ async fn batch_item_failures_name_a_long_message_id_exactly() {
         (long_id.as_str(), "{not json".into()),
         ("ok-1", violation("dev-1", "in-alarm", "v1")),
     ]);
-    let response = handler(Arc::new(FakeAction::default()))
-        .handle_lambda(event)
+    let response = answer(&handler(Arc::new(fake())), event)
         .await
         .expect("batch response");
     assert_eq!(
@@ -338,15 +269,14 @@ async fn a_message_delivered_twice_in_a_batch_is_listed_once() {
     // Found by fuzzing the handler (fuzz/fuzz_targets/handler_input.rs), from
     // events/sqs-mixed-batch.json with message ...e03 delivered twice: both failed records
     // were listed, so batchItemFailures named the same message twice.
-    let action = Arc::new(FakeAction::failing(&[("throttled", Retry::Retryable)]));
+    let action = Arc::new(fake().failing(&[("throttled", Retry::Retryable)]));
     let id = "3e9f8daf-4253-4b6e-bdcf-304152637e03";
     let event = sqs_event(&[
         (id, violation("throttled", "in-alarm", "v1")),
         ("3e9f8daf-4253-4b6e-bdcf-304152637e01", "{not json".into()),
         (id, violation("throttled", "in-alarm", "v1")),
     ]);
-    let response = handler(action)
-        .handle_lambda(event)
+    let response = answer(&handler(action), event)
         .await
         .expect("batch response");
     assert_eq!(
@@ -361,7 +291,7 @@ async fn a_message_delivered_twice_in_a_batch_is_listed_once() {
 async fn quarantine_wins_over_a_release_of_the_same_thing_in_one_batch() {
     // The in-alarm and the alarm-cleared of a thing may arrive together, in any order: the
     // thing stays quarantined and the release is reported kept, naming the alarm.
-    let action = Arc::new(FakeAction::default());
+    let action = Arc::new(fake());
     let policy = DecisionPolicy {
         release_on_clear: true,
         ..Default::default()
@@ -382,12 +312,12 @@ async fn quarantine_wins_over_a_release_of_the_same_thing_in_one_batch() {
     assert_eq!(report.records[1].outcome, RecordOutcome::Done);
     assert_eq!(report.records[2].outcome, RecordOutcome::Done);
     let mut calls = action.calls();
-    calls.sort_by(|a, b| a.1.cmp(&b.1));
+    calls.sort_by(|a, b| a.thing.cmp(&b.thing));
     assert_eq!(
         calls,
         vec![
-            (Action::Quarantine, "dev-1".to_string()),
-            (Action::Release, "dev-2".to_string())
+            call(Action::Quarantine, "dev-1"),
+            call(Action::Release, "dev-2")
         ]
     );
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    mitigation::lambda::run(mitigation::FunctionKind::ThingGroup).await
+    mitigation_aws::lambda::run(mitigation::FunctionKind::ThingGroup).await
 }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use mitigation::{FunctionConfig, FunctionKind, Handler, build_handler, dry_run_handler};
+use mitigation::{FunctionConfig, FunctionKind, Handler, dry_run_handler};
+use mitigation_aws::build_handler;
 use serde_json::Value;
 
 /// Replay Device Defender violation events (SNS or SQS Lambda events) through the
@@ -138,7 +139,7 @@ impl Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    mitigation::lambda::init_cli_logging("warn");
+    mitigation::init_cli_logging("warn");
     let config = match args.config() {
         Ok(c) => c,
         Err(e) => {
@@ -197,7 +198,7 @@ async fn replay_file(handler: &Handler, file: &PathBuf) -> Result<usize, String>
     }
     let trigger = report.trigger.map_or("empty", |t| t.as_str());
     let response = match report.into_response() {
-        Ok(v) => v.to_string(),
+        Ok(answer) => serde_json::to_string(&answer).unwrap_or_default(),
         Err(e) => format!("invocation error {}: {e}", e.error_type()),
     };
     eprintln!(

@@ -1,5 +1,8 @@
 //! The replay command line: output lines, exit status and help.
 
+// Test code: a failed expectation is the point, so it may unwrap and panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -12,6 +12,7 @@
 
 pub mod decision;
 pub mod envelope;
+pub mod fixtures;
 pub mod reject;
 pub mod thing_name;
 pub mod violation;

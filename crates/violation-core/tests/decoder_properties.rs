@@ -1,6 +1,9 @@
 //! Property tests: the decoder and the decision never panic, whatever the input, and every
 //! record of an event gets exactly one verdict naming it.
 
+// Test code: a failed expectation is the point, so it may unwrap and panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use violation_core::{

@@ -1,6 +1,9 @@
 //! Every file in events/ has its expected decisions here: a new sample cannot be added
 //! without saying what must happen to each of its records.
 
+// Test code: a failed expectation is the point, so it may unwrap and panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

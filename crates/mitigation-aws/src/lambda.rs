@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use mitigation::{FunctionConfig, FunctionKind};
 use serde_json::Value;
 
-use crate::config::FunctionConfig;
-use crate::function::{FunctionKind, build_handler};
+use crate::startup::build_handler;
 
 /// Read the configuration, build the clients once, then serve events until Lambda stops
 /// the process. Logs are JSON when the function's log format is JSON.
@@ -33,17 +33,4 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         async move { handler.handle_lambda(event.payload).await }
     }))
     .await
-}
-
-/// Logging for command-line use: human-readable lines on stderr (stdout stays free for
-/// output), at `default_level` unless `RUST_LOG` says otherwise.
-pub fn init_cli_logging(default_level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

@@ -1,4 +1,5 @@
 //! The adapters on the real AWS SDK clients, their construction, and error classification.
+//! Each adapter is one call (or one paged listing) on a client built once at start-up.
 
 use std::error::Error as StdError;
 use std::fmt::Debug;
@@ -7,17 +8,19 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_iot::error::ProvideErrorMetadata;
+#[cfg(feature = "data-plane")]
 use aws_sdk_iotdataplane::primitives::Blob;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use crate::action::{
-    ActionError, ActiveViolations, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION,
-};
-use crate::config::{AwsSettings, RetryMode};
+#[cfg(feature = "data-plane")]
+use mitigation::action::SHADOW_ACTION;
+use mitigation::action::THING_GROUP_ACTION;
+use mitigation::{ActionError, ActiveViolations, AwsSettings, MitigationAction, Retry, RetryMode};
 
+#[cfg(feature = "data-plane")]
 /// The shadow document that tells the device it is quarantined (or no longer).
 pub fn shadow_document(action: Action) -> &'static [u8] {
     match action {
@@ -81,6 +84,7 @@ pub async fn describe_data_endpoint(iot: &aws_sdk_iot::Client) -> Result<String,
     }
 }
 
+#[cfg(feature = "data-plane")]
 /// A data-plane client on `endpoint` (or on the configured endpoint when `None`).
 pub fn data_plane_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_iotdataplane::Client {
     let mut builder = aws_sdk_iotdataplane::config::Builder::from(sdk);
@@ -152,11 +156,13 @@ fn with_group_hint(mut e: ActionError, group: &str) -> ActionError {
 }
 
 /// Quarantine = desired `quarantine: true` in the thing's shadow, release = `false`.
+#[cfg(feature = "data-plane")]
 pub struct ShadowFlag {
     client: aws_sdk_iotdataplane::Client,
     shadow_name: Option<String>,
 }
 
+#[cfg(feature = "data-plane")]
 impl ShadowFlag {
     pub fn new(client: aws_sdk_iotdataplane::Client, shadow_name: Option<String>) -> Self {
         ShadowFlag {
@@ -166,6 +172,7 @@ impl ShadowFlag {
     }
 }
 
+#[cfg(feature = "data-plane")]
 impl MitigationAction for ShadowFlag {
     fn name(&self) -> &'static str {
         SHADOW_ACTION

@@ -1,0 +1,16 @@
+//! The mitigation traits on the real AWS SDK clients:
+//!
+//! - [`adapters`]: one adapter per mitigation on the IoT and IoT data-plane clients, SDK
+//!   configuration, and error classification by AWS error code;
+//! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
+//! - [`lambda`]: the Lambda start-up shared by the function binaries.
+//!
+//! The data-plane client is behind the `data-plane` feature, so a binary that never calls
+//! it does not link it.
+
+pub mod adapters;
+pub mod lambda;
+pub mod startup;
+
+pub use adapters::classify;
+pub use startup::{StartupError, build_handler};

@@ -1,0 +1,78 @@
+//! Building a [`Handler`] on the real AWS SDK clients: once per process, at start-up.
+
+use std::sync::Arc;
+
+use mitigation::{ActionError, FunctionConfig, FunctionKind, Handler, MitigationAction};
+
+use crate::adapters::{DeviceDefenderViolations, ThingGroupMembership, load_sdk_config};
+
+/// Start-up failed: the function cannot serve any event.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] mitigation::ConfigError),
+    #[error("cannot find the IoT data-plane endpoint: {0}")]
+    DataEndpoint(ActionError),
+    #[error(
+        "the {0:?} mitigation needs the IoT data-plane client: build with the `data-plane` feature"
+    )]
+    NotBuiltIn(FunctionKind),
+}
+
+/// Build a handler that performs `kinds` with the real AWS SDK clients. The only call made
+/// here is DescribeEndpoint, for the shadow function when no endpoint is configured.
+pub async fn build_handler(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+) -> Result<Handler, StartupError> {
+    let sdk = load_sdk_config(&config.aws).await;
+    let iot = aws_sdk_iot::Client::new(&sdk);
+    let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
+    for kind in kinds {
+        actions.push(match kind {
+            FunctionKind::ThingGroup => Arc::new(ThingGroupMembership::new(
+                iot.clone(),
+                config.quarantine_group.clone(),
+            )),
+            FunctionKind::Shadow => shadow_action(&sdk, &iot, config).await?,
+        });
+    }
+    let mut handler = Handler::new(config.policy.clone(), actions)
+        .with_dry_run(config.dry_run)
+        .with_max_concurrency(config.max_concurrency);
+    if config.policy.release_on_clear {
+        handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
+    }
+    Ok(handler)
+}
+
+#[cfg(feature = "data-plane")]
+async fn shadow_action(
+    sdk: &aws_config::SdkConfig,
+    iot: &aws_sdk_iot::Client,
+    config: &FunctionConfig,
+) -> Result<Arc<dyn MitigationAction>, StartupError> {
+    use crate::adapters::{
+        ShadowFlag, data_plane_client, data_plane_endpoint_configured, describe_data_endpoint,
+    };
+    let endpoint = match &config.iot_data_endpoint {
+        Some(e) => Some(e.clone()),
+        None if config.dry_run || data_plane_endpoint_configured(sdk) => None,
+        None => Some(
+            describe_data_endpoint(iot)
+                .await
+                .map_err(StartupError::DataEndpoint)?,
+        ),
+    };
+    let data = data_plane_client(sdk, endpoint.as_deref());
+    Ok(Arc::new(ShadowFlag::new(data, config.shadow_name.clone())))
+}
+
+#[cfg(not(feature = "data-plane"))]
+async fn shadow_action(
+    _sdk: &aws_config::SdkConfig,
+    _iot: &aws_sdk_iot::Client,
+    _config: &FunctionConfig,
+) -> Result<Arc<dyn MitigationAction>, StartupError> {
+    Err(StartupError::NotBuiltIn(FunctionKind::Shadow))
+}

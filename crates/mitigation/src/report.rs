@@ -1,0 +1,244 @@
+//! What happened to each record: the actions taken, the record's outcome, its JSON line
+//! (replay's output) and its log line (the functions').
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use violation_core::{RejectReason, Verdict};
+
+use crate::action::{ActionError, Retry};
+
+/// What happened to one action on one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    Done,
+    /// `DRY_RUN`: nothing was called.
+    DryRun,
+    Failed(ActionError),
+}
+
+impl ActionOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ActionOutcome::Done => "done",
+            ActionOutcome::DryRun => "dry-run",
+            ActionOutcome::Failed(_) => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionReport {
+    /// The action's name (`thing-group`, `shadow`, ...), or `active-violations` for the
+    /// check before a release.
+    pub action: &'static str,
+    pub outcome: ActionOutcome,
+}
+
+impl ActionReport {
+    fn error(&self) -> Option<&ActionError> {
+        match &self.outcome {
+            ActionOutcome::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match &self.outcome {
+            ActionOutcome::Failed(e) => json!({
+                "action": self.action, "outcome": "failed", "operation": e.operation,
+                "code": e.code, "retryable": e.retry == Retry::Retryable, "message": e.to_string(),
+            }),
+            other => json!({"action": self.action, "outcome": other.as_str()}),
+        }
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Every action succeeded.
+    Done,
+    DryRun,
+    Ignored,
+    /// A release was not done because the thing is still held by other alarms.
+    Kept { other_violations: Vec<String> },
+    /// Malformed: can never succeed.
+    Rejected(RejectReason),
+    /// At least one action failed after the SDK's retries.
+    Failed { retry: Retry },
+}
+
+impl RecordOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RecordOutcome::Done => "done",
+            RecordOutcome::DryRun => "dry-run",
+            RecordOutcome::Ignored => "ignored",
+            RecordOutcome::Kept { .. } => "kept",
+            RecordOutcome::Rejected(_) => "rejected",
+            RecordOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// Why a record is handed back to Lambda: whether a retry can help, and the error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub retry: Retry,
+    pub code: String,
+}
+
+impl Failure {
+    /// `Retryable.<code>` or `Permanent.<code>`: the Lambda error type.
+    pub fn error_type(&self) -> String {
+        format!("{}.{}", self.retry.as_str(), self.code)
+    }
+}
+
+/// The actions taken for one record and their combined outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mitigation {
+    pub actions: Vec<ActionReport>,
+    pub outcome: RecordOutcome,
+    pub duration: Duration,
+}
+
+impl Mitigation {
+    /// A record that needed no call.
+    pub fn without_calls(outcome: RecordOutcome) -> Self {
+        Mitigation {
+            actions: Vec::new(),
+            outcome,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// One record's decision, the actions taken and their outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordReport {
+    pub verdict: Verdict,
+    pub actions: Vec<ActionReport>,
+    pub outcome: RecordOutcome,
+    pub duration: Duration,
+}
+
+impl RecordReport {
+    pub fn new(verdict: Verdict, mitigation: Mitigation) -> Self {
+        RecordReport {
+            verdict,
+            actions: mitigation.actions,
+            outcome: mitigation.outcome,
+            duration: mitigation.duration,
+        }
+    }
+
+    /// The record must be handed back to Lambda (retried, then dead-lettered).
+    pub fn failed(&self) -> bool {
+        self.failure().is_some()
+    }
+
+    /// For a failed record: whether a retry can help, and the error code.
+    pub fn failure(&self) -> Option<Failure> {
+        match &self.outcome {
+            RecordOutcome::Rejected(r) => Some(Failure {
+                retry: Retry::Permanent,
+                code: r.code().to_owned(),
+            }),
+            RecordOutcome::Failed { retry } => Some(Failure {
+                retry: *retry,
+                code: self
+                    .errors()
+                    .find(|e| e.retry == *retry)
+                    .map_or_else(|| "ActionFailed".to_owned(), |e| e.code.clone()),
+            }),
+            _ => None,
+        }
+    }
+
+    fn errors(&self) -> impl Iterator<Item = &ActionError> {
+        self.actions.iter().filter_map(ActionReport::error)
+    }
+
+    /// The failed actions' errors, `; `-separated.
+    pub fn action_errors(&self) -> String {
+        let errors: Vec<String> = self.errors().map(ActionError::to_string).collect();
+        errors.join("; ")
+    }
+
+    /// One line of description for a failed record.
+    pub fn failure_message(&self) -> String {
+        match &self.outcome {
+            RecordOutcome::Rejected(_) => self.verdict.reason(),
+            _ => format!(
+                "record {}: {}",
+                self.verdict.record_id,
+                self.action_errors()
+            ),
+        }
+    }
+
+    /// The verdict's JSON plus `outcome`, `actions` and `durationMs`: what replay prints
+    /// and the functions log.
+    pub fn to_json(&self) -> Value {
+        let mut line = self.verdict.to_json();
+        if let Some(map) = line.as_object_mut() {
+            map.insert("outcome".into(), Value::from(self.outcome.as_str()));
+            let actions: Vec<Value> = self.actions.iter().map(ActionReport::to_json).collect();
+            map.insert("actions".into(), Value::from(actions));
+            if let RecordOutcome::Kept { other_violations } = &self.outcome {
+                map.insert("otherActiveViolations".into(), json!(other_violations));
+            }
+            if let Some(failure) = self.failure() {
+                map.insert(
+                    "retryable".into(),
+                    Value::from(failure.retry == Retry::Retryable),
+                );
+            }
+            map.insert(
+                "durationMs".into(),
+                Value::from(self.duration.as_secs_f64() * 1000.0),
+            );
+        }
+        line
+    }
+}
+
+/// One structured log line per record: message id, thing, violation id, behavior, decision,
+/// outcome, duration, and the error when there is one.
+pub fn log_record(report: &RecordReport) {
+    let v = &report.verdict;
+    let error = match &report.outcome {
+        RecordOutcome::Rejected(_) => Some(v.reason()),
+        RecordOutcome::Failed { .. } => Some(report.action_errors()),
+        _ => None,
+    };
+    let error_type = report.failure().map(|f| f.error_type());
+    macro_rules! record_event {
+        ($level:ident) => {
+            tracing::$level!(
+                record_id = %v.record_id,
+                envelope = v.envelope.as_str(),
+                thing = v.thing_name.as_deref().unwrap_or(""),
+                violation_id = v.violation_id.as_deref().unwrap_or(""),
+                security_profile = v.security_profile_name.as_deref().unwrap_or(""),
+                behavior = v.behavior_name.as_deref().unwrap_or(""),
+                metric = v.metric.as_deref().unwrap_or(""),
+                event_type = v.event_type.as_deref().unwrap_or(""),
+                decision = v.decision.kind(),
+                outcome = report.outcome.as_str(),
+                reason = %v.reason(),
+                duration_ms = report.duration.as_secs_f64() * 1000.0,
+                error = error.as_deref().unwrap_or(""),
+                error_type = error_type.as_deref().unwrap_or(""),
+                "record {}", report.outcome.as_str()
+            )
+        };
+    }
+    match report.outcome {
+        RecordOutcome::Failed { .. } => record_event!(error),
+        RecordOutcome::Rejected(_) => record_event!(warn),
+        _ => record_event!(info),
+    }
+}

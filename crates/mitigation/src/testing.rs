@@ -1,0 +1,171 @@
+//! In-memory stand-ins for the action traits: the handler's tests, the fuzz targets and the
+//! benchmarks act through these where they do not need the wire.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use violation_core::{Action, ThingName};
+
+use crate::action::{ActionError, ActiveViolations, MitigationAction, Retry};
+
+/// Which things fail, and how.
+pub type FailureRule = Box<dyn Fn(&ThingName) -> Option<Retry> + Send + Sync>;
+
+/// One call an in-memory action received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub action: Action,
+    pub thing: String,
+}
+
+/// A mitigation that records its calls, fails the things its rule names (retryable
+/// failures as `ThrottlingException`, permanent ones as `ResourceNotFoundException`), and
+/// measures how many calls were in flight at once.
+pub struct ScriptedAction {
+    name: &'static str,
+    fails: FailureRule,
+    delay: Duration,
+    calls: Mutex<Vec<Call>>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ScriptedAction {
+    /// An action that always succeeds.
+    pub fn new(name: &'static str) -> Self {
+        ScriptedAction {
+            name,
+            fails: Box::new(|_| None),
+            delay: Duration::ZERO,
+            calls: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Fail the things `rule` names.
+    pub fn failing_when(
+        mut self,
+        rule: impl Fn(&ThingName) -> Option<Retry> + Send + Sync + 'static,
+    ) -> Self {
+        self.fails = Box::new(rule);
+        self
+    }
+
+    /// Fail exactly these things.
+    pub fn failing(self, things: &[(&str, Retry)]) -> Self {
+        let table: HashMap<String, Retry> =
+            things.iter().map(|(t, r)| ((*t).to_owned(), *r)).collect();
+        self.failing_when(move |thing| table.get(thing.as_str()).copied())
+    }
+
+    /// Take this long per call.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.calls).clone()
+    }
+
+    /// The most calls that were in flight at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// The error a scripted failure reports.
+pub fn scripted_error(operation: &'static str, thing: &ThingName, retry: Retry) -> ActionError {
+    ActionError {
+        operation,
+        thing: thing.to_string(),
+        retry,
+        code: match retry {
+            Retry::Retryable => "ThrottlingException".into(),
+            Retry::Permanent => "ResourceNotFoundException".into(),
+        },
+        message: "scripted failure".into(),
+        hint: None,
+    }
+}
+
+impl MitigationAction for ScriptedAction {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn apply<'a>(
+        &'a self,
+        action: Action,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            lock(&self.calls).push(Call {
+                action,
+                thing: thing.to_string(),
+            });
+            match (self.fails)(thing) {
+                None => Ok(()),
+                Some(retry) => Err(scripted_error("ScriptedOperation", thing, retry)),
+            }
+        })
+    }
+}
+
+/// Active violations from a table; things the rule names fail the lookup.
+#[derive(Default)]
+pub struct ScriptedViolations {
+    active: HashMap<String, Vec<String>>,
+    failing: HashMap<String, Retry>,
+}
+
+impl ScriptedViolations {
+    pub fn new<I, S>(active: I) -> Self
+    where
+        I: IntoIterator<Item = (S, Vec<String>)>,
+        S: Into<String>,
+    {
+        ScriptedViolations {
+            active: active.into_iter().map(|(t, ids)| (t.into(), ids)).collect(),
+            failing: HashMap::new(),
+        }
+    }
+
+    /// Fail the lookup for `thing`.
+    pub fn failing_for(mut self, thing: &str, retry: Retry) -> Self {
+        self.failing.insert(thing.to_owned(), retry);
+        self
+    }
+}
+
+impl ActiveViolations for ScriptedViolations {
+    fn active_violation_ids<'a>(
+        &'a self,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move {
+            match self.failing.get(thing.as_str()) {
+                Some(retry) => Err(scripted_error("ListActiveViolations", thing, *retry)),
+                None => Ok(self
+                    .active
+                    .get(thing.as_str())
+                    .cloned()
+                    .unwrap_or_default()),
+            }
+        })
+    }
+}

@@ -15,9 +15,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-#[cfg(feature = "data-plane")]
-use mitigation::action::SHADOW_ACTION;
 use mitigation::action::THING_GROUP_ACTION;
+#[cfg(feature = "data-plane")]
+use mitigation::action::{DISCONNECT_ACTION, SHADOW_ACTION};
 use mitigation::{ActionError, ActiveViolations, AwsSettings, MitigationAction, Retry, RetryMode};
 
 #[cfg(feature = "data-plane")]
@@ -193,6 +193,58 @@ impl MitigationAction for ShadowFlag {
                 .await
                 .map(drop)
                 .map_err(|e| classify("UpdateThingShadow", thing.as_str(), e))
+        })
+    }
+}
+
+/// Cut a quarantined thing's live MQTT connection (DeleteConnection on its client id, which
+/// by convention is the thing name), so that its next connect is authorized under the
+/// quarantine policy. The persistent session is kept (the device gets its shadow delta when
+/// it reconnects). A client that is not connected is already where the quarantine wants it.
+#[cfg(feature = "data-plane")]
+pub struct ConnectionCut {
+    client: aws_sdk_iotdataplane::Client,
+}
+
+#[cfg(feature = "data-plane")]
+impl ConnectionCut {
+    pub fn new(client: aws_sdk_iotdataplane::Client) -> Self {
+        ConnectionCut { client }
+    }
+}
+
+#[cfg(feature = "data-plane")]
+impl MitigationAction for ConnectionCut {
+    fn name(&self) -> &'static str {
+        DISCONNECT_ACTION
+    }
+
+    fn performs(&self, action: Action) -> bool {
+        action == Action::Quarantine
+    }
+
+    fn apply<'a>(
+        &'a self,
+        _action: Action,
+        thing: &'a ThingName,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .delete_connection()
+                .client_id(thing.as_str())
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) => match classify("DeleteConnection", thing.as_str(), e) {
+                    not_connected if not_connected.code == "ResourceNotFoundException" => {
+                        tracing::info!(thing = %thing, "client not connected: nothing to cut");
+                        Ok(())
+                    }
+                    other => Err(other),
+                },
+            }
         })
     }
 }

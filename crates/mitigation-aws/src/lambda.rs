@@ -25,6 +25,7 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         quarantine_group = %config.quarantine_group,
         shadow_name = config.shadow_name.as_deref().unwrap_or(""),
         max_concurrency = config.max_concurrency,
+        disconnect = config.disconnect && kind == FunctionKind::ThingGroup,
         "ready"
     );
     let handler = Arc::new(handler);

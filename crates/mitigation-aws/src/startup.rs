@@ -16,7 +16,7 @@ pub enum StartupError {
     #[error(
         "the {0:?} mitigation needs the IoT data-plane client: build with the `data-plane` feature"
     )]
-    NotBuiltIn(FunctionKind),
+    NotBuiltIn(DataPlaneAction),
 }
 
 /// Build a handler that performs `kinds` with the real AWS SDK clients. The only call made
@@ -29,13 +29,22 @@ pub async fn build_handler(
     let iot = aws_sdk_iot::Client::new(&sdk);
     let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
     for kind in kinds {
-        actions.push(match kind {
-            FunctionKind::ThingGroup => Arc::new(ThingGroupMembership::new(
-                iot.clone(),
-                config.quarantine_group.clone(),
-            )),
-            FunctionKind::Shadow => shadow_action(&sdk, &iot, config).await?,
-        });
+        match kind {
+            FunctionKind::ThingGroup => {
+                actions.push(Arc::new(ThingGroupMembership::new(
+                    iot.clone(),
+                    config.quarantine_group.clone(),
+                )));
+                if config.disconnect {
+                    actions.push(
+                        data_plane_action(DataPlaneAction::Disconnect, &sdk, &iot, config).await?,
+                    );
+                }
+            }
+            FunctionKind::Shadow => {
+                actions.push(data_plane_action(DataPlaneAction::Shadow, &sdk, &iot, config).await?);
+            }
+        }
     }
     let mut handler = Handler::new(config.policy.clone(), actions)
         .with_dry_run(config.dry_run)
@@ -46,14 +55,25 @@ pub async fn build_handler(
     Ok(handler)
 }
 
+/// The mitigations that call the IoT data plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataPlaneAction {
+    Shadow,
+    Disconnect,
+}
+
+/// A data-plane mitigation on the account's data-plane endpoint: `IOT_DATA_ENDPOINT`, the
+/// configured endpoint URL, or DescribeEndpoint once at start-up.
 #[cfg(feature = "data-plane")]
-async fn shadow_action(
+async fn data_plane_action(
+    which: DataPlaneAction,
     sdk: &aws_config::SdkConfig,
     iot: &aws_sdk_iot::Client,
     config: &FunctionConfig,
 ) -> Result<Arc<dyn MitigationAction>, StartupError> {
     use crate::adapters::{
-        ShadowFlag, data_plane_client, data_plane_endpoint_configured, describe_data_endpoint,
+        ConnectionCut, ShadowFlag, data_plane_client, data_plane_endpoint_configured,
+        describe_data_endpoint,
     };
     let endpoint = match &config.iot_data_endpoint {
         Some(e) => Some(e.clone()),
@@ -65,14 +85,18 @@ async fn shadow_action(
         ),
     };
     let data = data_plane_client(sdk, endpoint.as_deref());
-    Ok(Arc::new(ShadowFlag::new(data, config.shadow_name.clone())))
+    Ok(match which {
+        DataPlaneAction::Shadow => Arc::new(ShadowFlag::new(data, config.shadow_name.clone())),
+        DataPlaneAction::Disconnect => Arc::new(ConnectionCut::new(data)),
+    })
 }
 
 #[cfg(not(feature = "data-plane"))]
-async fn shadow_action(
+async fn data_plane_action(
+    which: DataPlaneAction,
     _sdk: &aws_config::SdkConfig,
     _iot: &aws_sdk_iot::Client,
     _config: &FunctionConfig,
 ) -> Result<Arc<dyn MitigationAction>, StartupError> {
-    Err(StartupError::NotBuiltIn(FunctionKind::Shadow))
+    Err(StartupError::NotBuiltIn(which))
 }

@@ -62,6 +62,8 @@ impl fmt::Display for ActionError {
 pub const THING_GROUP_ACTION: &str = "thing-group";
 /// The name of the shadow-flag mitigation in logs and replay output.
 pub const SHADOW_ACTION: &str = "shadow";
+/// The name of the live-connection cut (after the thing-group mitigation) in logs and replay output.
+pub const DISCONNECT_ACTION: &str = "disconnect";
 
 /// One mitigation: put a thing in quarantine or take it out. Implementations must be
 /// idempotent: SNS and SQS deliver at least once.
@@ -69,7 +71,14 @@ pub trait MitigationAction: Send + Sync {
     /// Short name for logs and replay output: `thing-group`, `shadow`.
     fn name(&self) -> &'static str;
 
-    /// Exactly one AWS call.
+    /// Whether this mitigation has anything to do for `action` (a disconnect has nothing to
+    /// undo on release). The handler skips it, and reports nothing, when not.
+    fn performs(&self, action: Action) -> bool {
+        let _ = action;
+        true
+    }
+
+    /// One AWS call, or a few for one purpose.
     fn apply<'a>(
         &'a self,
         action: Action,

@@ -67,11 +67,25 @@ pub struct FunctionConfig {
     pub quarantine_group: String,
     /// `SHADOW_NAME`: a named shadow instead of the classic one (quarantine-shadow).
     pub shadow_name: Option<String>,
-    /// `IOT_DATA_ENDPOINT`: the account's data-plane endpoint (quarantine-shadow); resolved
-    /// with DescribeEndpoint at start-up when absent.
+    /// `IOT_DATA_ENDPOINT`: the account's data-plane endpoint (quarantine-shadow, and
+    /// quarantine-group when it disconnects); resolved with DescribeEndpoint at start-up
+    /// when absent.
     pub iot_data_endpoint: Option<String>,
+    /// `DISCONNECT`: after adding a thing to the quarantine group, cut its live MQTT
+    /// connection (DeleteConnection) so its next connect is authorized under the quarantine
+    /// policy (quarantine-group; default true).
+    pub disconnect: bool,
+    /// `VERIFY_VIOLATION`: before quarantining on a Detect in-alarm, confirm with
+    /// ListActiveViolations that the violation is active for that thing (default false).
+    pub verify_violation: bool,
+    /// `CERTIFICATE_RECORD_ATTRIBUTE`: the thing attribute in which quarantine-certificate
+    /// records the certificates it deactivated (default `quarantineDeactivatedCerts`).
+    pub certificate_record_attribute: String,
     pub aws: AwsSettings,
 }
+
+/// Default thing attribute that records the certificates quarantine-certificate deactivated.
+pub const DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE: &str = "quarantineDeactivatedCerts";
 
 impl Default for FunctionConfig {
     fn default() -> Self {
@@ -82,6 +96,9 @@ impl Default for FunctionConfig {
             quarantine_group: DEFAULT_QUARANTINE_GROUP.to_owned(),
             shadow_name: None,
             iot_data_endpoint: None,
+            disconnect: true,
+            verify_violation: false,
+            certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
             aws: AwsSettings::default(),
         }
     }
@@ -97,15 +114,14 @@ impl FunctionConfig {
     /// values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let defaults = AwsSettings::default();
         Ok(FunctionConfig {
             policy: DecisionPolicy {
-                release_on_clear: parse_bool("RELEASE_ON_CLEAR", get("RELEASE_ON_CLEAR"))?,
+                release_on_clear: parse_bool("RELEASE_ON_CLEAR", get("RELEASE_ON_CLEAR"), false)?,
                 security_profiles: filter(get("SECURITY_PROFILE_FILTER")),
                 behaviors: filter(get("BEHAVIOR_FILTER")),
                 metrics: filter(get("METRIC_FILTER")),
             },
-            dry_run: parse_bool("DRY_RUN", get("DRY_RUN"))?,
+            dry_run: parse_bool("DRY_RUN", get("DRY_RUN"), false)?,
             max_concurrency: parse_number("MAX_CONCURRENCY", get("MAX_CONCURRENCY"), 1, 100)?
                 .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as usize),
             quarantine_group: match get("QUARANTINE_GROUP") {
@@ -118,33 +134,40 @@ impl FunctionConfig {
             iot_data_endpoint: get("IOT_DATA_ENDPOINT")
                 .map(|v| endpoint("IOT_DATA_ENDPOINT", v))
                 .transpose()?,
-            aws: AwsSettings {
-                max_attempts: parse_number("AWS_MAX_ATTEMPTS", get("AWS_MAX_ATTEMPTS"), 1, 10)?
-                    .map_or(defaults.max_attempts, |n| n as u32),
-                retry_mode: match get("AWS_RETRY_MODE") {
-                    None => defaults.retry_mode,
-                    Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                        "standard" => RetryMode::Standard,
-                        "adaptive" => RetryMode::Adaptive,
-                        _ => return Err(bad("AWS_RETRY_MODE", v, "expected standard or adaptive")),
-                    },
-                },
-                attempt_timeout: parse_number(
-                    "AWS_ATTEMPT_TIMEOUT_MS",
-                    get("AWS_ATTEMPT_TIMEOUT_MS"),
-                    1,
-                    900_000,
-                )?
-                .map_or(defaults.attempt_timeout, Duration::from_millis),
-                operation_timeout: parse_number(
-                    "AWS_OPERATION_TIMEOUT_MS",
-                    get("AWS_OPERATION_TIMEOUT_MS"),
-                    1,
-                    900_000,
-                )?
-                .map_or(defaults.operation_timeout, Duration::from_millis),
-                endpoint_url: None,
+            disconnect: parse_bool("DISCONNECT", get("DISCONNECT"), true)?,
+            verify_violation: parse_bool("VERIFY_VIOLATION", get("VERIFY_VIOLATION"), false)?,
+            certificate_record_attribute: match get("CERTIFICATE_RECORD_ATTRIBUTE") {
+                None => DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
+                Some(v) => attribute_name("CERTIFICATE_RECORD_ATTRIBUTE", v)?,
             },
+            aws: AwsSettings::from_lookup(&get)?,
+        })
+    }
+}
+
+impl AwsSettings {
+    /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, `AWS_ATTEMPT_TIMEOUT_MS`,
+    /// `AWS_OPERATION_TIMEOUT_MS`; the endpoint URL is never read here.
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = AwsSettings::default();
+        let millis = |variable: &'static str, default: Duration| {
+            parse_number(variable, get(variable), 1, 900_000)
+                .map(|n| n.map_or(default, Duration::from_millis))
+        };
+        Ok(AwsSettings {
+            max_attempts: parse_number("AWS_MAX_ATTEMPTS", get("AWS_MAX_ATTEMPTS"), 1, 10)?
+                .map_or(defaults.max_attempts, |n| n as u32),
+            retry_mode: match get("AWS_RETRY_MODE") {
+                None => defaults.retry_mode,
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "standard" => RetryMode::Standard,
+                    "adaptive" => RetryMode::Adaptive,
+                    _ => return Err(bad("AWS_RETRY_MODE", v, "expected standard or adaptive")),
+                },
+            },
+            attempt_timeout: millis("AWS_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout)?,
+            operation_timeout: millis("AWS_OPERATION_TIMEOUT_MS", defaults.operation_timeout)?,
+            endpoint_url: None,
         })
     }
 }
@@ -161,9 +184,13 @@ fn filter(value: Option<String>) -> NameFilter {
     value.map_or_else(NameFilter::any, |v| NameFilter::from_comma_list(&v))
 }
 
-fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+fn parse_bool(
+    variable: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
     let Some(value) = value else {
-        return Ok(false);
+        return Ok(default);
     };
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
@@ -205,6 +232,17 @@ fn iot_name(variable: &'static str, value: String, max_len: usize) -> Result<Str
     Ok(name.to_owned())
 }
 
+/// Thing attribute names: 1 to 128 of `[a-zA-Z0-9_.,@/:#-]`.
+fn attribute_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || "_.,@/:#-".contains(c);
+    if name.len() > 128 || !name.chars().all(valid) {
+        let problem = "expected 1 to 128 letters, digits or any of _.,@/:#-";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
+}
+
 /// `https://` is added to a bare host name such as `abc123-ats.iot.eu-west-1.amazonaws.com`.
 fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
@@ -237,6 +275,10 @@ mod tests {
     fn defaults_when_nothing_is_set() {
         assert_eq!(config(&[]), Ok(FunctionConfig::default()));
         assert_eq!(FunctionConfig::default().quarantine_group, "Quarantine");
+        assert!(
+            FunctionConfig::default().disconnect,
+            "DISCONNECT is on by default"
+        );
     }
 
     #[test]
@@ -255,6 +297,9 @@ mod tests {
             ("AWS_RETRY_MODE", "adaptive"),
             ("AWS_ATTEMPT_TIMEOUT_MS", "700"),
             ("AWS_OPERATION_TIMEOUT_MS", "3000"),
+            ("DISCONNECT", "false"),
+            ("VERIFY_VIOLATION", "on"),
+            ("CERTIFICATE_RECORD_ATTRIBUTE", "deactivated"),
         ])
         .expect("valid");
         assert!(c.policy.release_on_clear && c.dry_run);
@@ -273,6 +318,8 @@ mod tests {
         assert_eq!(c.aws.retry_mode, RetryMode::Adaptive);
         assert_eq!(c.aws.attempt_timeout, Duration::from_millis(700));
         assert_eq!(c.aws.operation_timeout, Duration::from_millis(3000));
+        assert!(!c.disconnect && c.verify_violation);
+        assert_eq!(c.certificate_record_attribute, "deactivated");
     }
 
     #[test]
@@ -292,6 +339,8 @@ mod tests {
             ("AWS_MAX_ATTEMPTS", "99"),
             ("AWS_RETRY_MODE", "legacy"),
             ("AWS_ATTEMPT_TIMEOUT_MS", "-1"),
+            ("DISCONNECT", "sometimes"),
+            ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

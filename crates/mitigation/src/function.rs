@@ -5,7 +5,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use crate::action::{ActionError, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION};
+use crate::action::{
+    ActionError, DISCONNECT_ACTION, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION,
+};
 use crate::config::FunctionConfig;
 use crate::handler::Handler;
 
@@ -26,13 +28,24 @@ impl FunctionKind {
             FunctionKind::Shadow => SHADOW_ACTION,
         }
     }
+
+    /// The names of the mitigations this function performs with `config`, in order.
+    pub fn action_names(self, config: &FunctionConfig) -> Vec<&'static str> {
+        match self {
+            FunctionKind::ThingGroup if config.disconnect => {
+                vec![THING_GROUP_ACTION, DISCONNECT_ACTION]
+            }
+            kind => vec![kind.action_name()],
+        }
+    }
 }
 
 /// A handler that only decides: no SDK configuration is loaded and no client is built.
 pub fn dry_run_handler(kinds: &[FunctionKind], config: &FunctionConfig) -> Handler {
     let actions = kinds
         .iter()
-        .map(|k| Arc::new(Planned(k.action_name())) as Arc<dyn MitigationAction>)
+        .flat_map(|k| k.action_names(config))
+        .map(|name| Arc::new(Planned(name)) as Arc<dyn MitigationAction>)
         .collect();
     Handler::new(config.policy.clone(), actions)
         .with_dry_run(true)
@@ -46,6 +59,10 @@ struct Planned(&'static str);
 impl MitigationAction for Planned {
     fn name(&self) -> &'static str {
         self.0
+    }
+
+    fn performs(&self, action: Action) -> bool {
+        self.0 != DISCONNECT_ACTION || action == Action::Quarantine
     }
 
     fn apply<'a>(

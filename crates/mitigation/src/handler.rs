@@ -13,7 +13,7 @@ use violation_core::{
     Action, Decision, DecisionPolicy, EventError, ThingName, Verdict, decide_event, decode_event,
 };
 
-use crate::action::{ActiveViolations, MitigationAction, Retry};
+use crate::action::{ActiveViolations, MitigationAction};
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
 use crate::report::{
     ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport, log_record,
@@ -202,7 +202,7 @@ impl Handler {
     async fn mitigate(&self, action: Action, thing: &ThingName, own: &[&str]) -> Mitigation {
         let started = Instant::now();
         let mut mitigation = if self.dry_run {
-            self.planned()
+            self.planned(action)
         } else {
             match self.release_check(action, thing, own).await {
                 Some(stop) => stop,
@@ -214,11 +214,12 @@ impl Handler {
     }
 
     /// What a dry run reports: every action, none called.
-    fn planned(&self) -> Mitigation {
+    fn planned(&self, action: Action) -> Mitigation {
         Mitigation {
             actions: self
                 .actions
                 .iter()
+                .filter(|a| a.performs(action))
                 .map(|a| ActionReport {
                     action: a.name(),
                     outcome: ActionOutcome::DryRun,
@@ -263,29 +264,28 @@ impl Handler {
         }
     }
 
-    /// Every configured action at once; the record fails if any does, retryably if any
-    /// failure is retryable.
+    /// The configured actions in order (a disconnect follows the group change it makes
+    /// effective). The first failure stops the rest: they run when the record is retried.
     async fn apply_all(&self, action: Action, thing: &ThingName) -> Mitigation {
-        let actions: Vec<ActionReport> =
-            futures::future::join_all(self.actions.iter().map(|a| async move {
-                ActionReport {
-                    action: a.name(),
-                    outcome: match a.apply(action, thing).await {
-                        Ok(()) => ActionOutcome::Done,
-                        Err(e) => ActionOutcome::Failed(e),
-                    },
-                }
-            }))
-            .await;
-        let mut outcome = RecordOutcome::Done;
-        for report in &actions {
-            if let ActionOutcome::Failed(e) = &report.outcome {
-                outcome = match (&outcome, e.retry) {
-                    (RecordOutcome::Failed { .. }, Retry::Permanent) => continue,
-                    _ => RecordOutcome::Failed { retry: e.retry },
-                };
+        let mut actions = Vec::new();
+        for mitigation in self.actions.iter().filter(|a| a.performs(action)) {
+            let outcome = match mitigation.apply(action, thing).await {
+                Ok(()) => ActionOutcome::Done,
+                Err(e) => ActionOutcome::Failed(e),
+            };
+            let stop = matches!(outcome, ActionOutcome::Failed(_));
+            actions.push(ActionReport {
+                action: mitigation.name(),
+                outcome,
+            });
+            if stop {
+                break;
             }
         }
+        let outcome = match actions.last().map(|r| &r.outcome) {
+            Some(ActionOutcome::Failed(e)) => RecordOutcome::Failed { retry: e.retry },
+            _ => RecordOutcome::Done,
+        };
         Mitigation {
             actions,
             ..Mitigation::without_calls(outcome)

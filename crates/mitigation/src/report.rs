@@ -62,11 +62,15 @@ pub enum RecordOutcome {
     DryRun,
     Ignored,
     /// A release was not done because the thing is still held by other alarms.
-    Kept { other_violations: Vec<String> },
+    Kept {
+        other_violations: Vec<String>,
+    },
     /// Malformed: can never succeed.
     Rejected(RejectReason),
     /// At least one action failed after the SDK's retries.
-    Failed { retry: Retry },
+    Failed {
+        retry: Retry,
+    },
 }
 
 impl RecordOutcome {

@@ -27,6 +27,7 @@ pub struct Call {
 pub struct ScriptedAction {
     name: &'static str,
     fails: FailureRule,
+    only_for: Option<Action>,
     delay: Duration,
     calls: Mutex<Vec<Call>>,
     in_flight: AtomicUsize,
@@ -43,6 +44,7 @@ impl ScriptedAction {
         ScriptedAction {
             name,
             fails: Box::new(|_| None),
+            only_for: None,
             delay: Duration::ZERO,
             calls: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
@@ -64,6 +66,12 @@ impl ScriptedAction {
         let table: HashMap<String, Retry> =
             things.iter().map(|(t, r)| ((*t).to_owned(), *r)).collect();
         self.failing_when(move |thing| table.get(thing.as_str()).copied())
+    }
+
+    /// Perform only `action` (as a disconnect performs only quarantines).
+    pub fn only_for(mut self, action: Action) -> Self {
+        self.only_for = Some(action);
+        self
     }
 
     /// Take this long per call.
@@ -100,6 +108,10 @@ pub fn scripted_error(operation: &'static str, thing: &ThingName, retry: Retry) 
 impl MitigationAction for ScriptedAction {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn performs(&self, action: Action) -> bool {
+        self.only_for.is_none_or(|only| only == action)
     }
 
     fn apply<'a>(
@@ -160,11 +172,7 @@ impl ActiveViolations for ScriptedViolations {
         Box::pin(async move {
             match self.failing.get(thing.as_str()) {
                 Some(retry) => Err(scripted_error("ListActiveViolations", thing, *retry)),
-                None => Ok(self
-                    .active
-                    .get(thing.as_str())
-                    .cloned()
-                    .unwrap_or_default()),
+                None => Ok(self.active.get(thing.as_str()).cloned().unwrap_or_default()),
             }
         })
     }

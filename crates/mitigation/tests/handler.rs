@@ -165,11 +165,7 @@ async fn records_of_a_batch_run_concurrently_within_the_bound() {
         let response = answer(&h, sqs_event(&refs)).await.expect("batch response");
         assert_eq!(response, json!({"batchItemFailures": []}));
         assert_eq!(action.calls().len(), 10);
-        assert_eq!(
-            action.peak_concurrency(),
-            expected_peak,
-            "bound {bound}"
-        );
+        assert_eq!(action.peak_concurrency(), expected_peak, "bound {bound}");
     }
 }
 
@@ -185,10 +181,7 @@ async fn a_thing_repeated_in_a_batch_gets_one_call() {
         .handle(&event)
         .await
         .expect("decoded");
-    assert_eq!(
-        action.calls(),
-        vec![call(Action::Quarantine, "dev-1")]
-    );
+    assert_eq!(action.calls(), vec![call(Action::Quarantine, "dev-1")]);
     assert!(
         report
             .records
@@ -242,7 +235,9 @@ async fn release_waits_until_no_other_violation_is_active() {
     );
     assert_eq!(report.records[1].outcome, RecordOutcome::Done);
     assert_eq!(action.calls(), vec![call(Action::Release, "calm")]);
-    let response = report.into_response().map(|a| serde_json::to_value(a).expect("json"));
+    let response = report
+        .into_response()
+        .map(|a| serde_json::to_value(a).expect("json"));
     assert_eq!(response, Ok(json!({"batchItemFailures": []})));
 }
 
@@ -320,4 +315,45 @@ async fn quarantine_wins_over_a_release_of_the_same_thing_in_one_batch() {
             call(Action::Release, "dev-2")
         ]
     );
+}
+
+#[tokio::test]
+async fn actions_run_in_order_and_a_failure_stops_the_rest() {
+    // quarantine-group with DISCONNECT: the connection is cut only once the thing is in the
+    // group, and a failed group change leaves the disconnect for the retry.
+    let group = Arc::new(fake().failing(&[("deleted", Retry::Permanent)]));
+    let cut = Arc::new(ScriptedAction::new("disconnect").only_for(Action::Quarantine));
+    let policy = DecisionPolicy {
+        release_on_clear: true,
+        ..Default::default()
+    };
+    let h = Handler::new(
+        policy,
+        vec![
+            group.clone() as Arc<dyn MitigationAction>,
+            cut.clone() as Arc<dyn MitigationAction>,
+        ],
+    );
+    let event = sqs_event(&[
+        ("m1", violation("dev-1", "in-alarm", "v1")),
+        ("m2", violation("deleted", "in-alarm", "v2")),
+        ("m3", violation("dev-3", "alarm-cleared", "v3")),
+    ]);
+    let report = h.handle(&event).await.expect("decoded");
+    let names =
+        |i: usize| -> Vec<&str> { report.records[i].actions.iter().map(|a| a.action).collect() };
+    assert_eq!(names(0), ["fake", "disconnect"]);
+    assert_eq!(
+        names(1),
+        ["fake"],
+        "a failed group change stops the disconnect"
+    );
+    assert_eq!(
+        report.records[1].outcome,
+        RecordOutcome::Failed {
+            retry: Retry::Permanent
+        }
+    );
+    assert_eq!(names(2), ["fake"], "nothing to disconnect on release");
+    assert_eq!(cut.calls(), vec![call(Action::Quarantine, "dev-1")]);
 }

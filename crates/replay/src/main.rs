@@ -73,6 +73,11 @@ struct Args {
     #[arg(long, value_name = "NAMES")]
     metric_filter: Option<String>,
 
+    /// Do not cut a quarantined thing's live connection after adding it to the group
+    /// (DeleteConnection; emulators such as moto lack it) [env: DISCONNECT=false].
+    #[arg(long)]
+    no_disconnect: bool,
+
     /// Records of one event processed at once [env: MAX_CONCURRENCY] [default: 10].
     #[arg(long, value_name = "N")]
     max_concurrency: Option<String>,
@@ -124,6 +129,9 @@ impl Args {
         }
         if self.dry_run {
             flags.insert("DRY_RUN", "true".into());
+        }
+        if self.no_disconnect {
+            flags.insert("DISCONNECT", "false".into());
         }
         let mut config = FunctionConfig::from_lookup(|name| {
             flags

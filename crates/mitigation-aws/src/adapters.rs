@@ -18,7 +18,9 @@ use violation_core::{Action, ThingName};
 use mitigation::action::THING_GROUP_ACTION;
 #[cfg(feature = "data-plane")]
 use mitigation::action::{DISCONNECT_ACTION, SHADOW_ACTION};
-use mitigation::{ActionError, ActiveViolations, AwsSettings, MitigationAction, Retry, RetryMode};
+use mitigation::{
+    ActionError, ActiveViolations, Applied, AwsSettings, MitigationAction, Retry, RetryMode,
+};
 
 #[cfg(feature = "data-plane")]
 /// The shadow document that tells the device it is quarantined (or no longer).
@@ -118,7 +120,7 @@ impl MitigationAction for ThingGroupMembership {
         &'a self,
         action: Action,
         thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Applied, ActionError>> {
         Box::pin(async move {
             let result = match action {
                 Action::Quarantine => self
@@ -128,7 +130,7 @@ impl MitigationAction for ThingGroupMembership {
                     .thing_name(thing.as_str())
                     .send()
                     .await
-                    .map(drop)
+                    .map(|_| Applied::Done)
                     .map_err(|e| classify("AddThingToThingGroup", thing.as_str(), e)),
                 Action::Release => self
                     .client
@@ -137,7 +139,7 @@ impl MitigationAction for ThingGroupMembership {
                     .thing_name(thing.as_str())
                     .send()
                     .await
-                    .map(drop)
+                    .map(|_| Applied::Done)
                     .map_err(|e| classify("RemoveThingFromThingGroup", thing.as_str(), e)),
             };
             result.map_err(|e| with_group_hint(e, &self.group))
@@ -182,7 +184,7 @@ impl MitigationAction for ShadowFlag {
         &'a self,
         action: Action,
         thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Applied, ActionError>> {
         Box::pin(async move {
             self.client
                 .update_thing_shadow()
@@ -191,7 +193,7 @@ impl MitigationAction for ShadowFlag {
                 .payload(Blob::new(shadow_document(action)))
                 .send()
                 .await
-                .map(drop)
+                .map(|_| Applied::Done)
                 .map_err(|e| classify("UpdateThingShadow", thing.as_str(), e))
         })
     }
@@ -227,7 +229,7 @@ impl MitigationAction for ConnectionCut {
         &'a self,
         _action: Action,
         thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Applied, ActionError>> {
         Box::pin(async move {
             let result = self
                 .client
@@ -236,11 +238,11 @@ impl MitigationAction for ConnectionCut {
                 .send()
                 .await;
             match result {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(Applied::Done),
                 Err(e) => match classify("DeleteConnection", thing.as_str(), e) {
                     not_connected if not_connected.code == "ResourceNotFoundException" => {
                         tracing::info!(thing = %thing, "client not connected: nothing to cut");
-                        Ok(())
+                        Ok(Applied::Done)
                     }
                     other => Err(other),
                 },

@@ -58,6 +58,40 @@ impl fmt::Display for ActionError {
     }
 }
 
+/// Why a mitigation left a thing as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptBecause {
+    /// A release waits: the thing has other active violations.
+    ActiveViolations,
+    /// A release waits: another record of the same batch quarantines the thing.
+    QuarantinedInBatch,
+    /// A certificate is not deactivated: other things use it too, and deactivating it
+    /// could take them offline.
+    SharedCertificate,
+}
+
+impl KeptBecause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeptBecause::ActiveViolations => "other-active-violations",
+            KeptBecause::QuarantinedInBatch => "quarantined-in-batch",
+            KeptBecause::SharedCertificate => "shared-certificate",
+        }
+    }
+}
+
+/// What a mitigation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// Deliberately left as it was; `held_by` names what holds it (violation ids, alarms,
+    /// the other things that share a certificate).
+    Kept {
+        because: KeptBecause,
+        held_by: Vec<String>,
+    },
+}
+
 /// The name of the thing-group mitigation in logs and replay output.
 pub const THING_GROUP_ACTION: &str = "thing-group";
 /// The name of the shadow-flag mitigation in logs and replay output.
@@ -83,7 +117,7 @@ pub trait MitigationAction: Send + Sync {
         &'a self,
         action: Action,
         thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>>;
+    ) -> BoxFuture<'a, Result<Applied, ActionError>>;
 }
 
 /// The thing's active violations, consulted before a release.

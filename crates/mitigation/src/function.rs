@@ -6,7 +6,8 @@ use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
 use crate::action::{
-    ActionError, DISCONNECT_ACTION, MitigationAction, Retry, SHADOW_ACTION, THING_GROUP_ACTION,
+    ActionError, Applied, DISCONNECT_ACTION, MitigationAction, Retry, SHADOW_ACTION,
+    THING_GROUP_ACTION,
 };
 use crate::config::FunctionConfig;
 use crate::handler::Handler;
@@ -69,7 +70,7 @@ impl MitigationAction for Planned {
         &'a self,
         _action: Action,
         thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Applied, ActionError>> {
         Box::pin(async move {
             Err(ActionError {
                 operation: "DryRun",

@@ -13,7 +13,7 @@ use violation_core::{
     Action, Decision, DecisionPolicy, EventError, ThingName, Verdict, decide_event, decode_event,
 };
 
-use crate::action::{ActiveViolations, MitigationAction};
+use crate::action::{ActiveViolations, Applied, KeptBecause, MitigationAction};
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
 use crate::report::{
     ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport, log_record,
@@ -166,9 +166,10 @@ impl Handler {
                     .collect();
                 async move {
                     match kept {
-                        Some(other_violations) => {
-                            Mitigation::without_calls(RecordOutcome::Kept { other_violations })
-                        }
+                        Some(held_by) => Mitigation::without_calls(RecordOutcome::Kept {
+                            because: KeptBecause::QuarantinedInBatch,
+                            held_by,
+                        }),
                         None => self.mitigate(work.action, work.thing, &own).await,
                     }
                 }
@@ -249,7 +250,8 @@ impl Handler {
                     .collect();
                 (!others.is_empty()).then(|| {
                     Mitigation::without_calls(RecordOutcome::Kept {
-                        other_violations: others,
+                        because: KeptBecause::ActiveViolations,
+                        held_by: others,
                     })
                 })
             }
@@ -270,7 +272,8 @@ impl Handler {
         let mut actions = Vec::new();
         for mitigation in self.actions.iter().filter(|a| a.performs(action)) {
             let outcome = match mitigation.apply(action, thing).await {
-                Ok(()) => ActionOutcome::Done,
+                Ok(Applied::Done) => ActionOutcome::Done,
+                Ok(Applied::Kept { because, held_by }) => ActionOutcome::Kept { because, held_by },
                 Err(e) => ActionOutcome::Failed(e),
             };
             let stop = matches!(outcome, ActionOutcome::Failed(_));
@@ -282,9 +285,16 @@ impl Handler {
                 break;
             }
         }
+        let kept = actions.iter().find_map(|r| match &r.outcome {
+            ActionOutcome::Kept { because, held_by } => Some(RecordOutcome::Kept {
+                because: *because,
+                held_by: held_by.clone(),
+            }),
+            _ => None,
+        });
         let outcome = match actions.last().map(|r| &r.outcome) {
             Some(ActionOutcome::Failed(e)) => RecordOutcome::Failed { retry: e.retry },
-            _ => RecordOutcome::Done,
+            _ => kept.unwrap_or(RecordOutcome::Done),
         };
         Mitigation {
             actions,

@@ -18,7 +18,7 @@ pub mod handler;
 pub mod report;
 pub mod testing;
 
-pub use action::{ActionError, ActiveViolations, MitigationAction, Retry};
+pub use action::{ActionError, ActiveViolations, Applied, KeptBecause, MitigationAction, Retry};
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};
 pub use function::{FunctionKind, dry_run_handler, init_cli_logging};

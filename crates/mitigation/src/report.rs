@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use violation_core::{RejectReason, Verdict};
 
-use crate::action::{ActionError, Retry};
+use crate::action::{ActionError, KeptBecause, Retry};
 
 /// What happened to one action on one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,11 @@ pub enum ActionOutcome {
     Done,
     /// `DRY_RUN`: nothing was called.
     DryRun,
+    /// Deliberately left as it was (see [`KeptBecause`]).
+    Kept {
+        because: KeptBecause,
+        held_by: Vec<String>,
+    },
     Failed(ActionError),
 }
 
@@ -22,6 +27,7 @@ impl ActionOutcome {
         match self {
             ActionOutcome::Done => "done",
             ActionOutcome::DryRun => "dry-run",
+            ActionOutcome::Kept { .. } => "kept",
             ActionOutcome::Failed(_) => "failed",
         }
     }
@@ -49,6 +55,9 @@ impl ActionReport {
                 "action": self.action, "outcome": "failed", "operation": e.operation,
                 "code": e.code, "retryable": e.retry == Retry::Retryable, "message": e.to_string(),
             }),
+            ActionOutcome::Kept { because, held_by } => json!({
+                "action": self.action, "outcome": "kept", "keptBecause": because.as_str(), "heldBy": held_by,
+            }),
             other => json!({"action": self.action, "outcome": other.as_str()}),
         }
     }
@@ -61,9 +70,11 @@ pub enum RecordOutcome {
     Done,
     DryRun,
     Ignored,
-    /// A release was not done because the thing is still held by other alarms.
+    /// Deliberately left as it was: a release while other alarms hold the thing, or a
+    /// certificate that other things share.
     Kept {
-        other_violations: Vec<String>,
+        because: KeptBecause,
+        held_by: Vec<String>,
     },
     /// Malformed: can never succeed.
     Rejected(RejectReason),
@@ -191,8 +202,9 @@ impl RecordReport {
             map.insert("outcome".into(), Value::from(self.outcome.as_str()));
             let actions: Vec<Value> = self.actions.iter().map(ActionReport::to_json).collect();
             map.insert("actions".into(), Value::from(actions));
-            if let RecordOutcome::Kept { other_violations } = &self.outcome {
-                map.insert("otherActiveViolations".into(), json!(other_violations));
+            if let RecordOutcome::Kept { because, held_by } = &self.outcome {
+                map.insert("keptBecause".into(), Value::from(because.as_str()));
+                map.insert("heldBy".into(), json!(held_by));
             }
             if let Some(failure) = self.failure() {
                 map.insert(

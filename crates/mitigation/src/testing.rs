@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use crate::action::{ActionError, ActiveViolations, MitigationAction, Retry};
+use crate::action::{ActionError, ActiveViolations, Applied, MitigationAction, Retry};
 
 /// Which things fail, and how.
 pub type FailureRule = Box<dyn Fn(&ThingName) -> Option<Retry> + Send + Sync>;
@@ -118,7 +118,7 @@ impl MitigationAction for ScriptedAction {
         &'a self,
         action: Action,
         thing: &'a ThingName,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Applied, ActionError>> {
         Box::pin(async move {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
@@ -131,7 +131,7 @@ impl MitigationAction for ScriptedAction {
                 thing: thing.to_string(),
             });
             match (self.fails)(thing) {
-                None => Ok(()),
+                None => Ok(Applied::Done),
                 Some(retry) => Err(scripted_error("ScriptedOperation", thing, retry)),
             }
         })

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 use mitigation::testing::{Call, ScriptedAction, ScriptedViolations};
-use mitigation::{Handler, InvocationFailure, MitigationAction, RecordOutcome, Retry};
+use mitigation::{Handler, InvocationFailure, KeptBecause, MitigationAction, RecordOutcome, Retry};
 use serde_json::{Value, json};
 use violation_core::fixtures;
 use violation_core::{Action, DecisionPolicy};
@@ -230,7 +230,8 @@ async fn release_waits_until_no_other_violation_is_active() {
     assert_eq!(
         report.records[0].outcome,
         RecordOutcome::Kept {
-            other_violations: vec!["other-violation".to_string()]
+            because: KeptBecause::ActiveViolations,
+            held_by: vec!["other-violation".to_string()]
         }
     );
     assert_eq!(report.records[1].outcome, RecordOutcome::Done);
@@ -301,7 +302,8 @@ async fn quarantine_wins_over_a_release_of_the_same_thing_in_one_batch() {
     assert_eq!(
         report.records[0].outcome,
         RecordOutcome::Kept {
-            other_violations: vec!["v-new".to_string()]
+            because: KeptBecause::QuarantinedInBatch,
+            held_by: vec!["v-new".to_string()]
         }
     );
     assert_eq!(report.records[1].outcome, RecordOutcome::Done);

@@ -8,7 +8,7 @@
 #   3. scripts/check_iam_no_wildcards.py: no policy statement allows a wildcard or unknown
 #      action, Resource "*" where the action supports resource-level permissions, NotAction /
 #      NotResource / NotPrincipal in an Allow, or principal "*" without a Condition.
-#   4. The SAM translator (aws-sam-translator, installed with cfn-lint) turns every template
+#   4. The SAM translator (aws-sam-translator, from requirements-dev.txt) turns every template
 #      with the Serverless transform into plain CloudFormation, and the functions of
 #      infra/template.yaml carry the environment variables the binaries read.
 #   5. `sam validate --lint`, when the AWS SAM CLI is installed (SAM_CLI=/path/to/sam or `sam`
@@ -45,6 +45,10 @@ echo "== IAM policy check: ${templates[*]}"
 "$venv/python" scripts/check_iam_no_wildcards.py "${templates[@]}"
 
 echo "== SAM translation: ${templates[*]}"
+if ! "$venv/python" -c "import samtranslator" 2>/dev/null; then
+  echo "check-infra: aws-sam-translator is not installed in $venv; add aws-sam-translator==1.115.0 to requirements-dev.txt" >&2
+  exit 1
+fi
 "$venv/python" - "${templates[@]}" <<'PY'
 import json
 import sys

@@ -3,11 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::decision::{Action, Decision, DecisionPolicy, IgnoreReason};
+use crate::decision::{Action, Decision, DecisionPolicy};
 use crate::envelope::{DecodedEvent, Envelope, InboundRecord};
 use crate::lenient::{Fields, Notes, json_type};
 use crate::reject::{RejectReason, excerpt};
-use crate::sources::{self, AlertSource};
+use crate::sources::audit::{AuditFindingFields, decide_audit_finding};
+use crate::sources::{self, AlertSource, Decided};
 
 /// When the alert says it happened, in the form it used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,34 +207,60 @@ pub fn decide_event(event: &DecodedEvent, policy: &DecisionPolicy) -> Vec<Verdic
 pub fn decide(record: &InboundRecord, policy: &DecisionPolicy) -> Verdict {
     let mut notes = Notes::default();
     record.notes.iter().for_each(|n| notes.push(n.as_str()));
-    let mut verdict = Verdict {
-        record_id: record.id.clone(),
-        envelope: record.envelope,
-        source: None,
-        facts: AlertFacts::default(),
-        decision: Decision::Ignore(IgnoreReason::AlarmInvalidated),
-        notes: Vec::new(),
-    };
-    verdict.decision = match &record.message {
-        Err(reason) => Decision::Reject(reason.clone()),
+    let (source, decided) = match &record.message {
+        Err(reason) => (None, unread(reason.clone())),
         Ok(Value::Object(object)) => {
             let fields = Fields::root(object);
             match sources::recognise(fields) {
-                None => Decision::Reject(unknown_alert(object)),
-                Some(source) => {
-                    let decided = sources::decide(source, fields, policy, &mut notes);
-                    verdict.source = Some(source);
-                    verdict.facts = decided.facts;
-                    decided.decision
-                }
+                None => (None, unread(unknown_alert(object))),
+                Some(source) => (
+                    Some(source),
+                    sources::decide(source, fields, policy, &mut notes),
+                ),
             }
         }
-        Ok(other) => Decision::Reject(RejectReason::MessageNotObject {
-            found: json_type(other),
-        }),
+        Ok(other) => (
+            None,
+            unread(RejectReason::MessageNotObject {
+                found: json_type(other),
+            }),
+        ),
     };
-    verdict.notes = notes.into_vec();
-    verdict
+    Verdict {
+        record_id: record.id.clone(),
+        envelope: record.envelope,
+        source,
+        facts: decided.facts,
+        decision: decided.decision,
+        notes: notes.into_vec(),
+    }
+}
+
+fn unread(reason: RejectReason) -> Decided {
+    Decided {
+        facts: AlertFacts::default(),
+        decision: Decision::Reject(reason),
+    }
+}
+
+impl Verdict {
+    /// The verdict on one finding of an expanded audit ([`Decision::ExpandAudit`]) or a
+    /// looked-up finding ([`Decision::LookupFinding`]), named by the record that led to it.
+    pub fn for_audit_finding(
+        record_id: String,
+        envelope: Envelope,
+        finding: &AuditFindingFields,
+        policy: &DecisionPolicy,
+    ) -> Verdict {
+        Verdict {
+            record_id,
+            envelope,
+            source: Some(AlertSource::AuditFinding),
+            facts: finding.facts(),
+            decision: decide_audit_finding(finding, policy),
+            notes: Vec::new(),
+        }
+    }
 }
 
 fn unknown_alert(object: &Map<String, Value>) -> RejectReason {
@@ -276,6 +303,34 @@ mod tests {
              mitigation request, Security Hub finding event); its top-level keys: alert, host, severity"
         );
         assert_eq!(verdict.to_json()["error"], "UnknownAlert");
+    }
+
+    #[test]
+    fn an_expanded_audit_finding_gets_a_verdict_of_its_own() {
+        let finding = AuditFindingFields {
+            finding_id: Some("f-9".into()),
+            task_id: Some("t-9".into()),
+            check_name: Some("CONFLICTING_CLIENT_IDS_CHECK".into()),
+            is_suppressed: Some(false),
+            client_id: Some("dev-9".into()),
+            ..AuditFindingFields::default()
+        };
+        let verdict = Verdict::for_audit_finding(
+            "m-1".into(),
+            Envelope::Sns,
+            &finding,
+            &DecisionPolicy::default(),
+        );
+        assert_eq!(verdict.decision.kind(), "quarantine");
+        let line = verdict.to_json();
+        assert_eq!(line["source"], "audit-finding");
+        assert_eq!(line["subjects"], json!(["thing/dev-9"]));
+        assert_eq!(line["findingIds"], json!(["f-9"]));
+        assert_eq!(line["taskId"], "t-9");
+        assert_eq!(
+            verdict.reason(),
+            "audit finding f-9 of check CONFLICTING_CLIENT_IDS_CHECK (audit task t-9)"
+        );
     }
 
     #[test]

@@ -9,21 +9,22 @@ use crate::reject::{RejectReason, excerpt};
 
 /// What tolerant decoding skipped or found odd in one record, for its log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Notes(Vec<String>);
+pub(crate) struct Notes(Vec<String>);
 
 impl Notes {
-    pub fn push(&mut self, note: impl Into<String>) {
+    pub(crate) fn push(&mut self, note: impl Into<String>) {
         // A hostile message must not make the log line huge.
         if self.0.len() < MAX_NOTES {
             self.0.push(excerpt(&note.into(), 300));
         }
     }
 
-    pub fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<String> {
         self.0
     }
 
-    pub fn as_slice(&self) -> &[String] {
+    #[cfg(test)]
+    fn as_slice(&self) -> &[String] {
         &self.0
     }
 }

@@ -15,6 +15,7 @@
 //!   decides each finding with [`decide_audit_finding`]), [`Decision::LookupFinding`]
 //!   (DescribeAuditFinding, then [`decide_audit_finding`]), ignore, or reject;
 //! - [`reject`]: why a record can never succeed;
+//! - `lenient` (private): tolerant reading of JSON objects, with notes;
 //! - [`thing_name`], [`certificate`], [`subject`], [`audit_ids`]: the only names and ids
 //!   that may reach an AWS call.
 //!
@@ -30,7 +31,7 @@ pub mod audit_ids;
 pub mod certificate;
 pub mod decision;
 pub mod envelope;
-pub mod lenient;
+mod lenient;
 pub mod reject;
 pub mod sources;
 pub mod subject;

@@ -1,7 +1,7 @@
 //! Device Defender Detect violations: the message Device Defender publishes to SNS.
 //!
 //! The decision needs the thing name and the event type; everything else is read
-//! tolerantly (see [`crate::lenient`]). A cleared alarm releases only when release on
+//! tolerantly (odd values become notes). A cleared alarm releases only when release on
 //! clear is on and its metric is one that the quarantine does not itself change.
 
 use serde_json::Value;

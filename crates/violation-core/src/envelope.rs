@@ -583,6 +583,28 @@ mod tests {
     }
 
     #[test]
+    fn an_sqs_sns_envelope_whose_message_is_not_text_is_malformed() {
+        let mut envelope = sns_message("s1", "x", true);
+        envelope["Message"] = json!({"thingName": "a"});
+        let event = json!({"Records": [sqs_record("q1", &envelope.to_string())]});
+        let decoded = decode_event(&event).expect("sqs");
+        assert!(matches!(
+            decoded.records[0].message,
+            Err(RejectReason::MalformedSnsEnvelope { .. })
+        ));
+    }
+
+    #[test]
+    fn an_eventbridge_event_published_to_sns_is_the_message() {
+        let event_json = json!({"version": "0", "id": "e-1", "source": "aws.securityhub",
+                                "detail-type": "Security Hub Findings - Imported", "detail": {}});
+        let event = json!({"Records": [sns_record("m1", &event_json.to_string())]});
+        let decoded = decode_event(&event).expect("sns");
+        assert_eq!(decoded.records[0].message.as_ref(), Ok(&event_json));
+        assert_eq!(decoded.records[0].id, "m1");
+    }
+
+    #[test]
     fn an_sns_record_without_type_is_read_with_a_note() {
         let mut record = sns_record("m1", &violation("a"));
         record["Sns"].as_object_mut().map(|s| s.remove("Type"));

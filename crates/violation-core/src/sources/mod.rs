@@ -114,3 +114,89 @@ pub(crate) fn decide(
         AlertSource::SecurityHub => securityhub::decide(fields, notes),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn source_of(message: Value) -> Option<AlertSource> {
+        match &message {
+            Value::Object(object) => recognise(Fields::root(object)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn each_source_is_recognised_by_keys_only_it_uses() {
+        let cases = [
+            (
+                json!({"thingName": "a", "violationEventType": "in-alarm"}),
+                Some(AlertSource::DetectViolation),
+            ),
+            (
+                json!({"violationId": "v"}),
+                Some(AlertSource::DetectViolation),
+            ),
+            (
+                json!({"taskId": "t", "taskStatus": "COMPLETED"}),
+                Some(AlertSource::AuditTask),
+            ),
+            (
+                json!({"taskId": "t", "findingId": "f"}),
+                Some(AlertSource::AuditFinding),
+            ),
+            (
+                json!({"AlarmName": "a", "NewStateValue": "OK"}),
+                Some(AlertSource::CloudWatchAlarm),
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "alarmData": {}}),
+                Some(AlertSource::CloudWatchAlarm),
+            ),
+            (
+                json!({"source": "aws.securityhub", "detail": {}}),
+                Some(AlertSource::SecurityHub),
+            ),
+            (
+                json!({"detail-type": "Security Hub Findings - Imported"}),
+                Some(AlertSource::SecurityHub),
+            ),
+            (
+                json!({"certificateId": "c"}),
+                Some(AlertSource::MitigationRequest),
+            ),
+            (
+                json!({"source": "aws.events", "detail-type": "Scheduled Event"}),
+                None,
+            ),
+            (json!({}), None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(source_of(message.clone()), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_request_with_extra_violation_fields_is_still_a_request() {
+        let request = json!({"thingName": "a", "action": "quarantine", "violationId": "v-1",
+                             "metricValue": {"count": 3}});
+        assert_eq!(source_of(request), Some(AlertSource::MitigationRequest));
+    }
+
+    #[test]
+    fn names_are_stable() {
+        let names: Vec<&str> = AlertSource::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "detect-violation",
+                "audit-task",
+                "audit-finding",
+                "cloudwatch-alarm",
+                "mitigation-request",
+                "security-hub"
+            ]
+        );
+    }
+}

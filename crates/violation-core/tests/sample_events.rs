@@ -235,6 +235,28 @@ fn expected() -> BTreeMap<&'static str, Vec<Want>> {
                 want(SECURITY_HUB, None, "ignore"),
             ],
         ),
+        (
+            "sns-eventbridge-securityhub-custom-action.json",
+            vec![want(
+                SECURITY_HUB,
+                Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-13"),
+                "quarantine",
+            )],
+        ),
+        // Several sources in one queue with raw delivery; a request through SNS to SQS.
+        (
+            "sqs-raw-mixed-sources-batch.json",
+            vec![
+                want(AUDIT_TASK, None, "expand-audit"),
+                want(AUDIT_FINDING, None, "lookup-finding"),
+                want(CLOUDWATCH, Some("cam-10"), "quarantine"),
+                want(REQUEST, Some("cam-11"), "quarantine"),
+            ],
+        ),
+        (
+            "sqs-sns-mitigation-request.json",
+            vec![want(REQUEST, Some("gateway-12"), "quarantine")],
+        ),
         // None of the above.
         ("sns-unknown-alert.json", vec![want(None, None, "reject")]),
     ])
@@ -276,7 +298,7 @@ fn release_on_clear() -> DecisionPolicy {
 fn every_sample_has_an_expected_outcome_and_gets_it() {
     let expected = expected();
     let files = sample_files();
-    assert!(files.len() >= 36, "events/ holds {} samples", files.len());
+    assert!(files.len() >= 39, "events/ holds {} samples", files.len());
     for file in &files {
         let want = expected
             .get(file.as_str())

@@ -4,7 +4,9 @@
 use std::fmt;
 
 use futures::future::BoxFuture;
-use violation_core::{Action, ThingName};
+use violation_core::{
+    Action, AuditFindingFields, AuditFindingId, AuditTaskId, CertificateId, ThingName,
+};
 
 /// Whether trying the same record again can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,7 @@ impl Retry {
 pub struct ActionError {
     /// The AWS operation, e.g. `AddThingToThingGroup`.
     pub operation: &'static str,
+    /// What the call was about: a thing name, or `cert/ID`, `audit task ID`, ...
     pub thing: String,
     pub retry: Retry,
     /// The AWS error code (`ThrottlingException`, `ResourceNotFoundException`, ...) or
@@ -127,4 +130,34 @@ pub trait ActiveViolations: Send + Sync {
         &'a self,
         thing: &'a ThingName,
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>>;
+}
+
+/// The things a certificate is attached to (ListPrincipalThingsV2).
+pub trait CertificateThings: Send + Sync {
+    fn things_of<'a>(
+        &'a self,
+        certificate: &'a CertificateId,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>>;
+}
+
+/// One page of an audit task's findings for one check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingsPage {
+    pub findings: Vec<AuditFindingFields>,
+    pub next_token: Option<String>,
+}
+
+/// Device Defender Audit findings (ListAuditFindings, DescribeAuditFinding).
+pub trait AuditFindings: Send + Sync {
+    fn list_findings<'a>(
+        &'a self,
+        task: &'a AuditTaskId,
+        check: &'a str,
+        next_token: Option<String>,
+    ) -> BoxFuture<'a, Result<FindingsPage, ActionError>>;
+
+    fn describe_finding<'a>(
+        &'a self,
+        finding: &'a AuditFindingId,
+    ) -> BoxFuture<'a, Result<AuditFindingFields, ActionError>>;
 }

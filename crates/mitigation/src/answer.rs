@@ -19,13 +19,24 @@ pub struct EventReport {
     pub records: Vec<RecordReport>,
 }
 
-/// What an SNS invocation answers when every record succeeded.
+/// What an SNS or direct invocation answers when every record succeeded: records by
+/// decision, and the things acted on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InvocationSummary {
     pub records: usize,
     pub quarantined: usize,
     pub released: usize,
     pub ignored: usize,
+    /// Audit tasks and findings resolved to things.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub audits: usize,
+    /// Things acted on, over all records.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub things: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A successful invocation's answer.
@@ -35,7 +46,8 @@ pub enum LambdaAnswer {
     /// SQS event source mappings read `batchItemFailures`; an event with no records
     /// answers this way too (an empty list is valid for both triggers).
     Sqs(SqsBatchResponse),
-    Sns(InvocationSummary),
+    /// SNS and direct invocations: a summary.
+    Summary(InvocationSummary),
 }
 
 /// Why an invocation failed.
@@ -74,8 +86,10 @@ impl From<InvocationFailure> for Diagnostic {
 impl EventReport {
     pub fn into_response(self) -> Result<LambdaAnswer, InvocationFailure> {
         match self.trigger {
-            Some(Trigger::Sns) => self.sns_answer().map(LambdaAnswer::Sns),
-            Some(Trigger::Sqs) | None => Ok(LambdaAnswer::Sqs(self.sqs_answer())),
+            Some(trigger) if trigger.fails_invocation() => {
+                self.invocation_answer().map(LambdaAnswer::Summary)
+            }
+            _ => Ok(LambdaAnswer::Sqs(self.sqs_answer())),
         }
     }
 
@@ -91,7 +105,7 @@ impl EventReport {
         answer
     }
 
-    fn sns_answer(&self) -> Result<InvocationSummary, InvocationFailure> {
+    fn invocation_answer(&self) -> Result<InvocationSummary, InvocationFailure> {
         let failed: Vec<&RecordReport> = self.records.iter().filter(|r| r.failed()).collect();
         if failed.is_empty() {
             return Ok(self.summary());
@@ -131,9 +145,13 @@ impl EventReport {
                     action: Action::Release,
                     ..
                 } => summary.released += 1,
+                Decision::ExpandAudit { .. } | Decision::LookupFinding { .. } => {
+                    summary.audits += 1
+                }
                 Decision::Ignore(_) => summary.ignored += 1,
                 Decision::Reject(_) => {}
             }
+            summary.things += report.things.len();
         }
         summary
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use violation_core::{DecisionPolicy, NameFilter};
+use violation_core::{DEFAULT_THING_DIMENSION, DecisionPolicy, NameFilter};
 
 /// Default static thing group that carries the deny policy.
 pub const DEFAULT_QUARANTINE_GROUP: &str = "Quarantine";
@@ -120,6 +120,14 @@ impl FunctionConfig {
                 security_profiles: filter(get("SECURITY_PROFILE_FILTER")),
                 behaviors: filter(get("BEHAVIOR_FILTER")),
                 metrics: filter(get("METRIC_FILTER")),
+                audit_checks: match get("AUDIT_CHECKS") {
+                    None => DecisionPolicy::default().audit_checks,
+                    Some(v) => audit_checks("AUDIT_CHECKS", v)?,
+                },
+                thing_dimension: match get("THING_DIMENSION") {
+                    None => DEFAULT_THING_DIMENSION.to_owned(),
+                    Some(v) => dimension_name("THING_DIMENSION", v)?,
+                },
             },
             dry_run: parse_bool("DRY_RUN", get("DRY_RUN"), false)?,
             max_concurrency: parse_number("MAX_CONCURRENCY", get("MAX_CONCURRENCY"), 1, 100)?
@@ -232,6 +240,32 @@ fn iot_name(variable: &'static str, value: String, max_len: usize) -> Result<Str
     Ok(name.to_owned())
 }
 
+/// Audit check names, comma-separated: `DEVICE_CERTIFICATE_SHARED_CHECK, ...`.
+fn audit_checks(variable: &'static str, value: String) -> Result<Vec<String>, ConfigError> {
+    let checks: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let valid = |c: &String| c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+    if checks.is_empty() || !checks.iter().all(valid) {
+        let problem =
+            "expected audit check names such as DEVICE_CERTIFICATE_SHARED_CHECK, comma-separated";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(checks)
+}
+
+/// A CloudWatch dimension name: 1 to 255 printable characters, not starting with ':'.
+fn dimension_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    if name.len() > 255 || name.starts_with(':') || name.chars().any(char::is_control) {
+        return Err(bad(variable, value, "expected a CloudWatch dimension name"));
+    }
+    Ok(name.to_owned())
+}
+
 /// Thing attribute names: 1 to 128 of `[a-zA-Z0-9_.,@/:#-]`.
 fn attribute_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
@@ -299,6 +333,11 @@ mod tests {
             ("AWS_OPERATION_TIMEOUT_MS", "3000"),
             ("DISCONNECT", "false"),
             ("VERIFY_VIOLATION", "on"),
+            (
+                "AUDIT_CHECKS",
+                "DEVICE_CERTIFICATE_SHARED_CHECK, CONFLICTING_CLIENT_IDS_CHECK",
+            ),
+            ("THING_DIMENSION", "DeviceName"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "deactivated"),
         ])
         .expect("valid");
@@ -319,6 +358,14 @@ mod tests {
         assert_eq!(c.aws.attempt_timeout, Duration::from_millis(700));
         assert_eq!(c.aws.operation_timeout, Duration::from_millis(3000));
         assert!(!c.disconnect && c.verify_violation);
+        assert_eq!(
+            c.policy.audit_checks,
+            [
+                "DEVICE_CERTIFICATE_SHARED_CHECK",
+                "CONFLICTING_CLIENT_IDS_CHECK"
+            ]
+        );
+        assert_eq!(c.policy.thing_dimension, "DeviceName");
         assert_eq!(c.certificate_record_attribute, "deactivated");
     }
 
@@ -340,6 +387,8 @@ mod tests {
             ("AWS_RETRY_MODE", "legacy"),
             ("AWS_ATTEMPT_TIMEOUT_MS", "-1"),
             ("DISCONNECT", "sometimes"),
+            ("AUDIT_CHECKS", "SHARED CHECK"),
+            ("AUDIT_CHECKS", ", ,"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
         ] {
             assert_eq!(

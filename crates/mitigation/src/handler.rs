@@ -10,14 +10,18 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use tracing::Instrument;
 use violation_core::{
-    Action, Decision, DecisionPolicy, EventError, ThingName, Verdict, decide_event, decode_event,
+    Action, DecisionPolicy, EventError, ThingName, Verdict, decide_event, decode_event,
 };
 
-use crate::action::{ActiveViolations, Applied, KeptBecause, MitigationAction};
+use crate::action::{
+    ActiveViolations, Applied, AuditFindings, CertificateThings, KeptBecause, MitigationAction,
+};
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
 use crate::report::{
     ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport, log_record,
+    record_mitigation,
 };
+use crate::targets::{Resolution, Resolved, Resolver, Target};
 
 /// The label of the check before a release in action reports.
 pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
@@ -27,14 +31,16 @@ pub struct Handler {
     policy: DecisionPolicy,
     actions: Vec<Arc<dyn MitigationAction>>,
     active_violations: Option<Arc<dyn ActiveViolations>>,
+    certificates: Option<Arc<dyn CertificateThings>>,
+    audit: Option<Arc<dyn AuditFindings>>,
+    verify_violation: bool,
     dry_run: bool,
     max_concurrency: usize,
 }
 
 /// One call the batch needs: an action on a thing, shared by every record that asks for it.
 struct Work<'a> {
-    action: Action,
-    thing: &'a ThingName,
+    target: &'a Target,
     /// Indexes of the records asking for it.
     members: Vec<usize>,
 }
@@ -42,21 +48,20 @@ struct Work<'a> {
 /// The calls of one batch, one per (action, thing).
 struct BatchPlan<'a> {
     work: Vec<Work<'a>>,
-    slot: HashMap<(Action, &'a ThingName), usize>,
+    slot: HashMap<&'a Target, usize>,
 }
 
 impl<'a> BatchPlan<'a> {
-    fn new(verdicts: &'a [Verdict]) -> Self {
+    fn new(resolved: &'a [Resolved]) -> Self {
         let mut plan = BatchPlan {
             work: Vec::new(),
             slot: HashMap::new(),
         };
-        for (i, verdict) in verdicts.iter().enumerate() {
-            if let Decision::Act { action, thing } = &verdict.decision {
-                let at = *plan.slot.entry((*action, thing)).or_insert_with(|| {
+        for (i, r) in resolved.iter().enumerate() {
+            for target in targets(&r.resolution) {
+                let at = *plan.slot.entry(target).or_insert_with(|| {
                     plan.work.push(Work {
-                        action: *action,
-                        thing,
+                        target,
                         members: Vec::new(),
                     });
                     plan.work.len() - 1
@@ -70,7 +75,11 @@ impl<'a> BatchPlan<'a> {
     /// A thing that one record quarantines is not released by another record of the same
     /// batch (delivery order is not guaranteed): quarantine wins. The alarms that keep it.
     fn quarantined_by(&self, thing: &ThingName, verdicts: &[Verdict]) -> Option<Vec<String>> {
-        let at = *self.slot.get(&(Action::Quarantine, thing))?;
+        let quarantine = Target {
+            action: Action::Quarantine,
+            thing: thing.clone(),
+        };
+        let at = *self.slot.get(&quarantine)?;
         Some(
             self.work[at]
                 .members
@@ -81,9 +90,18 @@ impl<'a> BatchPlan<'a> {
     }
 }
 
+/// The things a resolution acts on (or, in a dry run, would).
+fn targets(resolution: &Resolution) -> &[Target] {
+    match resolution {
+        Resolution::Act(targets) | Resolution::Planned(targets) => targets,
+        _ => &[],
+    }
+}
+
 /// The violation id, or the record id for a record that has none.
 fn alarm_id(verdict: &Verdict) -> &str {
     verdict
+        .facts
         .violation_id
         .as_deref()
         .unwrap_or(&verdict.record_id)
@@ -95,14 +113,37 @@ impl Handler {
             policy,
             actions,
             active_violations: None,
+            certificates: None,
+            audit: None,
+            verify_violation: false,
             dry_run: false,
             max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
         }
     }
 
-    /// Check the thing's other active violations before a release.
+    /// Check the thing's other active violations before a release (and, with
+    /// [`Handler::with_verify_violation`], before a quarantine).
     pub fn with_active_violations(mut self, source: Arc<dyn ActiveViolations>) -> Self {
         self.active_violations = Some(source);
+        self
+    }
+
+    /// Resolve certificate subjects to their things.
+    pub fn with_certificate_things(mut self, lookup: Arc<dyn CertificateThings>) -> Self {
+        self.certificates = Some(lookup);
+        self
+    }
+
+    /// Expand audit tasks into their findings and look up published findings.
+    pub fn with_audit_findings(mut self, audit: Arc<dyn AuditFindings>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// `VERIFY_VIOLATION`: quarantine on a Detect in-alarm only when ListActiveViolations
+    /// lists the violation for the thing (needs [`Handler::with_active_violations`]).
+    pub fn with_verify_violation(mut self, verify: bool) -> Self {
+        self.verify_violation = verify;
         self
     }
 
@@ -140,70 +181,94 @@ impl Handler {
         })
     }
 
-    /// Act on decided records. Records of a batch run concurrently (at most
-    /// `max_concurrency` at once); records asking the same action for the same thing share
-    /// one call, so a duplicated delivery in a batch is not done twice.
+    fn resolver(&self) -> Resolver<'_> {
+        let live = !self.dry_run;
+        Resolver {
+            policy: &self.policy,
+            certificates: self.certificates.as_deref().filter(|_| live),
+            audit: self.audit.as_deref().filter(|_| live),
+            verify: self
+                .active_violations
+                .as_deref()
+                .filter(|_| live && self.verify_violation),
+            concurrency: self.max_concurrency,
+        }
+    }
+
+    /// Act on decided records. Each record's subjects are resolved to things first; then
+    /// every (action, thing) of the batch gets one call however many records ask for it,
+    /// at most `max_concurrency` at once, each in a span naming the record and thing.
     pub async fn execute(&self, verdicts: Vec<Verdict>) -> Vec<RecordReport> {
-        let plan = BatchPlan::new(&verdicts);
-        let done: Vec<Mitigation> = stream::iter(plan.work.iter())
-            .map(|work| {
-                let kept = match work.action {
-                    Action::Release => plan.quarantined_by(work.thing, &verdicts),
-                    Action::Quarantine => None,
-                };
-                let first = work.members.first().map(|&i| &verdicts[i]);
-                let span = tracing::info_span!(
-                    "record",
-                    record_id = first.map_or("", |v| v.record_id.as_str()),
-                    thing = %work.thing,
-                    action = work.action.as_str(),
-                    records = work.members.len(),
-                );
-                let own: Vec<&str> = work
-                    .members
-                    .iter()
-                    .filter_map(|&i| verdicts[i].violation_id.as_deref())
-                    .collect();
-                async move {
-                    match kept {
-                        Some(held_by) => Mitigation::without_calls(RecordOutcome::Kept {
-                            because: KeptBecause::QuarantinedInBatch,
-                            held_by,
-                        }),
-                        None => self.mitigate(work.action, work.thing, &own).await,
-                    }
-                }
-                .instrument(span)
-            })
+        let resolver = self.resolver();
+        let resolved: Vec<Resolved> = stream::iter(verdicts.iter())
+            .map(|v| resolver.resolve(v))
             .buffered(self.max_concurrency)
             .collect()
             .await;
-        let mut results: Vec<Option<Mitigation>> = vec![None; verdicts.len()];
-        for (work, mitigation) in plan.work.iter().zip(done) {
-            for &i in &work.members {
-                results[i] = Some(mitigation.clone());
-            }
-        }
+        let plan = BatchPlan::new(&resolved);
+        let done: HashMap<&Target, Mitigation> = stream::iter(plan.work.iter())
+            .map(|work| self.run_work(work, &plan, &verdicts))
+            .buffered(self.max_concurrency)
+            .collect()
+            .await;
+        let reports: Vec<Mitigation> = resolved
+            .iter()
+            .map(|r| record_mitigation(&r.resolution, &done))
+            .collect();
         verdicts
             .into_iter()
-            .zip(results)
-            .map(|(verdict, result)| {
-                let mitigation = result.unwrap_or_else(|| match &verdict.decision {
-                    Decision::Reject(reason) => {
-                        Mitigation::without_calls(RecordOutcome::Rejected(reason.clone()))
-                    }
-                    _ => Mitigation::without_calls(RecordOutcome::Ignored),
-                });
+            .zip(resolved.iter().zip(reports))
+            .map(|(verdict, (r, mitigation))| {
                 RecordReport::new(verdict, mitigation)
+                    .with_resolution(targets(&r.resolution), r.notes.clone())
             })
             .collect()
+    }
+
+    /// One (action, thing) of the batch, in a span naming its first record.
+    async fn run_work<'w>(
+        &self,
+        work: &Work<'w>,
+        plan: &BatchPlan<'w>,
+        verdicts: &[Verdict],
+    ) -> (&'w Target, Mitigation) {
+        let Target { action, thing } = work.target;
+        let first = work.members.first().map(|&i| &verdicts[i]);
+        let span = tracing::info_span!(
+            "record",
+            record_id = first.map_or("", |v| v.record_id.as_str()),
+            thing = %thing,
+            action = action.as_str(),
+            records = work.members.len(),
+        );
+        let kept = match action {
+            Action::Release => plan.quarantined_by(thing, verdicts),
+            Action::Quarantine => None,
+        };
+        let own: Vec<&str> = work
+            .members
+            .iter()
+            .filter_map(|&i| verdicts[i].facts.violation_id.as_deref())
+            .collect();
+        let mitigation = async {
+            match kept {
+                Some(held_by) => Mitigation::without_calls(RecordOutcome::Kept {
+                    because: KeptBecause::QuarantinedInBatch,
+                    held_by,
+                }),
+                None => self.mitigate(*action, thing, &own).await,
+            }
+        }
+        .instrument(span)
+        .await;
+        (work.target, mitigation)
     }
 
     /// One action on one thing: every configured mitigation, after the release check.
     async fn mitigate(&self, action: Action, thing: &ThingName, own: &[&str]) -> Mitigation {
         let started = Instant::now();
         let mut mitigation = if self.dry_run {
-            self.planned(action)
+            self.planned(action, thing)
         } else {
             match self.release_check(action, thing, own).await {
                 Some(stop) => stop,
@@ -215,7 +280,7 @@ impl Handler {
     }
 
     /// What a dry run reports: every action, none called.
-    fn planned(&self, action: Action) -> Mitigation {
+    fn planned(&self, action: Action, thing: &ThingName) -> Mitigation {
         Mitigation {
             actions: self
                 .actions
@@ -223,6 +288,7 @@ impl Handler {
                 .filter(|a| a.performs(action))
                 .map(|a| ActionReport {
                     action: a.name(),
+                    thing: thing.to_string(),
                     outcome: ActionOutcome::DryRun,
                 })
                 .collect(),
@@ -259,6 +325,7 @@ impl Handler {
                 outcome: RecordOutcome::Failed { retry: e.retry },
                 actions: vec![ActionReport {
                     action: ACTIVE_VIOLATIONS_CHECK,
+                    thing: thing.to_string(),
                     outcome: ActionOutcome::Failed(e),
                 }],
                 ..Mitigation::without_calls(RecordOutcome::Done)
@@ -279,6 +346,7 @@ impl Handler {
             let stop = matches!(outcome, ActionOutcome::Failed(_));
             actions.push(ActionReport {
                 action: mitigation.name(),
+                thing: thing.to_string(),
                 outcome,
             });
             if stop {

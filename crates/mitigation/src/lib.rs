@@ -4,6 +4,8 @@
 //! - [`action`]: the narrow traits a mitigation sits behind, and [`ActionError`];
 //! - [`handler`]: the batch handler shared by the functions, replay and quarantinectl
 //!   (de-duplication, bounded concurrency, the release check, a tracing span per record);
+//! - [`targets`]: a record's subjects resolved to things (certificates, audit findings,
+//!   verification of Detect alarms);
 //! - [`report`]: what happened to each record, its JSON line and its log line;
 //! - [`answer`]: the answer to Lambda (SQS partial batch response, SNS summary or failure);
 //! - [`config`]: environment variables, parsed once;
@@ -16,9 +18,13 @@ pub mod config;
 pub mod function;
 pub mod handler;
 pub mod report;
+pub mod targets;
 pub mod testing;
 
-pub use action::{ActionError, ActiveViolations, Applied, KeptBecause, MitigationAction, Retry};
+pub use action::{
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FindingsPage,
+    KeptBecause, MitigationAction, Retry,
+};
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};
 pub use function::{FunctionKind, dry_run_handler, init_cli_logging};

@@ -1,12 +1,14 @@
 //! What happened to each record: the actions taken, the record's outcome, its JSON line
 //! (replay's output) and its log line (the functions').
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use violation_core::{RejectReason, Verdict};
 
 use crate::action::{ActionError, KeptBecause, Retry};
+use crate::targets::{Resolution, Target};
 
 /// What happened to one action on one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +37,11 @@ impl ActionOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionReport {
-    /// The action's name (`thing-group`, `shadow`, ...), or `active-violations` for the
-    /// check before a release.
+    /// The action's name (`thing-group`, `shadow`, ...), `active-violations` for the
+    /// check before a release, or the lookup that resolves a record's things.
     pub action: &'static str,
+    /// The thing acted on (or what a lookup was about).
+    pub thing: String,
     pub outcome: ActionOutcome,
 }
 
@@ -52,13 +56,13 @@ impl ActionReport {
     fn to_json(&self) -> Value {
         match &self.outcome {
             ActionOutcome::Failed(e) => json!({
-                "action": self.action, "outcome": "failed", "operation": e.operation,
+                "action": self.action, "thing": self.thing, "outcome": "failed", "operation": e.operation,
                 "code": e.code, "retryable": e.retry == Retry::Retryable, "message": e.to_string(),
             }),
             ActionOutcome::Kept { because, held_by } => json!({
-                "action": self.action, "outcome": "kept", "keptBecause": because.as_str(), "heldBy": held_by,
+                "action": self.action, "thing": self.thing, "outcome": "kept", "keptBecause": because.as_str(), "heldBy": held_by,
             }),
-            other => json!({"action": self.action, "outcome": other.as_str()}),
+            other => json!({"action": self.action, "thing": self.thing, "outcome": other.as_str()}),
         }
     }
 }
@@ -130,23 +134,116 @@ impl Mitigation {
     }
 }
 
-/// One record's decision, the actions taken and their outcome.
+/// The label of a lookup that resolves a record's things, in action reports.
+pub const LOOKUP_ACTION: &str = "lookup";
+
+/// What a record comes to, from its resolution and the calls made for its things: a
+/// failure if any (retryable if any is), kept if every thing was kept, else done.
+pub fn record_mitigation(
+    resolution: &Resolution,
+    done: &HashMap<&Target, Mitigation>,
+) -> Mitigation {
+    let targets = match resolution {
+        Resolution::Rejected(reason) => {
+            return Mitigation::without_calls(RecordOutcome::Rejected(reason.clone()));
+        }
+        Resolution::Failed(e) => {
+            return Mitigation {
+                actions: vec![ActionReport {
+                    action: LOOKUP_ACTION,
+                    thing: e.thing.clone(),
+                    outcome: ActionOutcome::Failed(e.clone()),
+                }],
+                ..Mitigation::without_calls(RecordOutcome::Failed { retry: e.retry })
+            };
+        }
+        Resolution::Nothing => return Mitigation::without_calls(RecordOutcome::Ignored),
+        Resolution::Planned(targets) if targets.is_empty() => {
+            return Mitigation::without_calls(RecordOutcome::DryRun);
+        }
+        Resolution::Act(targets) | Resolution::Planned(targets) => targets,
+    };
+    let parts: Vec<&Mitigation> = targets.iter().filter_map(|t| done.get(t)).collect();
+    let mut outcome = parts
+        .first()
+        .map_or(RecordOutcome::Done, |m| m.outcome.clone());
+    for part in parts.iter().skip(1) {
+        outcome = combine(outcome, &part.outcome);
+    }
+    Mitigation {
+        actions: parts.iter().flat_map(|m| m.actions.clone()).collect(),
+        outcome,
+        duration: parts
+            .iter()
+            .map(|m| m.duration)
+            .max()
+            .unwrap_or(Duration::ZERO),
+    }
+}
+
+/// Two things' outcomes as one record's: a retryable failure first, then a permanent one;
+/// kept only when both were kept.
+fn combine(a: RecordOutcome, b: &RecordOutcome) -> RecordOutcome {
+    use RecordOutcome::{Failed, Kept};
+    match (a, b) {
+        (
+            Failed {
+                retry: Retry::Retryable,
+            },
+            _,
+        ) => Failed {
+            retry: Retry::Retryable,
+        },
+        (_, Failed { retry }) if *retry == Retry::Retryable => Failed {
+            retry: Retry::Retryable,
+        },
+        (a @ Failed { .. }, _) => a,
+        (_, b @ Failed { .. }) => b.clone(),
+        (
+            Kept {
+                because,
+                mut held_by,
+            },
+            Kept { held_by: more, .. },
+        ) => {
+            held_by.extend(more.iter().cloned());
+            Kept { because, held_by }
+        }
+        (Kept { .. }, other) => other.clone(),
+        (a, _) => a,
+    }
+}
+
+/// One record's decision, the things resolved, the actions taken and their outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordReport {
     pub verdict: Verdict,
+    /// The things the record was resolved to (a certificate's things, an audit's findings').
+    pub things: Vec<String>,
     pub actions: Vec<ActionReport>,
     pub outcome: RecordOutcome,
     pub duration: Duration,
+    /// The resolver's notes (findings counted, subjects skipped, lookups a dry run skips).
+    pub notes: Vec<String>,
 }
 
 impl RecordReport {
     pub fn new(verdict: Verdict, mitigation: Mitigation) -> Self {
         RecordReport {
             verdict,
+            things: Vec::new(),
             actions: mitigation.actions,
             outcome: mitigation.outcome,
             duration: mitigation.duration,
+            notes: Vec::new(),
         }
+    }
+
+    /// The things a record was resolved to, and the resolver's notes.
+    pub fn with_resolution(mut self, targets: &[Target], notes: Vec<String>) -> Self {
+        self.things = targets.iter().map(|t| t.thing.to_string()).collect();
+        self.notes = notes;
+        self
     }
 
     /// The record must be handed back to Lambda (retried, then dead-lettered).
@@ -200,6 +297,13 @@ impl RecordReport {
         let mut line = self.verdict.to_json();
         if let Some(map) = line.as_object_mut() {
             map.insert("outcome".into(), Value::from(self.outcome.as_str()));
+            map.insert("things".into(), json!(self.things));
+            if !self.notes.is_empty() {
+                let notes = map.entry("notes").or_insert_with(|| json!([]));
+                if let Some(list) = notes.as_array_mut() {
+                    list.extend(self.notes.iter().map(|n| Value::from(n.as_str())));
+                }
+            }
             let actions: Vec<Value> = self.actions.iter().map(ActionReport::to_json).collect();
             map.insert("actions".into(), Value::from(actions));
             if let RecordOutcome::Kept { because, held_by } = &self.outcome {
@@ -221,30 +325,50 @@ impl RecordReport {
     }
 }
 
-/// One structured log line per record: message id, thing, violation id, behavior, decision,
+/// One structured log line per record: message id, source, thing(s), ids, decision,
 /// outcome, duration, and the error when there is one.
 pub fn log_record(report: &RecordReport) {
     let v = &report.verdict;
+    let f = &v.facts;
     let error = match &report.outcome {
         RecordOutcome::Rejected(_) => Some(v.reason()),
         RecordOutcome::Failed { .. } => Some(report.action_errors()),
         _ => None,
     };
     let error_type = report.failure().map(|f| f.error_type());
+    let thing = match report.things.as_slice() {
+        [one] => one.as_str(),
+        _ => f.thing_name.as_deref().unwrap_or(""),
+    };
+    let notes = v
+        .notes
+        .iter()
+        .chain(&report.notes)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
     macro_rules! record_event {
         ($level:ident) => {
             tracing::$level!(
                 record_id = %v.record_id,
                 envelope = v.envelope.as_str(),
-                thing = v.thing_name.as_deref().unwrap_or(""),
-                violation_id = v.violation_id.as_deref().unwrap_or(""),
-                security_profile = v.security_profile_name.as_deref().unwrap_or(""),
-                behavior = v.behavior_name.as_deref().unwrap_or(""),
-                metric = v.metric.as_deref().unwrap_or(""),
-                event_type = v.event_type.as_deref().unwrap_or(""),
+                source = v.source.map_or("", |s| s.as_str()),
+                thing,
+                things = report.things.len(),
+                subject = f.subject.as_deref().unwrap_or(""),
+                violation_id = f.violation_id.as_deref().unwrap_or(""),
+                security_profile = f.security_profile_name.as_deref().unwrap_or(""),
+                behavior = f.behavior_name.as_deref().unwrap_or(""),
+                metric = f.metric.as_deref().unwrap_or(""),
+                event_type = f.event_type.as_deref().unwrap_or(""),
+                alarm = f.alarm_name.as_deref().unwrap_or(""),
+                task_id = f.task_id.as_deref().unwrap_or(""),
+                finding_ids = %f.finding_ids.join(","),
+                request_source = f.request_source.as_deref().unwrap_or(""),
                 decision = v.decision.kind(),
                 outcome = report.outcome.as_str(),
                 reason = %v.reason(),
+                notes,
                 duration_ms = report.duration.as_secs_f64() * 1000.0,
                 error = error.as_deref().unwrap_or(""),
                 error_type = error_type.as_deref().unwrap_or(""),

@@ -7,9 +7,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use violation_core::{Action, ThingName};
+use violation_core::{
+    Action, AuditFindingFields, AuditFindingId, AuditTaskId, CertificateId, ThingName,
+};
 
-use crate::action::{ActionError, ActiveViolations, Applied, MitigationAction, Retry};
+use crate::action::{
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FindingsPage,
+    MitigationAction, Retry,
+};
 
 /// Which things fail, and how.
 pub type FailureRule = Box<dyn Fn(&ThingName) -> Option<Retry> + Send + Sync>;
@@ -174,6 +179,101 @@ impl ActiveViolations for ScriptedViolations {
                 Some(retry) => Err(scripted_error("ListActiveViolations", thing, *retry)),
                 None => Ok(self.active.get(thing.as_str()).cloned().unwrap_or_default()),
             }
+        })
+    }
+}
+
+/// Certificates and audit findings from tables: which things each certificate is attached
+/// to, and each audit task's findings by check, served in pages of `page_size`.
+#[derive(Default)]
+pub struct ScriptedDirectory {
+    certificates: HashMap<String, Vec<String>>,
+    findings: HashMap<(String, String), Vec<AuditFindingFields>>,
+    page_size: usize,
+    pages_served: AtomicUsize,
+}
+
+impl ScriptedDirectory {
+    pub fn new(page_size: usize) -> Self {
+        ScriptedDirectory {
+            page_size: page_size.max(1),
+            ..Default::default()
+        }
+    }
+
+    pub fn certificate(mut self, id: &str, things: &[&str]) -> Self {
+        let things = things.iter().map(|t| (*t).to_owned()).collect();
+        self.certificates.insert(id.to_owned(), things);
+        self
+    }
+
+    pub fn findings(mut self, task: &str, check: &str, findings: Vec<AuditFindingFields>) -> Self {
+        self.findings
+            .insert((task.to_owned(), check.to_owned()), findings);
+        self
+    }
+
+    /// ListAuditFindings pages served so far.
+    pub fn pages_served(&self) -> usize {
+        self.pages_served.load(Ordering::SeqCst)
+    }
+}
+
+impl CertificateThings for ScriptedDirectory {
+    fn things_of<'a>(
+        &'a self,
+        certificate: &'a CertificateId,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move {
+            Ok(self
+                .certificates
+                .get(certificate.as_str())
+                .cloned()
+                .unwrap_or_default())
+        })
+    }
+}
+
+impl AuditFindings for ScriptedDirectory {
+    fn list_findings<'a>(
+        &'a self,
+        task: &'a AuditTaskId,
+        check: &'a str,
+        next_token: Option<String>,
+    ) -> BoxFuture<'a, Result<FindingsPage, ActionError>> {
+        Box::pin(async move {
+            self.pages_served.fetch_add(1, Ordering::SeqCst);
+            let all = self
+                .findings
+                .get(&(task.to_string(), check.to_owned()))
+                .map_or(&[][..], Vec::as_slice);
+            let start: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
+            let end = (start + self.page_size).min(all.len());
+            Ok(FindingsPage {
+                findings: all.get(start..end).unwrap_or_default().to_vec(),
+                next_token: (end < all.len()).then(|| end.to_string()),
+            })
+        })
+    }
+
+    fn describe_finding<'a>(
+        &'a self,
+        finding: &'a AuditFindingId,
+    ) -> BoxFuture<'a, Result<AuditFindingFields, ActionError>> {
+        Box::pin(async move {
+            self.findings
+                .values()
+                .flatten()
+                .find(|f| f.finding_id.as_deref() == Some(finding.as_str()))
+                .cloned()
+                .ok_or_else(|| ActionError {
+                    operation: "DescribeAuditFinding",
+                    thing: format!("finding {finding}"),
+                    retry: Retry::Permanent,
+                    code: "ResourceNotFoundException".into(),
+                    message: "no such finding".into(),
+                    hint: None,
+                })
         })
     }
 }

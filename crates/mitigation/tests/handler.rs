@@ -27,8 +27,10 @@ fn call(action: Action, thing: &str) -> Call {
     }
 }
 
+/// A Detect violation on the seed's custom metric: device-side, so a cleared alarm may
+/// release (a cloud-side one never does: the quarantine itself changes it).
 fn violation(thing: &str, event_type: &str, id: &str) -> String {
-    fixtures::violation(thing, event_type, id).to_string()
+    fixtures::violation_on_metric(thing, event_type, id, "num_child_procs_myapp").to_string()
 }
 
 fn sqs_event(bodies: &[(&str, String)]) -> Value {
@@ -93,7 +95,7 @@ async fn sns_failure_fails_the_invocation_saying_whether_a_retry_helps() {
     let ok = answer(&h, sns_event("m1", violation("dev-1", "in-alarm", "v1"))).await;
     assert_eq!(
         ok,
-        Ok(json!({"records": 1, "quarantined": 1, "released": 0, "ignored": 0}))
+        Ok(json!({"records": 1, "quarantined": 1, "released": 0, "ignored": 0, "things": 1}))
     );
 
     let throttled = h
@@ -131,12 +133,25 @@ async fn sns_failure_fails_the_invocation_saying_whether_a_retry_helps() {
 }
 
 #[tokio::test]
-async fn events_that_are_not_sns_or_sqs_fail_permanently() {
+async fn events_that_are_no_alert_fail_permanently() {
     let h = handler(Arc::new(fake()));
+    // A direct invocation is read as the alert itself: one that is none of the known
+    // sources is rejected, saying which were tried.
     let diagnostic: Diagnostic = h
-        .handle_lambda(json!({"detail-type": "Scheduled Event"}))
+        .handle_lambda(json!({"detail-type": "Scheduled Event", "source": "aws.events"}))
         .await
-        .expect_err("not an SNS or SQS event")
+        .expect_err("not an alert")
+        .into();
+    assert_eq!(diagnostic.error_type, "Permanent.UnknownAlert");
+    assert!(
+        diagnostic.error_message.contains("mitigation"),
+        "{}",
+        diagnostic.error_message
+    );
+    let diagnostic: Diagnostic = h
+        .handle_lambda(json!(["not", "an", "event"]))
+        .await
+        .expect_err("not an event")
         .into();
     assert_eq!(diagnostic.error_type, "Permanent.NotAViolationEvent");
     assert_eq!(
@@ -202,7 +217,7 @@ async fn dry_run_calls_nothing() {
     assert_eq!(report.records[0].outcome, RecordOutcome::DryRun);
     assert_eq!(
         report.records[0].to_json()["actions"],
-        json!([{"action": "fake", "outcome": "dry-run"}])
+        json!([{"action": "fake", "thing": "dev-1", "outcome": "dry-run"}])
     );
 }
 

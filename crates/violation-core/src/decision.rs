@@ -1,14 +1,13 @@
-//! What to do with each record: quarantine, release, ignore or reject.
+//! What to do with each alert: act on its subjects (quarantine or release), expand an
+//! audit, look up a finding, ignore, or reject; and the settings that shape it.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde_json::{Value, json};
-
-use crate::envelope::{DecodedEvent, Envelope, InboundRecord};
+use crate::audit_ids::{AuditFindingId, AuditTaskId};
 use crate::reject::{RejectReason, excerpt};
-use crate::thing_name::ThingName;
-use crate::violation::{VerificationState, ViolationNotification};
+use crate::subject::Subject;
+use crate::violation::VerificationState;
 
 /// `violationEventType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +67,20 @@ impl NameFilter {
     }
 }
 
+/// The audit checks acted on by default (`AUDIT_CHECKS`): those whose non-compliant
+/// resource is a device that should not be trusted.
+pub const DEFAULT_AUDIT_CHECKS: [&str; 4] = [
+    "DEVICE_CERTIFICATE_SHARED_CHECK",
+    "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK",
+    "INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK",
+    "CONFLICTING_CLIENT_IDS_CHECK",
+];
+
+/// The CloudWatch dimension that names the thing by default (`THING_DIMENSION`).
+pub const DEFAULT_THING_DIMENSION: &str = "ThingName";
+
 /// The settings that shape decisions, shared by the functions and replay.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionPolicy {
     /// Release a thing when its alarm clears (`RELEASE_ON_CLEAR`). Off by default: a
     /// quarantined device stays quarantined until an operator releases it.
@@ -80,6 +91,30 @@ pub struct DecisionPolicy {
     pub behaviors: NameFilter,
     /// Only act on violations of these metrics (`METRIC_FILTER`).
     pub metrics: NameFilter,
+    /// Audit checks whose non-compliant findings are mitigated (`AUDIT_CHECKS`); checks are
+    /// open strings, compared exactly.
+    pub audit_checks: Vec<String>,
+    /// The CloudWatch alarm dimension whose value is the thing name (`THING_DIMENSION`).
+    pub thing_dimension: String,
+}
+
+impl Default for DecisionPolicy {
+    fn default() -> Self {
+        DecisionPolicy {
+            release_on_clear: false,
+            security_profiles: NameFilter::any(),
+            behaviors: NameFilter::any(),
+            metrics: NameFilter::any(),
+            audit_checks: DEFAULT_AUDIT_CHECKS.iter().map(|c| c.to_string()).collect(),
+            thing_dimension: DEFAULT_THING_DIMENSION.to_owned(),
+        }
+    }
+}
+
+impl DecisionPolicy {
+    pub fn selects_audit_check(&self, check: &str) -> bool {
+        self.audit_checks.iter().any(|c| c == check)
+    }
 }
 
 /// What a function does to a thing.
@@ -123,6 +158,13 @@ pub enum IgnoreReason {
     AlarmInvalidated,
     /// The alarm cleared and release-on-clear is off.
     ClearedWithoutRelease,
+    /// The alarm cleared on a cloud-side metric that the quarantine itself changes: its
+    /// clearing says nothing about the device, and releasing would make it flap.
+    ClearedOnCloudSideMetric { metric: String },
+    /// The alarm cleared on an `aws:` metric this version does not know as device-side.
+    ClearedOnUnknownAwsMetric { metric: String },
+    /// The alarm cleared and names no metric: it cannot be told apart from a cloud-side one.
+    ClearedWithoutMetric,
     /// An optional filter excluded the record.
     Excluded {
         filter: FilterKind,
@@ -130,16 +172,76 @@ pub enum IgnoreReason {
     },
     /// An operator marked the violation as not a threat.
     VerifiedNotAThreat(VerificationState),
+    /// An audit task that did not complete (FAILED, CANCELED) has no findings to act on.
+    AuditNotCompleted { task_id: String, status: String },
+    /// A completed audit with no non-compliant check among `AUDIT_CHECKS`.
+    NoSelectedNonCompliantCheck { task_id: String },
+    /// An audit finding that an operator suppressed.
+    FindingSuppressed { finding_id: Option<String> },
+    /// An audit finding of a check that is not in `AUDIT_CHECKS`.
+    CheckNotSelected { check: Option<String> },
+    /// An audit finding whose resource is no device (no certificate, no client id).
+    NoDeviceInFinding { check: Option<String> },
+    /// A CloudWatch alarm back to OK while release on clear is off.
+    AlarmOkWithoutRelease { alarm: String },
+    /// A CloudWatch alarm in INSUFFICIENT_DATA: no evidence either way.
+    AlarmInsufficientData { alarm: String },
+    /// No Security Hub finding of the event asks for an action.
+    NoActionableFinding { skipped: Vec<SkippedFinding> },
+}
+
+/// A Security Hub finding that asks for no action, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedFinding {
+    pub finding_id: String,
+    pub why: SkipWhy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipWhy {
+    /// `Workflow.Status` is SUPPRESSED.
+    Suppressed,
+    /// `RecordState` is ARCHIVED.
+    Archived,
+    /// None of its `Resources[].Id` is an IoT thing or certificate ARN.
+    NoIotResource,
+}
+
+impl SkipWhy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipWhy::Suppressed => "its workflow status is SUPPRESSED",
+            SkipWhy::Archived => "its record state is ARCHIVED",
+            SkipWhy::NoIotResource => "none of its resources is an IoT thing or certificate ARN",
+        }
+    }
 }
 
 impl fmt::Display for IgnoreReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "?".to_owned(), |v| excerpt(v, 128))
+        };
         match self {
             IgnoreReason::AlarmInvalidated => {
                 f.write_str("alarm-invalidated: Device Defender withdrew the alarm; nothing to do")
             }
             IgnoreReason::ClearedWithoutRelease => f.write_str(
                 "alarm-cleared: release on clear is off, the thing stays quarantined until released by hand",
+            ),
+            IgnoreReason::ClearedOnCloudSideMetric { metric } => write!(
+                f,
+                "alarm-cleared on cloud-side metric {}: the quarantine itself changes this metric, so its clearing is no sign the device recovered; not releasing (release by hand)",
+                excerpt(metric, 128)
+            ),
+            IgnoreReason::ClearedOnUnknownAwsMetric { metric } => write!(
+                f,
+                "alarm-cleared on {}, which is not a known device-side metric: the quarantine may itself have cleared it; not releasing (release by hand)",
+                excerpt(metric, 128)
+            ),
+            IgnoreReason::ClearedWithoutMetric => f.write_str(
+                "alarm-cleared names no metric, so the quarantine itself may have cleared it; not releasing (release by hand)",
             ),
             IgnoreReason::Excluded { filter, value } => match value {
                 Some(v) => write!(f, "{} {:?} is not in the configured filter", filter.field(), excerpt(v, 128)),
@@ -148,6 +250,46 @@ impl fmt::Display for IgnoreReason {
             IgnoreReason::VerifiedNotAThreat(state) => {
                 write!(f, "violation is marked {state:?} by an operator; not quarantining")
             }
+            IgnoreReason::AuditNotCompleted { task_id, status } => write!(
+                f,
+                "audit task {task_id} ended {}; only a COMPLETED audit has findings to act on",
+                excerpt(status, 60)
+            ),
+            IgnoreReason::NoSelectedNonCompliantCheck { task_id } => write!(
+                f,
+                "audit task {task_id} has no non-compliant check among AUDIT_CHECKS"
+            ),
+            IgnoreReason::FindingSuppressed { finding_id } => {
+                write!(f, "audit finding {} is suppressed", opt(finding_id))
+            }
+            IgnoreReason::CheckNotSelected { check } => write!(
+                f,
+                "audit finding of check {} which is not in AUDIT_CHECKS",
+                opt(check)
+            ),
+            IgnoreReason::NoDeviceInFinding { check } => write!(
+                f,
+                "audit finding of check {} names no device (no certificate, no client id)",
+                opt(check)
+            ),
+            IgnoreReason::AlarmOkWithoutRelease { alarm } => write!(
+                f,
+                "CloudWatch alarm {} is OK: release on clear is off, the thing stays quarantined until released by hand",
+                excerpt(alarm, 128)
+            ),
+            IgnoreReason::AlarmInsufficientData { alarm } => write!(
+                f,
+                "CloudWatch alarm {} has INSUFFICIENT_DATA: no evidence either way",
+                excerpt(alarm, 128)
+            ),
+            IgnoreReason::NoActionableFinding { skipped } => {
+                f.write_str("no Security Hub finding to act on: ")?;
+                let parts: Vec<String> = skipped
+                    .iter()
+                    .map(|s| format!("{} ({})", excerpt(&s.finding_id, 200), s.why.as_str()))
+                    .collect();
+                f.write_str(&parts.join("; "))
+            }
         }
     }
 }
@@ -155,318 +297,56 @@ impl fmt::Display for IgnoreReason {
 /// The decision for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Act { action: Action, thing: ThingName },
+    /// Quarantine or release each subject (never empty, no duplicates). A certificate
+    /// subject stands for the things attached to it.
+    Act {
+        action: Action,
+        subjects: Vec<Subject>,
+    },
+    /// An audit completed with these non-compliant checks of `AUDIT_CHECKS`: page
+    /// ListAuditFindings(task_id, check) for each and decide every finding with
+    /// [`crate::decide_audit_finding`].
+    ExpandAudit {
+        task_id: AuditTaskId,
+        checks: Vec<String>,
+    },
+    /// A PUBLISH_FINDING_TO_SNS message naming only a finding: DescribeAuditFinding, then
+    /// [`crate::decide_audit_finding`].
+    LookupFinding {
+        finding_id: AuditFindingId,
+    },
     Ignore(IgnoreReason),
     Reject(RejectReason),
 }
 
 impl Decision {
-    /// `quarantine`, `release`, `ignore` or `reject`.
+    /// `quarantine`, `release`, `expand-audit`, `lookup-finding`, `ignore` or `reject`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Act { action, .. } => action.as_str(),
+            Decision::ExpandAudit { .. } => "expand-audit",
+            Decision::LookupFinding { .. } => "lookup-finding",
             Decision::Ignore(_) => "ignore",
             Decision::Reject(_) => "reject",
         }
     }
-}
 
-/// One record's decision with the facts an operator needs to read it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    pub record_id: String,
-    pub envelope: Envelope,
-    pub thing_name: Option<String>,
-    pub violation_id: Option<String>,
-    pub security_profile_name: Option<String>,
-    pub behavior_name: Option<String>,
-    pub metric: Option<String>,
-    pub event_type: Option<String>,
-    pub event_time_millis: Option<i64>,
-    pub decision: Decision,
-}
+    /// An action on these subjects, duplicates removed (first occurrence kept); `None`
+    /// when there is no subject.
+    pub fn act(action: Action, subjects: Vec<Subject>) -> Option<Decision> {
+        let mut seen = BTreeSet::new();
+        let subjects: Vec<Subject> = subjects
+            .into_iter()
+            .filter(|s| seen.insert(s.clone()))
+            .collect();
+        (!subjects.is_empty()).then_some(Decision::Act { action, subjects })
+    }
 
-impl Verdict {
-    /// Why this decision was taken, in words.
-    pub fn reason(&self) -> String {
-        match &self.decision {
-            Decision::Act {
-                action: Action::Quarantine,
-                ..
-            } => format!(
-                "in-alarm: behavior {} ({}) of security profile {}",
-                self.behavior_name.as_deref().unwrap_or("?"),
-                self.metric.as_deref().unwrap_or("?"),
-                self.security_profile_name.as_deref().unwrap_or("?"),
-            ),
-            Decision::Act {
-                action: Action::Release,
-                ..
-            } => format!(
-                "alarm-cleared: behavior {} ({}) and release on clear is on",
-                self.behavior_name.as_deref().unwrap_or("?"),
-                self.metric.as_deref().unwrap_or("?"),
-            ),
-            Decision::Ignore(reason) => reason.to_string(),
-            Decision::Reject(reason) => format!("record {}: {reason}", self.record_id),
+    /// The subjects acted on; empty unless [`Decision::Act`].
+    pub fn subjects(&self) -> &[Subject] {
+        match self {
+            Decision::Act { subjects, .. } => subjects,
+            _ => &[],
         }
-    }
-
-    /// The record as one JSON object: what replay prints and the functions log.
-    pub fn to_json(&self) -> Value {
-        let mut out = json!({
-            "recordId": self.record_id,
-            "envelope": self.envelope.as_str(),
-            "thingName": self.thing_name,
-            "violationId": self.violation_id,
-            "securityProfileName": self.security_profile_name,
-            "behavior": self.behavior_name,
-            "metric": self.metric,
-            "eventType": self.event_type,
-            "decision": self.decision.kind(),
-            "reason": self.reason(),
-        });
-        if let (Decision::Reject(reason), Some(map)) = (&self.decision, out.as_object_mut()) {
-            map.insert("error".into(), Value::from(reason.code()));
-        }
-        out
-    }
-}
-
-/// Decide every record of a decoded event.
-pub fn decide_event(event: &DecodedEvent, policy: &DecisionPolicy) -> Vec<Verdict> {
-    event.records.iter().map(|r| decide(r, policy)).collect()
-}
-
-/// Decide one record.
-pub fn decide(record: &InboundRecord, policy: &DecisionPolicy) -> Verdict {
-    let mut verdict = Verdict {
-        record_id: record.id.clone(),
-        envelope: record.envelope,
-        thing_name: None,
-        violation_id: None,
-        security_profile_name: None,
-        behavior_name: None,
-        metric: None,
-        event_type: None,
-        event_time_millis: None,
-        decision: Decision::Ignore(IgnoreReason::AlarmInvalidated),
-    };
-    verdict.decision = match &record.violation {
-        Err(reason) => Decision::Reject(reason.clone()),
-        Ok(v) => {
-            verdict.thing_name = v.thing_name.clone();
-            verdict.violation_id = v.violation_id.clone();
-            verdict.security_profile_name = v.security_profile_name.clone();
-            verdict.behavior_name = v.behavior.as_ref().and_then(|b| b.name.clone());
-            verdict.metric = v.behavior.as_ref().and_then(|b| b.metric.clone());
-            verdict.event_type = v.violation_event_type.clone();
-            verdict.event_time_millis = v.violation_event_time.map(|t| t.epoch_millis);
-            decide_violation(v, policy).unwrap_or_else(Decision::Reject)
-        }
-    };
-    verdict
-}
-
-/// Validation first (a malformed record is rejected whatever its type), then the operator's
-/// verification and filters, then the event type.
-fn decide_violation(
-    v: &ViolationNotification,
-    policy: &DecisionPolicy,
-) -> Result<Decision, RejectReason> {
-    let event_type = match v.violation_event_type.as_deref() {
-        None => return Err(RejectReason::MissingEventType),
-        Some(raw) => EventType::parse(raw).ok_or_else(|| RejectReason::UnknownEventType {
-            value: excerpt(raw, 60),
-        })?,
-    };
-    let thing = match v.thing_name.as_deref() {
-        None => return Err(RejectReason::MissingThingName),
-        Some(raw) => ThingName::parse(raw).map_err(|problem| RejectReason::InvalidThingName {
-            name: excerpt(raw, 140),
-            problem,
-        })?,
-    };
-    let behavior = v.behavior.as_ref();
-    let checks = [
-        (
-            FilterKind::SecurityProfile,
-            &policy.security_profiles,
-            v.security_profile_name.as_deref(),
-        ),
-        (
-            FilterKind::Behavior,
-            &policy.behaviors,
-            behavior.and_then(|b| b.name.as_deref()),
-        ),
-        (
-            FilterKind::Metric,
-            &policy.metrics,
-            behavior.and_then(|b| b.metric.as_deref()),
-        ),
-    ];
-    for (filter, names, value) in checks {
-        if !names.allows(value) {
-            return Ok(Decision::Ignore(IgnoreReason::Excluded {
-                filter,
-                value: value.map(str::to_owned),
-            }));
-        }
-    }
-    Ok(match event_type {
-        EventType::InAlarm => match v.verification_state {
-            Some(
-                state @ (VerificationState::FalsePositive | VerificationState::BenignPositive),
-            ) => Decision::Ignore(IgnoreReason::VerifiedNotAThreat(state)),
-            _ => Decision::Act {
-                action: Action::Quarantine,
-                thing,
-            },
-        },
-        EventType::AlarmCleared if policy.release_on_clear => Decision::Act {
-            action: Action::Release,
-            thing,
-        },
-        EventType::AlarmCleared => Decision::Ignore(IgnoreReason::ClearedWithoutRelease),
-        EventType::AlarmInvalidated => Decision::Ignore(IgnoreReason::AlarmInvalidated),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::envelope::parse_violation_json;
-    use serde_json::json;
-
-    fn record(violation: Value) -> InboundRecord {
-        InboundRecord {
-            index: 0,
-            id: "m-1".into(),
-            envelope: Envelope::Sns,
-            violation: parse_violation_json(&violation.to_string()),
-        }
-    }
-
-    fn alarm(event_type: &str) -> Value {
-        json!({"thingName": "dev-1", "violationId": "v-1", "violationEventType": event_type,
-               "securityProfileName": "P", "behavior": {"name": "B", "metric": "aws:num-messages-sent"}})
-    }
-
-    fn kind(v: Value, policy: &DecisionPolicy) -> &'static str {
-        decide(&record(v), policy).decision.kind()
-    }
-
-    #[test]
-    fn in_alarm_quarantines_the_thing() {
-        let verdict = decide(&record(alarm("in-alarm")), &DecisionPolicy::default());
-        assert_eq!(
-            verdict.decision,
-            Decision::Act {
-                action: Action::Quarantine,
-                thing: ThingName::parse("dev-1").expect("valid")
-            }
-        );
-        assert_eq!(
-            verdict.reason(),
-            "in-alarm: behavior B (aws:num-messages-sent) of security profile P"
-        );
-        assert_eq!(verdict.violation_id.as_deref(), Some("v-1"));
-    }
-
-    #[test]
-    fn cleared_releases_only_when_enabled() {
-        assert_eq!(
-            kind(alarm("alarm-cleared"), &DecisionPolicy::default()),
-            "ignore"
-        );
-        let release = DecisionPolicy {
-            release_on_clear: true,
-            ..Default::default()
-        };
-        assert_eq!(kind(alarm("alarm-cleared"), &release), "release");
-        assert_eq!(kind(alarm("alarm-invalidated"), &release), "ignore");
-    }
-
-    #[test]
-    fn filters_exclude_records_that_do_not_match() {
-        let policy = DecisionPolicy {
-            security_profiles: NameFilter::from_comma_list("P, Q"),
-            behaviors: NameFilter::only(["B"]),
-            metrics: NameFilter::from_comma_list(""),
-            ..Default::default()
-        };
-        assert!(!policy.metrics.is_restricted());
-        assert_eq!(kind(alarm("in-alarm"), &policy), "quarantine");
-        let mut other = alarm("in-alarm");
-        other["securityProfileName"] = json!("R");
-        let verdict = decide(&record(other), &policy);
-        assert_eq!(
-            verdict.decision,
-            Decision::Ignore(IgnoreReason::Excluded {
-                filter: FilterKind::SecurityProfile,
-                value: Some("R".into())
-            })
-        );
-        let mut no_behavior = alarm("in-alarm");
-        no_behavior["behavior"] = Value::Null;
-        assert_eq!(
-            decide(&record(no_behavior), &policy).reason(),
-            "record has no behavior.name and a filter on it is configured"
-        );
-    }
-
-    #[test]
-    fn malformed_records_are_rejected_naming_the_record() {
-        let mut missing = alarm("in-alarm");
-        missing["thingName"] = Value::Null;
-        let verdict = decide(&record(missing), &DecisionPolicy::default());
-        assert_eq!(
-            verdict.decision,
-            Decision::Reject(RejectReason::MissingThingName)
-        );
-        assert_eq!(verdict.reason(), "record m-1: violation has no thingName");
-
-        let mut invalid = alarm("in-alarm");
-        invalid["thingName"] = json!("../etc/passwd");
-        assert_eq!(kind(invalid, &DecisionPolicy::default()), "reject");
-
-        let unknown = decide(&record(alarm("in-trouble")), &DecisionPolicy::default());
-        assert_eq!(
-            unknown.decision,
-            Decision::Reject(RejectReason::UnknownEventType {
-                value: "in-trouble".into()
-            })
-        );
-        let mut no_type = alarm("in-alarm");
-        no_type["violationEventType"] = Value::Null;
-        assert_eq!(kind(no_type, &DecisionPolicy::default()), "reject");
-    }
-
-    #[test]
-    fn operator_verified_false_positives_are_not_quarantined() {
-        let mut v = alarm("in-alarm");
-        v["verificationState"] = json!("FALSE_POSITIVE");
-        assert_eq!(kind(v.clone(), &DecisionPolicy::default()), "ignore");
-        v["verificationState"] = json!("TRUE_POSITIVE");
-        assert_eq!(kind(v, &DecisionPolicy::default()), "quarantine");
-    }
-
-    #[test]
-    fn json_line_has_the_documented_fields() {
-        let line = decide(&record(alarm("in-alarm")), &DecisionPolicy::default()).to_json();
-        assert_eq!(line["thingName"], "dev-1");
-        assert_eq!(line["decision"], "quarantine");
-        assert_eq!(line["recordId"], "m-1");
-        assert!(
-            line["reason"]
-                .as_str()
-                .is_some_and(|r| r.starts_with("in-alarm"))
-        );
-        assert!(line.get("error").is_none());
-        let mut missing = alarm("in-alarm");
-        missing["thingName"] = Value::Null;
-        let rejected = decide(&record(missing), &DecisionPolicy::default()).to_json();
-        assert_eq!(rejected["thingName"], Value::Null);
-        assert_eq!(rejected["error"], "MissingThingName");
     }
 }

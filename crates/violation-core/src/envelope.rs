@@ -1,20 +1,24 @@
-//! Decoding a Lambda event into violation records.
+//! Decoding a Lambda event into records, each carrying one alert message.
 //!
-//! Three shapes reach the functions:
-//! - an SNS event (`Records[].Sns.Message` holds the violation JSON as a string);
+//! Four deliveries reach the functions:
+//! - an SNS event (`Records[].Sns.Message` holds the alert JSON as a string);
 //! - an SQS event whose bodies are SNS envelopes (SNS to SQS, raw delivery off; note the
 //!   `SigningCertURL` / `UnsubscribeURL` casing);
-//! - an SQS event whose bodies are the violation JSON itself (raw message delivery on).
+//! - an SQS event whose bodies are the alert JSON itself (raw message delivery on, or an
+//!   EventBridge rule targeting the queue);
+//! - a direct invocation, where the event itself is the alert (a mitigation request, the
+//!   CloudWatch alarm Lambda action, an EventBridge rule targeting the function).
 //!
-//! Every record is decoded on its own: one malformed record becomes a rejected
-//! [`InboundRecord`] naming its message id, and never hides its neighbours.
+//! Only what is needed is read: the record's id, its source key and the message. SNS
+//! signature fields (absent on FIFO topics), message attributes and SQS attributes are
+//! never read, so an odd value there cannot block a record. Every record is decoded on its
+//! own: one malformed record becomes a rejected [`InboundRecord`] naming its message id,
+//! and never hides its neighbours.
 
-use aws_lambda_events::event::sns::{SnsMessage, SnsRecord};
-use aws_lambda_events::event::sqs::SqsMessage;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use crate::lenient::json_type;
 use crate::reject::{RejectReason, excerpt};
-use crate::violation::ViolationNotification;
 
 /// The kind of Lambda event, which decides the shape of the function's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +27,9 @@ pub enum Trigger {
     Sns,
     /// An SQS event source mapping; failed records are listed in `batchItemFailures`.
     Sqs,
+    /// A direct invocation (the event is the alert); answered like SNS: a failed record
+    /// fails the invocation.
+    Direct,
 }
 
 impl Trigger {
@@ -30,21 +37,30 @@ impl Trigger {
         match self {
             Trigger::Sns => "sns",
             Trigger::Sqs => "sqs",
+            Trigger::Direct => "direct",
         }
+    }
+
+    /// Whether a failed record fails the whole invocation (SNS, direct) rather than
+    /// being listed in `batchItemFailures` (SQS).
+    pub fn fails_invocation(self) -> bool {
+        matches!(self, Trigger::Sns | Trigger::Direct)
     }
 }
 
-/// How one record carried its violation.
+/// How one record carried its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Envelope {
     /// An SNS Lambda record.
     Sns,
     /// An SQS record whose body is an SNS envelope.
     SqsSns,
-    /// An SQS record whose body is the violation itself (raw message delivery).
+    /// An SQS record whose body is the alert itself (raw message delivery, EventBridge).
     SqsRaw,
     /// An SQS record whose body could not be read far enough to tell.
     Sqs,
+    /// The invocation event itself.
+    Direct,
 }
 
 impl Envelope {
@@ -54,20 +70,25 @@ impl Envelope {
             Envelope::SqsSns => "sqs-sns",
             Envelope::SqsRaw => "sqs-raw",
             Envelope::Sqs => "sqs",
+            Envelope::Direct => "direct",
         }
     }
 }
 
-/// One record of a Lambda event, decoded as far as it would go.
+/// One record of a Lambda event, unwrapped as far as it would go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundRecord {
-    /// Position in the event's `Records` array.
+    /// Position in the event's `Records` array (0 for a direct invocation).
     pub index: usize,
-    /// The SQS `messageId` (what `batchItemFailures` must name) or the SNS `MessageId`;
-    /// `Records[i]` when the record carries none.
+    /// The SQS `messageId` (what `batchItemFailures` must name), the SNS `MessageId`, or
+    /// for a direct invocation the EventBridge event `id`; `Records[i]` or `event` when
+    /// there is none.
     pub id: String,
     pub envelope: Envelope,
-    pub violation: Result<ViolationNotification, RejectReason>,
+    /// The alert message, parsed as JSON, or why it could not be reached.
+    pub message: Result<Value, RejectReason>,
+    /// What was odd in the envelope (never blocking).
+    pub notes: Vec<String>,
 }
 
 /// A decoded Lambda event.
@@ -83,8 +104,10 @@ pub struct DecodedEvent {
 pub enum EventError {
     #[error("event is not JSON: {0}")]
     NotJson(String),
-    #[error("event is not an SNS or SQS Lambda event: it has no \"Records\" array")]
-    NoRecords,
+    #[error("event is {found}, not a JSON object")]
+    NotAnObject { found: &'static str },
+    #[error("event has \"Records\" but it is {found}, not an array")]
+    RecordsNotArray { found: &'static str },
     #[error(
         "event is not an SNS or SQS Lambda event: no record has EventSource \"aws:sns\" or eventSource \"aws:sqs\""
     )]
@@ -99,11 +122,20 @@ pub fn decode_event_bytes(bytes: &[u8]) -> Result<DecodedEvent, EventError> {
 }
 
 /// Decode a Lambda event already parsed as JSON (what `lambda_runtime` hands the function).
+/// An object without `Records` is a direct invocation: one record, the event itself.
 pub fn decode_event(event: &Value) -> Result<DecodedEvent, EventError> {
-    let records = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .ok_or(EventError::NoRecords)?;
+    let object = event.as_object().ok_or(EventError::NotAnObject {
+        found: json_type(event),
+    })?;
+    let records = match object.get("Records") {
+        None => return Ok(direct(object)),
+        Some(Value::Array(records)) => records,
+        Some(other) => {
+            return Err(EventError::RecordsNotArray {
+                found: json_type(other),
+            });
+        }
+    };
     if records.is_empty() {
         return Ok(DecodedEvent {
             trigger: None,
@@ -118,14 +150,32 @@ pub fn decode_event(event: &Value) -> Result<DecodedEvent, EventError> {
         .iter()
         .enumerate()
         .map(|(index, record)| match trigger {
-            Trigger::Sns => decode_sns_record(index, record),
             Trigger::Sqs => decode_sqs_record(index, record),
+            Trigger::Sns | Trigger::Direct => decode_sns_record(index, record),
         })
         .collect();
     Ok(DecodedEvent {
         trigger: Some(trigger),
         records,
     })
+}
+
+fn direct(event: &Map<String, Value>) -> DecodedEvent {
+    let id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map_or_else(|| "event".to_owned(), |id| excerpt(id, 200));
+    DecodedEvent {
+        trigger: Some(Trigger::Direct),
+        records: vec![InboundRecord {
+            index: 0,
+            id,
+            envelope: Envelope::Direct,
+            message: Ok(Value::Object(event.clone())),
+            notes: Vec::new(),
+        }],
+    }
 }
 
 fn record_trigger(record: &Value) -> Option<Trigger> {
@@ -143,18 +193,18 @@ fn fallback_id(index: usize) -> String {
 }
 
 fn decode_sns_record(index: usize, record: &Value) -> InboundRecord {
-    let id = record
-        .get("Sns")
+    let sns = record.get("Sns");
+    let id = sns
         .and_then(|s| s.get("MessageId"))
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map_or_else(|| fallback_id(index), |id| excerpt(id, 200));
-    let violation = match record.get("EventSource").and_then(Value::as_str) {
-        Some("aws:sns") => serde_json::from_value::<SnsRecord>(record.clone())
-            .map_err(|e| RejectReason::MalformedRecord {
-                detail: format!("not a valid SNS record: {e}"),
-            })
-            .and_then(|r| parse_sns_message(&r.sns)),
+    let mut notes = Vec::new();
+    let message = match (record.get("EventSource").and_then(Value::as_str), sns) {
+        (Some("aws:sns"), Some(Value::Object(sns))) => sns_message(sns, &mut notes),
+        (Some("aws:sns"), _) => Err(RejectReason::MalformedRecord {
+            detail: "SNS record has no \"Sns\" object".into(),
+        }),
         _ => Err(RejectReason::MalformedRecord {
             detail: "record in an SNS event does not have EventSource \"aws:sns\"".into(),
         }),
@@ -163,7 +213,31 @@ fn decode_sns_record(index: usize, record: &Value) -> InboundRecord {
         index,
         id,
         envelope: Envelope::Sns,
-        violation,
+        message,
+        notes,
+    }
+}
+
+/// The message of an SNS notification: `Type` (when present) must be `Notification`,
+/// `Message` a string of JSON. Nothing else is read.
+fn sns_message(sns: &Map<String, Value>, notes: &mut Vec<String>) -> Result<Value, RejectReason> {
+    match sns.get("Type") {
+        Some(Value::String(t)) if t == "Notification" => {}
+        Some(Value::String(t)) => {
+            return Err(RejectReason::NotANotification {
+                sns_type: excerpt(t, 60),
+            });
+        }
+        _ => notes.push("SNS Type: absent or not text; read as a Notification".to_owned()),
+    }
+    match sns.get("Message") {
+        Some(Value::String(text)) => parse_message(text),
+        Some(other) => Err(RejectReason::MalformedRecord {
+            detail: format!("SNS Message is {}, not a string", json_type(other)),
+        }),
+        None => Err(RejectReason::MalformedRecord {
+            detail: "SNS record has no Message".into(),
+        }),
     }
 }
 
@@ -175,13 +249,15 @@ fn decode_sqs_record(index: usize, record: &Value) -> InboundRecord {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map_or_else(|| fallback_id(index), str::to_owned);
-    let (envelope, violation) = match record.get("eventSource").and_then(Value::as_str) {
-        Some("aws:sqs") => match serde_json::from_value::<SqsMessage>(record.clone()) {
-            Ok(message) => decode_sqs_body(message.body.as_deref()),
-            Err(e) => (
+    let mut notes = Vec::new();
+    let (envelope, message) = match record.get("eventSource").and_then(Value::as_str) {
+        Some("aws:sqs") => match record.get("body") {
+            Some(Value::String(body)) => decode_sqs_body(body, &mut notes),
+            None | Some(Value::Null) => (Envelope::Sqs, Err(RejectReason::MissingBody)),
+            Some(other) => (
                 Envelope::Sqs,
                 Err(RejectReason::MalformedRecord {
-                    detail: format!("not a valid SQS record: {e}"),
+                    detail: format!("SQS body is {}, not a string", json_type(other)),
                 }),
             ),
         },
@@ -196,14 +272,15 @@ fn decode_sqs_record(index: usize, record: &Value) -> InboundRecord {
         index,
         id,
         envelope,
-        violation,
+        message,
+        notes,
     }
 }
 
-fn decode_sqs_body(body: Option<&str>) -> (Envelope, Result<ViolationNotification, RejectReason>) {
-    let Some(body) = body else {
-        return (Envelope::Sqs, Err(RejectReason::MissingBody));
-    };
+/// The outcome of reading an SQS body: how it was wrapped, and its alert.
+type BodyOutcome = (Envelope, Result<Value, RejectReason>);
+
+fn decode_sqs_body(body: &str, notes: &mut Vec<String>) -> BodyOutcome {
     let value: Value = match serde_json::from_str(body) {
         Ok(v) => v,
         Err(e) => {
@@ -216,61 +293,31 @@ fn decode_sqs_body(body: Option<&str>) -> (Envelope, Result<ViolationNotificatio
             );
         }
     };
-    if is_sns_envelope(&value) {
-        let result = serde_json::from_value::<SnsMessage>(value)
-            .map_err(|e| RejectReason::MalformedSnsEnvelope {
-                detail: e.to_string(),
-            })
-            .and_then(|m| parse_sns_message(&m));
-        (Envelope::SqsSns, result)
-    } else {
-        (Envelope::SqsRaw, violation_from_value(value))
+    match value {
+        Value::Object(envelope) if is_sns_envelope(&envelope) => {
+            let message = sns_message(&envelope, notes).map_err(|reason| match reason {
+                RejectReason::MalformedRecord { detail } => {
+                    RejectReason::MalformedSnsEnvelope { detail }
+                }
+                other => other,
+            });
+            (Envelope::SqsSns, message)
+        }
+        other => (Envelope::SqsRaw, Ok(other)),
     }
 }
 
-/// An SNS envelope has `Type` and `Message`; a violation has neither.
-fn is_sns_envelope(value: &Value) -> bool {
-    value.get("Type").is_some() && value.get("Message").is_some()
+/// An SNS envelope has `Type` and `Message`; no alert has both.
+fn is_sns_envelope(value: &Map<String, Value>) -> bool {
+    value.contains_key("Type") && value.contains_key("Message")
 }
 
-fn parse_sns_message(message: &SnsMessage) -> Result<ViolationNotification, RejectReason> {
-    if message.sns_message_type != "Notification" {
-        return Err(RejectReason::NotANotification {
-            sns_type: excerpt(&message.sns_message_type, 60),
-        });
-    }
-    parse_violation_json(&message.message)
-}
-
-/// Parse the violation JSON text (the SNS `Message` string or a raw SQS body).
-pub fn parse_violation_json(text: &str) -> Result<ViolationNotification, RejectReason> {
-    let value: Value = serde_json::from_str(text).map_err(|e| RejectReason::MessageNotJson {
+/// Parse the alert JSON text (an SNS `Message` string).
+fn parse_message(text: &str) -> Result<Value, RejectReason> {
+    serde_json::from_str(text).map_err(|e| RejectReason::MessageNotJson {
         detail: e.to_string(),
         excerpt: excerpt(text, 120),
-    })?;
-    violation_from_value(value)
-}
-
-fn violation_from_value(value: Value) -> Result<ViolationNotification, RejectReason> {
-    if !value.is_object() {
-        return Err(RejectReason::MessageNotObject {
-            found: json_type(&value),
-        });
-    }
-    serde_json::from_value(value).map_err(|e| RejectReason::InvalidViolation {
-        detail: e.to_string(),
     })
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
@@ -320,7 +367,10 @@ mod tests {
             .map(|r| {
                 (
                     r.id.as_str(),
-                    r.violation.as_ref().ok().and_then(|v| v.thing_name.clone()),
+                    r.message
+                        .as_ref()
+                        .ok()
+                        .and_then(|v| v["thingName"].as_str().map(str::to_owned)),
                 )
             })
             .collect();
@@ -341,19 +391,19 @@ mod tests {
         assert_eq!(decoded.records[0].envelope, Envelope::SqsSns);
         assert_eq!(
             decoded.records[0]
-                .violation
+                .message
                 .as_ref()
                 .ok()
-                .and_then(|v| v.thing_name.as_deref()),
+                .and_then(|v| v["thingName"].as_str()),
             Some("enveloped")
         );
         assert_eq!(decoded.records[1].envelope, Envelope::SqsRaw);
         assert_eq!(
             decoded.records[1]
-                .violation
+                .message
                 .as_ref()
                 .ok()
-                .and_then(|v| v.thing_name.as_deref()),
+                .and_then(|v| v["thingName"].as_str()),
             Some("raw")
         );
     }
@@ -371,27 +421,25 @@ mod tests {
         let outcome: Vec<_> = decoded
             .records
             .iter()
-            .map(|r| (r.id.as_str(), r.violation.is_ok()))
+            .map(|r| (r.id.as_str(), r.message.is_ok()))
             .collect();
         assert_eq!(
             outcome,
             vec![
                 ("good", true),
                 ("not-json", false),
-                ("array", false),
+                ("array", true),
                 ("no-body", false),
                 ("wrong-source", false)
             ]
         );
         assert!(matches!(
-            decoded.records[1].violation,
+            decoded.records[1].message,
             Err(RejectReason::BodyNotJson { .. })
         ));
-        assert_eq!(
-            decoded.records[2].violation,
-            Err(RejectReason::MessageNotObject { found: "an array" })
-        );
-        assert_eq!(decoded.records[3].violation, Err(RejectReason::MissingBody));
+        // An array body is JSON: the decision rejects it as not an object.
+        assert_eq!(decoded.records[2].envelope, Envelope::SqsRaw);
+        assert_eq!(decoded.records[3].message, Err(RejectReason::MissingBody));
     }
 
     #[test]
@@ -405,9 +453,9 @@ mod tests {
                 .expect("sqs");
         assert_eq!(decoded.trigger, Some(Trigger::Sqs));
         assert!(
-            decoded.records[1].violation.is_ok(),
+            decoded.records[1].message.is_ok(),
             "{:?}",
-            decoded.records[1].violation
+            decoded.records[1].message
         );
     }
 
@@ -425,7 +473,7 @@ mod tests {
     fn sns_message_that_is_not_json_is_rejected() {
         let event = json!({"Records": [sns_record("m1", "this is not json")]});
         let decoded = decode_event(&event).expect("sns event");
-        match &decoded.records[0].violation {
+        match &decoded.records[0].message {
             Err(RejectReason::MessageNotJson { excerpt, .. }) => {
                 assert_eq!(excerpt, "this is not json")
             }
@@ -439,7 +487,7 @@ mod tests {
         let decoded = decode_event(&event).expect("sns event");
         assert_eq!(decoded.records[0].id, "Records[0]");
         assert!(matches!(
-            decoded.records[0].violation,
+            decoded.records[0].message,
             Err(RejectReason::MalformedRecord { .. })
         ));
     }
@@ -451,7 +499,7 @@ mod tests {
         let event = json!({"Records": [sqs_record("q1", &envelope.to_string())]});
         let decoded = decode_event(&event).expect("sqs event");
         assert_eq!(
-            decoded.records[0].violation,
+            decoded.records[0].message,
             Err(RejectReason::NotANotification {
                 sns_type: "SubscriptionConfirmation".into()
             })
@@ -459,14 +507,14 @@ mod tests {
     }
 
     #[test]
-    fn events_that_are_not_sns_or_sqs_are_errors() {
-        assert_eq!(
-            decode_event(&json!({"thingName": "x"})),
-            Err(EventError::NoRecords)
-        );
+    fn events_that_are_not_objects_or_lambda_records_are_errors() {
         assert_eq!(
             decode_event(&json!({"Records": 3})),
-            Err(EventError::NoRecords)
+            Err(EventError::RecordsNotArray { found: "a number" })
+        );
+        assert_eq!(
+            decode_event(&json!([1])),
+            Err(EventError::NotAnObject { found: "an array" })
         );
         assert_eq!(
             decode_event(&json!({"Records": [{"eventSource": "aws:s3"}]})),
@@ -479,5 +527,89 @@ mod tests {
         let empty = decode_event(&json!({"Records": []})).expect("empty");
         assert_eq!(empty.trigger, None);
         assert!(empty.records.is_empty());
+    }
+
+    #[test]
+    fn an_event_without_records_is_a_direct_invocation() {
+        let request = json!({"thingName": "x", "action": "quarantine"});
+        let decoded = decode_event(&request).expect("direct");
+        assert_eq!(decoded.trigger, Some(Trigger::Direct));
+        assert!(Trigger::Direct.fails_invocation());
+        assert_eq!(decoded.records.len(), 1);
+        assert_eq!(decoded.records[0].id, "event");
+        assert_eq!(decoded.records[0].envelope, Envelope::Direct);
+        assert_eq!(decoded.records[0].message.as_ref(), Ok(&request));
+        let eventbridge = json!({"id": "4c1d-77", "source": "aws.securityhub", "detail": {}});
+        assert_eq!(
+            decode_event(&eventbridge).expect("direct").records[0].id,
+            "4c1d-77"
+        );
+    }
+
+    #[test]
+    fn fifo_sns_without_signature_fields_decodes() {
+        let mut record = sns_record("m1", &violation("a"));
+        for key in [
+            "SignatureVersion",
+            "Signature",
+            "SigningCertUrl",
+            "UnsubscribeUrl",
+        ] {
+            record["Sns"].as_object_mut().map(|s| s.remove(key));
+        }
+        record["Sns"]["MessageAttributes"] = json!({"odd": 5});
+        record["Sns"]["SequenceNumber"] = json!("10000000000000003000");
+        let decoded = decode_event(&json!({"Records": [record]})).expect("sns");
+        assert!(
+            decoded.records[0].message.is_ok(),
+            "{:?}",
+            decoded.records[0].message
+        );
+        assert!(decoded.records[0].notes.is_empty());
+    }
+
+    #[test]
+    fn odd_sqs_attributes_do_not_block() {
+        let mut record = sqs_record("q1", &violation("a"));
+        record["messageAttributes"] = json!({"x": {"dataType": 7, "stringValue": ["odd"]}});
+        record["attributes"] = json!("not an object");
+        record["md5OfBody"] = json!(12);
+        let decoded = decode_event(&json!({"Records": [record]})).expect("sqs");
+        assert!(
+            decoded.records[0].message.is_ok(),
+            "{:?}",
+            decoded.records[0].message
+        );
+    }
+
+    #[test]
+    fn an_sqs_sns_envelope_whose_message_is_not_text_is_malformed() {
+        let mut envelope = sns_message("s1", "x", true);
+        envelope["Message"] = json!({"thingName": "a"});
+        let event = json!({"Records": [sqs_record("q1", &envelope.to_string())]});
+        let decoded = decode_event(&event).expect("sqs");
+        assert!(matches!(
+            decoded.records[0].message,
+            Err(RejectReason::MalformedSnsEnvelope { .. })
+        ));
+    }
+
+    #[test]
+    fn an_eventbridge_event_published_to_sns_is_the_message() {
+        let event_json = json!({"version": "0", "id": "e-1", "source": "aws.securityhub",
+                                "detail-type": "Security Hub Findings - Imported", "detail": {}});
+        let event = json!({"Records": [sns_record("m1", &event_json.to_string())]});
+        let decoded = decode_event(&event).expect("sns");
+        assert_eq!(decoded.records[0].message.as_ref(), Ok(&event_json));
+        assert_eq!(decoded.records[0].id, "m1");
+    }
+
+    #[test]
+    fn an_sns_record_without_type_is_read_with_a_note() {
+        let mut record = sns_record("m1", &violation("a"));
+        record["Sns"].as_object_mut().map(|s| s.remove("Type"));
+        let decoded = decode_event(&json!({"Records": [record]})).expect("sns");
+        assert!(decoded.records[0].message.is_ok());
+        assert_eq!(decoded.records[0].notes.len(), 1);
     }
 }

@@ -128,14 +128,14 @@ mod tests {
         let message = violation("dev-1", "in-alarm", "v-1").to_string();
         let sns = decode_event(&sns_event(&[("m-1", &message)])).expect("sns");
         assert_eq!(sns.trigger, Some(Trigger::Sns));
-        assert!(sns.records[0].violation.is_ok(), "{:?}", sns.records[0]);
+        assert!(sns.records[0].message.is_ok(), "{:?}", sns.records[0]);
 
         let envelope = sns_envelope("m-2", &message);
         let sqs = decode_event(&sqs_event(&[("q-1", &envelope), ("q-2", &message)])).expect("sqs");
         assert_eq!(sqs.trigger, Some(Trigger::Sqs));
         assert_eq!(sqs.records[0].envelope, Envelope::SqsSns);
         assert_eq!(sqs.records[1].envelope, Envelope::SqsRaw);
-        assert!(sqs.records.iter().all(|r| r.violation.is_ok()));
+        assert!(sqs.records.iter().all(|r| r.message.is_ok()));
         assert_eq!(sqs.records[0].id, "q-1");
     }
 }

@@ -2,6 +2,9 @@
 //! listed in `batchItemFailures` and ends in the dead-letter queue, on SNS it fails the
 //! invocation, which ends at the on-failure destination.
 
+use crate::audit_ids::InvalidAuditId;
+use crate::sources::AlertSource;
+use crate::subject::InvalidSubject;
 use crate::thing_name::InvalidThingName;
 
 /// What was wrong with one record. Pair it with the record's id (see
@@ -10,6 +13,12 @@ use crate::thing_name::InvalidThingName;
 pub enum RejectReason {
     #[error("malformed record: {detail}")]
     MalformedRecord { detail: String },
+    /// `VERIFY_VIOLATION`: Device Defender does not list the violation as active for the
+    /// thing, so the alert was not sent by Device Defender or is no longer true.
+    #[error(
+        "violation {violation_id} is not active for thing {thing} (ListActiveViolations): not quarantining on an unverified alarm"
+    )]
+    UnverifiedViolation { thing: String, violation_id: String },
     #[error("SQS record has no body")]
     MissingBody,
     #[error("SQS body is not JSON ({detail}): {excerpt:?}")]
@@ -18,12 +27,15 @@ pub enum RejectReason {
     MalformedSnsEnvelope { detail: String },
     #[error("SNS message of Type {sns_type:?} is not a Notification")]
     NotANotification { sns_type: String },
-    #[error("violation message is not JSON ({detail}): {excerpt:?}")]
+    #[error("message is not JSON ({detail}): {excerpt:?}")]
     MessageNotJson { detail: String, excerpt: String },
-    #[error("violation message is {found}, not a JSON object")]
+    #[error("message is {found}, not a JSON object")]
     MessageNotObject { found: &'static str },
-    #[error("violation message does not match the Device Defender schema: {detail}")]
-    InvalidViolation { detail: String },
+    #[error("message is none of the known alerts (tried: {}); its top-level keys: {}", list_sources(.tried), list_keys(.keys))]
+    UnknownAlert {
+        tried: Vec<AlertSource>,
+        keys: Vec<String>,
+    },
     #[error("violation has no thingName")]
     MissingThingName,
     #[error("invalid thingName {name:?}: {problem}")]
@@ -37,6 +49,61 @@ pub enum RejectReason {
         "unknown violationEventType {value:?}; expected in-alarm, alarm-cleared or alarm-invalidated"
     )]
     UnknownEventType { value: String },
+    #[error("{field} is {found}, not text")]
+    FieldNotText {
+        field: &'static str,
+        found: &'static str,
+    },
+    #[error("{} has no {field}", alert.describe())]
+    MissingField {
+        alert: AlertSource,
+        field: &'static str,
+    },
+    #[error("{} names no subject; expected {expected}", alert.describe())]
+    MissingSubject {
+        alert: AlertSource,
+        expected: &'static str,
+    },
+    #[error("invalid {field} {value:?}: {problem}")]
+    InvalidSubject {
+        field: String,
+        value: String,
+        problem: InvalidSubject,
+    },
+    #[error("invalid {field} {value:?}: {problem}")]
+    InvalidAuditId {
+        field: &'static str,
+        value: String,
+        problem: InvalidAuditId,
+    },
+    #[error("mitigation request has no action; expected \"quarantine\" or \"release\"")]
+    MissingRequestAction,
+    #[error("unknown mitigation request action {value:?}; expected \"quarantine\" or \"release\"")]
+    UnknownRequestAction { value: String },
+    #[error(
+        "CloudWatch alarm {alarm:?} has unknown state {value:?}; expected ALARM, OK or INSUFFICIENT_DATA"
+    )]
+    UnknownAlarmState { alarm: String, value: String },
+    #[error(
+        "CloudWatch alarm {alarm:?} has no dimension {dimension:?} naming the thing (THING_DIMENSION) in its metric or metrics"
+    )]
+    AlarmWithoutThingDimension { alarm: String, dimension: String },
+}
+
+fn list_sources(sources: &[AlertSource]) -> String {
+    sources
+        .iter()
+        .map(|s| s.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list_keys(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "none".to_owned()
+    } else {
+        keys.join(", ")
+    }
 }
 
 impl RejectReason {
@@ -44,17 +111,27 @@ impl RejectReason {
     pub fn code(&self) -> &'static str {
         match self {
             RejectReason::MalformedRecord { .. } => "MalformedRecord",
+            RejectReason::UnverifiedViolation { .. } => "UnverifiedViolation",
             RejectReason::MissingBody => "MissingBody",
             RejectReason::BodyNotJson { .. } => "BodyNotJson",
             RejectReason::MalformedSnsEnvelope { .. } => "MalformedSnsEnvelope",
             RejectReason::NotANotification { .. } => "NotANotification",
             RejectReason::MessageNotJson { .. } => "MessageNotJson",
             RejectReason::MessageNotObject { .. } => "MessageNotObject",
-            RejectReason::InvalidViolation { .. } => "InvalidViolation",
+            RejectReason::UnknownAlert { .. } => "UnknownAlert",
             RejectReason::MissingThingName => "MissingThingName",
             RejectReason::InvalidThingName { .. } => "InvalidThingName",
             RejectReason::MissingEventType => "MissingEventType",
             RejectReason::UnknownEventType { .. } => "UnknownEventType",
+            RejectReason::FieldNotText { .. } => "FieldNotText",
+            RejectReason::MissingField { .. } => "MissingField",
+            RejectReason::MissingSubject { .. } => "MissingSubject",
+            RejectReason::InvalidSubject { .. } => "InvalidSubject",
+            RejectReason::InvalidAuditId { .. } => "InvalidAuditId",
+            RejectReason::MissingRequestAction => "MissingRequestAction",
+            RejectReason::UnknownRequestAction { .. } => "UnknownRequestAction",
+            RejectReason::UnknownAlarmState { .. } => "UnknownAlarmState",
+            RejectReason::AlarmWithoutThingDimension { .. } => "AlarmWithoutThingDimension",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Property tests: the decoder and the decision never panic, whatever the input, and every
-//! record of an event gets exactly one verdict naming it.
+//! Property tests: the decoder and the decision never panic, whatever the input, every
+//! record of an event gets exactly one verdict naming it, and only valid subjects are acted
+//! on, as the rules allow.
 
 // Test code: a failed expectation is the point, so it may unwrap and panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -7,10 +8,11 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use violation_core::{
-    DecisionPolicy, NameFilter, ThingName, decide_event, decode_event, decode_event_bytes,
+    AlertSource, Decision, DecisionPolicy, MetricKind, NameFilter, Subject, ThingName, Verdict,
+    classify_metric, decide_event, decode_event, decode_event_bytes,
 };
 
-/// Arbitrary JSON, a few levels deep.
+/// Arbitrary JSON, a few levels deep, using the keys and values of every source.
 fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -25,11 +27,27 @@ fn any_json() -> impl Strategy<Value = Value> {
             "aws:sns",
             "aws:sqs",
             "Notification",
-            "dev-1"
+            "dev-1",
+            "aws:num-messages-sent",
+            "num_child_procs_myapp",
+            "quarantine",
+            "release",
+            "ALARM",
+            "OK",
+            "ThingName",
+            "COMPLETED",
+            "COMPLETED_NON_COMPLIANT",
+            "DEVICE_CERTIFICATE_SHARED_CHECK",
+            "aws.cloudwatch",
+            "aws.securityhub",
+            "SUPPRESSED",
+            "arn:aws:iot:eu-west-1:1:thing/dev-2",
+            "arn:aws:iot:eu-west-1:1:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+            "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
         ])
         .prop_map(Value::from),
     ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
+    leaf.prop_recursive(4, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
             prop::collection::btree_map(
@@ -42,11 +60,33 @@ fn any_json() -> impl Strategy<Value = Value> {
                     "criteria",
                     "value",
                     "count",
-                    "ports",
-                    "numbers",
                     "violationEventTime",
                     "name",
                     "metric",
+                    "action",
+                    "certificateId",
+                    "thingArn",
+                    "taskId",
+                    "taskStatus",
+                    "auditDetails",
+                    "checkName",
+                    "checkRunStatus",
+                    "findingId",
+                    "finding",
+                    "nonCompliantResource",
+                    "resourceIdentifier",
+                    "clientId",
+                    "AlarmName",
+                    "NewStateValue",
+                    "Trigger",
+                    "Dimensions",
+                    "source",
+                    "alarmData",
+                    "state",
+                    "detail",
+                    "findings",
+                    "Resources",
+                    "Id",
                     "x",
                 ]),
                 inner,
@@ -57,10 +97,11 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
-/// A Lambda event whose records carry arbitrary messages in realistic envelopes.
+/// A Lambda event whose records carry arbitrary messages in realistic envelopes, or a
+/// direct invocation.
 fn any_event() -> impl Strategy<Value = Value> {
     let message = prop_oneof![any_json().prop_map(|v| v.to_string()), "\\PC{0,40}"];
-    let record = (message, 0..4u8, "[a-z0-9-]{0,12}").prop_map(|(message, shape, id)| match shape {
+    let record = (message, 0..5u8, "[a-z0-9-]{0,12}").prop_map(|(message, shape, id)| match shape {
         0 => json!({"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn",
                     "Sns": {"Type": "Notification", "MessageId": id, "TopicArn": "arn", "Message": message,
                             "Timestamp": "2019-11-15T03:00:36.527Z", "SignatureVersion": "1", "Signature": "s",
@@ -70,12 +111,38 @@ fn any_event() -> impl Strategy<Value = Value> {
                     "Type": "Notification", "MessageId": id, "TopicArn": "arn", "Message": message,
                     "Timestamp": "2019-11-15T03:00:36.527Z", "SignatureVersion": "1", "Signature": "s",
                     "SigningCertURL": "u", "UnsubscribeURL": "u"}).to_string()}),
+        // A FIFO topic: no signature fields; odd attributes.
+        3 => json!({"EventSource": "aws:sns", "Sns": {"Type": "Notification", "MessageId": id,
+                    "Message": message, "MessageAttributes": {"a": 1}, "SequenceNumber": "1"}}),
         _ => json!({"eventSource": "aws:sqs", "messageId": id, "body": null}),
     });
     prop::collection::vec(record, 0..6).prop_map(|records| json!({ "Records": records }))
 }
 
-fn policies() -> [DecisionPolicy; 2] {
+/// One well-formed alert of each source, as a direct invocation would carry it.
+fn base_alerts() -> Vec<Value> {
+    let cert = "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+    vec![
+        json!({"thingName": "dev-1", "violationId": "v-1", "violationEventType": "alarm-cleared",
+               "securityProfileName": "P", "violationEventTime": 1,
+               "behavior": {"name": "B", "metric": "num_child_procs_myapp"}, "metricValue": {"count": 1}}),
+        json!({"taskId": "t-1", "taskStatus": "COMPLETED", "taskStartTime": 1,
+               "auditDetails": [{"checkName": "DEVICE_CERTIFICATE_SHARED_CHECK",
+                                 "checkRunStatus": "COMPLETED_NON_COMPLIANT"}]}),
+        json!({"finding": {"findingId": "f-1", "checkName": "CONFLICTING_CLIENT_IDS_CHECK", "isSuppressed": false,
+               "nonCompliantResource": {"resourceIdentifier": {"clientId": "dev-1", "deviceCertificateId": cert}}}}),
+        json!({"AlarmName": "a", "NewStateValue": "OK", "AlarmArn": "arn",
+               "Trigger": {"Dimensions": [{"name": "ThingName", "value": "dev-1"}]}}),
+        json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": "a", "state": {"value": "ALARM"},
+               "configuration": {"metrics": [{"metricStat": {"metric": {"dimensions": {"ThingName": "dev-1"}}}}]}}}),
+        json!({"thingName": "dev-1", "certificateId": cert, "action": "release", "reason": "r", "source": "s"}),
+        json!({"source": "aws.securityhub", "detail-type": "Security Hub Findings - Imported",
+               "detail": {"findings": [{"Id": "f", "Title": "t", "Workflow": {"Status": "NEW"},
+                 "Resources": [{"Id": "arn:aws:iot:r:1:thing/dev-1"}]}]}}),
+    ]
+}
+
+fn policies() -> [DecisionPolicy; 3] {
     [
         DecisionPolicy::default(),
         DecisionPolicy {
@@ -83,7 +150,56 @@ fn policies() -> [DecisionPolicy; 2] {
             behaviors: NameFilter::only(["B"]),
             ..Default::default()
         },
+        DecisionPolicy {
+            release_on_clear: true,
+            ..Default::default()
+        },
     ]
+}
+
+/// What every verdict must satisfy, whatever its input.
+fn check_verdict(verdict: &Verdict, policy: &DecisionPolicy) -> Result<(), TestCaseError> {
+    prop_assert!(!verdict.record_id.is_empty());
+    let line = verdict.to_json();
+    prop_assert!(line["reason"].is_string() && line["decision"].is_string());
+    prop_assert_eq!(
+        line.get("error").is_some(),
+        matches!(verdict.decision, Decision::Reject(_))
+    );
+    if let Decision::Act { action, subjects } = &verdict.decision {
+        prop_assert!(!subjects.is_empty(), "an action without subject");
+        let mut unique = subjects.clone();
+        unique.sort();
+        unique.dedup();
+        prop_assert_eq!(unique.len(), subjects.len(), "duplicate subjects");
+        for subject in subjects {
+            if let Subject::Thing(name) = subject {
+                let reparsed = ThingName::parse(name.as_str());
+                prop_assert_eq!(reparsed.as_ref(), Ok(name));
+            }
+        }
+        if action.as_str() == "release" {
+            // Only an explicit request releases when release on clear is off.
+            prop_assert!(
+                policy.release_on_clear || verdict.source == Some(AlertSource::MitigationRequest),
+                "release with release on clear off: {:?}",
+                verdict
+            );
+            // A cleared Detect alarm never releases on a metric the quarantine changes.
+            if verdict.source == Some(AlertSource::DetectViolation) {
+                let metric = verdict.facts.metric.as_deref().unwrap_or("");
+                prop_assert!(
+                    matches!(
+                        classify_metric(metric),
+                        MetricKind::DeviceSide | MetricKind::Custom
+                    ) && !metric.is_empty(),
+                    "released on {:?}",
+                    metric
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 proptest! {
@@ -100,12 +216,52 @@ proptest! {
 
     #[test]
     fn arbitrary_json_never_panics(value in any_json()) {
-        let _ = decode_event(&value);
-        let _ = decode_event(&json!({ "Records": [value] }));
+        let _ = decode_event(&json!({ "Records": [value.clone()] }));
+        if let Ok(event) = decode_event(&value) {
+            for policy in policies() {
+                for verdict in decide_event(&event, &policy) {
+                    check_verdict(&verdict, &policy)?;
+                }
+            }
+        }
     }
 
     #[test]
-    fn every_record_gets_one_verdict_and_only_valid_names_are_acted_on(event in any_event()) {
+    fn a_well_formed_alert_with_one_field_changed_is_decided_by_the_rules(
+        which in 0..7usize,
+        key in prop::sample::select(vec![0usize, 1, 2, 3, 4, 5]),
+        replacement in prop::option::of(any_json()),
+    ) {
+        let mut alert = base_alerts()[which].clone();
+        if let Some(object) = alert.as_object_mut() {
+            let keys: Vec<String> = object.keys().cloned().collect();
+            let key = &keys[key % keys.len()];
+            match replacement {
+                Some(value) => object.insert(key.clone(), value),
+                None => object.remove(key),
+            };
+        }
+        let decoded = decode_event(&alert);
+        prop_assert!(decoded.is_ok());
+        if let Ok(event) = decoded {
+            for policy in policies() {
+                for verdict in decide_event(&event, &policy) {
+                    check_verdict(&verdict, &policy)?;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_object_without_records_is_one_direct_record(value in any_json()) {
+        let Value::Object(mut object) = value else { return Ok(()) };
+        object.remove("Records");
+        let decoded = decode_event(&Value::Object(object));
+        prop_assert!(decoded.as_ref().is_ok_and(|d| d.records.len() == 1), "{:?}", decoded);
+    }
+
+    #[test]
+    fn every_record_gets_one_verdict_and_only_valid_subjects_are_acted_on(event in any_event()) {
         let records = event["Records"].as_array().map_or(0, Vec::len);
         let Ok(decoded) = decode_event(&event) else {
             return Err(TestCaseError::fail("an event of SNS/SQS records must decode"));
@@ -113,14 +269,32 @@ proptest! {
         prop_assert_eq!(decoded.records.len(), records);
         for policy in policies() {
             for verdict in decide_event(&decoded, &policy) {
-                prop_assert!(!verdict.record_id.is_empty());
-                let line = verdict.to_json();
-                prop_assert!(line["reason"].is_string() && line["decision"].is_string());
-                if matches!(verdict.decision.kind(), "quarantine" | "release") {
-                    let name = verdict.thing_name.as_deref().unwrap_or_default();
-                    prop_assert!(ThingName::parse(name).is_ok(), "acted on invalid name {:?}", name);
-                }
+                check_verdict(&verdict, &policy)?;
             }
         }
     }
+}
+
+/// The alerts the property above mutates are decided as their sources say, unchanged.
+#[test]
+fn base_alerts_are_acted_on_before_mutation() {
+    let kinds: Vec<&str> = base_alerts()
+        .iter()
+        .map(|alert| {
+            let event = decode_event(alert).expect("direct invocation");
+            decide_event(&event, &policies()[2])[0].decision.kind()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "release",
+            "expand-audit",
+            "quarantine",
+            "release",
+            "quarantine",
+            "release",
+            "quarantine"
+        ]
+    );
 }

@@ -7,80 +7,261 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use violation_core::{DecisionPolicy, decide_event, decode_event_bytes};
+use violation_core::{DecisionPolicy, Verdict, decide_event, decode_event_bytes};
 
-/// (thingName, decision) per record, in order, with the default policy.
-fn expected() -> BTreeMap<&'static str, Vec<(Option<&'static str>, &'static str)>> {
+/// What must happen to one record: its source (`None` when unreadable), the subject as
+/// the alert wrote it, and the decision kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Want {
+    source: Option<String>,
+    subject: Option<String>,
+    decision: String,
+}
+
+fn want(source: Option<&str>, subject: Option<&str>, decision: &str) -> Want {
+    Want {
+        source: source.map(str::to_owned),
+        subject: subject.map(str::to_owned),
+        decision: decision.to_owned(),
+    }
+}
+
+fn got(verdict: &Verdict) -> Want {
+    Want {
+        source: verdict.source.map(|s| s.as_str().to_owned()),
+        subject: verdict.facts.subject.clone(),
+        decision: verdict.decision.kind().to_owned(),
+    }
+}
+
+const DETECT: Option<&str> = Some("detect-violation");
+const AUDIT_TASK: Option<&str> = Some("audit-task");
+const AUDIT_FINDING: Option<&str> = Some("audit-finding");
+const CLOUDWATCH: Option<&str> = Some("cloudwatch-alarm");
+const REQUEST: Option<&str> = Some("mitigation-request");
+const SECURITY_HUB: Option<&str> = Some("security-hub");
+const CERT: &str = "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+
+/// The expected records of every sample, in order, with the default policy.
+fn expected() -> BTreeMap<&'static str, Vec<Want>> {
+    let cert_arn = format!("arn:aws:iot:eu-west-1:123456789012:cert/{CERT}");
+    let custom_action_subjects =
+        format!("arn:aws:iot:eu-west-1:123456789012:thing/cam-06, {cert_arn}");
     BTreeMap::from([
+        // Device Defender Detect.
         (
             "sns-num-messages-sent-in-alarm.json",
-            vec![(Some("dev-IZWB"), "quarantine")],
+            vec![want(DETECT, Some("dev-IZWB"), "quarantine")],
         ),
         (
             "sns-num-messages-sent-alarm-cleared.json",
-            vec![(Some("dev-IZWB"), "ignore")],
+            vec![want(DETECT, Some("dev-IZWB"), "ignore")],
+        ),
+        (
+            "sns-num-child-procs-alarm-cleared.json",
+            vec![want(DETECT, Some("mything1"), "ignore")],
         ),
         (
             "sns-alarm-invalidated.json",
-            vec![(Some("dev-OLD1"), "ignore")],
+            vec![want(DETECT, Some("dev-OLD1"), "ignore")],
         ),
         (
             "sns-ml-detect-in-alarm.json",
-            vec![(Some("ml-camera-07"), "quarantine")],
+            vec![want(DETECT, Some("ml-camera-07"), "quarantine")],
         ),
         (
             "sns-custom-metric-in-alarm.json",
-            vec![(Some("mything1"), "quarantine")],
+            vec![want(DETECT, Some("mything1"), "quarantine")],
         ),
         (
             "sns-disconnect-duration-in-alarm.json",
-            vec![(Some("test_thing"), "quarantine")],
+            vec![want(DETECT, Some("test_thing"), "quarantine")],
         ),
         (
             "sns-statistical-in-alarm.json",
-            vec![(Some("meter-42"), "quarantine")],
+            vec![want(DETECT, Some("meter-42"), "quarantine")],
+        ),
+        (
+            "sns-fifo-in-alarm-no-signature.json",
+            vec![want(DETECT, Some("dev-FIFO1"), "quarantine")],
+        ),
+        (
+            "sns-in-alarm-odd-unneeded-fields.json",
+            vec![want(DETECT, Some("dev-ODD1"), "quarantine")],
         ),
         (
             "sqs-sns-envelope-batch.json",
             vec![
-                (Some("sensor-a"), "quarantine"),
-                (Some("sensor-b"), "quarantine"),
-                (Some("sensor-c"), "ignore"),
+                want(DETECT, Some("sensor-a"), "quarantine"),
+                want(DETECT, Some("sensor-b"), "quarantine"),
+                want(DETECT, Some("sensor-c"), "ignore"),
             ],
         ),
         (
             "sqs-raw-delivery-batch.json",
             vec![
-                (Some("gateway-01"), "quarantine"),
-                (Some("gateway-02"), "ignore"),
-                (Some("gateway-03"), "quarantine"),
-                (Some("gateway-04"), "quarantine"),
+                want(DETECT, Some("gateway-01"), "quarantine"),
+                want(DETECT, Some("gateway-02"), "ignore"),
+                want(DETECT, Some("gateway-03"), "quarantine"),
+                want(DETECT, Some("gateway-04"), "quarantine"),
             ],
         ),
         (
             "sqs-mixed-batch.json",
             vec![
-                (Some("pump-01"), "quarantine"),
-                (None, "reject"),
-                (Some("pump-03"), "quarantine"),
+                want(DETECT, Some("pump-01"), "quarantine"),
+                want(None, None, "reject"),
+                want(DETECT, Some("pump-03"), "quarantine"),
             ],
         ),
         (
             "sns-malformed-message-not-json.json",
-            vec![(None, "reject")],
+            vec![want(None, None, "reject")],
         ),
         (
             "sns-malformed-missing-thing-name.json",
-            vec![(None, "reject")],
+            vec![want(DETECT, None, "reject")],
         ),
         (
             "sns-malformed-invalid-thing-name.json",
-            vec![(Some("dev/../admin?x=1"), "reject")],
+            vec![want(DETECT, Some("dev/../admin?x=1"), "reject")],
         ),
         (
             "sns-malformed-unknown-event-type.json",
-            vec![(Some("dev-IZWB"), "reject")],
+            vec![want(DETECT, Some("dev-IZWB"), "reject")],
         ),
+        // Device Defender Audit.
+        (
+            "sns-audit-completed-non-compliant.json",
+            vec![want(AUDIT_TASK, None, "expand-audit")],
+        ),
+        (
+            "sqs-sns-audit-batch.json",
+            vec![
+                want(AUDIT_TASK, None, "expand-audit"),
+                want(AUDIT_TASK, None, "ignore"),
+                want(AUDIT_FINDING, Some(CERT), "quarantine"),
+            ],
+        ),
+        (
+            "sns-publish-finding-to-sns.json",
+            vec![want(AUDIT_FINDING, None, "lookup-finding")],
+        ),
+        // CloudWatch alarms.
+        (
+            "sns-cloudwatch-alarm.json",
+            vec![want(CLOUDWATCH, Some("cam-01"), "quarantine")],
+        ),
+        (
+            "sns-cloudwatch-ok.json",
+            vec![want(CLOUDWATCH, Some("cam-01"), "ignore")],
+        ),
+        (
+            "sns-cloudwatch-insufficient-data.json",
+            vec![want(CLOUDWATCH, Some("cam-02"), "ignore")],
+        ),
+        (
+            "sns-cloudwatch-alarm-missing-dimension.json",
+            vec![want(CLOUDWATCH, None, "reject")],
+        ),
+        (
+            "sqs-sns-cloudwatch-alarm-batch.json",
+            vec![
+                want(CLOUDWATCH, Some("cam-03"), "quarantine"),
+                want(CLOUDWATCH, Some("cam-01"), "ignore"),
+            ],
+        ),
+        (
+            "direct-cloudwatch-alarm-lambda-action.json",
+            vec![want(CLOUDWATCH, Some("cam-04"), "quarantine")],
+        ),
+        (
+            "direct-eventbridge-cloudwatch-alarm-state-change.json",
+            vec![want(CLOUDWATCH, Some("cam-05"), "quarantine")],
+        ),
+        // Mitigation requests.
+        (
+            "direct-mitigation-request-quarantine.json",
+            vec![want(REQUEST, Some("mything1"), "quarantine")],
+        ),
+        (
+            "direct-mitigation-request-release.json",
+            vec![want(REQUEST, Some("mything1"), "release")],
+        ),
+        (
+            "direct-mitigation-request-certificate.json",
+            vec![want(REQUEST, Some(CERT), "quarantine")],
+        ),
+        (
+            "sns-mitigation-request.json",
+            vec![want(REQUEST, Some("gateway-07"), "quarantine")],
+        ),
+        (
+            "sqs-raw-mitigation-requests.json",
+            vec![
+                want(
+                    REQUEST,
+                    Some("arn:aws:iot:eu-west-1:123456789012:thing/gateway-08"),
+                    "quarantine",
+                ),
+                want(REQUEST, Some("gateway-08"), "release"),
+                want(REQUEST, Some("gateway-09"), "reject"),
+            ],
+        ),
+        // Security Hub.
+        (
+            "direct-securityhub-custom-action.json",
+            vec![want(
+                SECURITY_HUB,
+                Some(custom_action_subjects.as_str()),
+                "quarantine",
+            )],
+        ),
+        (
+            "direct-securityhub-imported.json",
+            vec![want(
+                SECURITY_HUB,
+                Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-07"),
+                "quarantine",
+            )],
+        ),
+        (
+            "sqs-raw-eventbridge-securityhub-batch.json",
+            vec![
+                want(
+                    SECURITY_HUB,
+                    Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-07"),
+                    "quarantine",
+                ),
+                want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, None, "ignore"),
+            ],
+        ),
+        (
+            "sns-eventbridge-securityhub-custom-action.json",
+            vec![want(
+                SECURITY_HUB,
+                Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-13"),
+                "quarantine",
+            )],
+        ),
+        // Several sources in one queue with raw delivery; a request through SNS to SQS.
+        (
+            "sqs-raw-mixed-sources-batch.json",
+            vec![
+                want(AUDIT_TASK, None, "expand-audit"),
+                want(AUDIT_FINDING, None, "lookup-finding"),
+                want(CLOUDWATCH, Some("cam-10"), "quarantine"),
+                want(REQUEST, Some("cam-11"), "quarantine"),
+            ],
+        ),
+        (
+            "sqs-sns-mitigation-request.json",
+            vec![want(REQUEST, Some("gateway-12"), "quarantine")],
+        ),
+        // None of the above.
+        ("sns-unknown-alert.json", vec![want(None, None, "reject")]),
     ])
 }
 
@@ -99,30 +280,34 @@ fn sample_files() -> Vec<String> {
     names
 }
 
-fn decisions(file: &str, policy: &DecisionPolicy) -> Vec<(Option<String>, &'static str)> {
+fn verdicts(file: &str, policy: &DecisionPolicy) -> Vec<Verdict> {
     let bytes = std::fs::read(events_dir().join(file)).expect("sample is readable");
     let event = decode_event_bytes(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
     decide_event(&event, policy)
-        .into_iter()
-        .map(|v| (v.thing_name.clone(), v.decision.kind()))
-        .collect()
+}
+
+fn decisions(file: &str, policy: &DecisionPolicy) -> Vec<Want> {
+    verdicts(file, policy).iter().map(got).collect()
+}
+
+fn release_on_clear() -> DecisionPolicy {
+    DecisionPolicy {
+        release_on_clear: true,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn every_sample_has_an_expected_outcome_and_gets_it() {
     let expected = expected();
     let files = sample_files();
-    assert!(files.len() >= 14, "events/ holds {} samples", files.len());
+    assert!(files.len() >= 39, "events/ holds {} samples", files.len());
     for file in &files {
         let want = expected
             .get(file.as_str())
             .unwrap_or_else(|| panic!("events/{file} has no expected decisions in {}", file!()));
-        let want: Vec<(Option<String>, &str)> = want
-            .iter()
-            .map(|(t, d)| (t.map(str::to_owned), *d))
-            .collect();
         assert_eq!(
-            decisions(file, &DecisionPolicy::default()),
+            &decisions(file, &DecisionPolicy::default()),
             want,
             "events/{file}"
         );
@@ -136,20 +321,98 @@ fn every_sample_has_an_expected_outcome_and_gets_it() {
 }
 
 #[test]
-fn with_release_on_clear_cleared_alarms_release() {
-    let policy = DecisionPolicy {
-        release_on_clear: true,
-        ..Default::default()
-    };
-    assert_eq!(
-        decisions("sns-num-messages-sent-alarm-cleared.json", &policy),
-        vec![(Some("dev-IZWB".to_owned()), "release")]
+fn with_release_on_clear_only_device_side_and_custom_metrics_release() {
+    let policy = release_on_clear();
+    let cloud_side = verdicts("sns-num-messages-sent-alarm-cleared.json", &policy);
+    assert_eq!(cloud_side[0].decision.kind(), "ignore");
+    assert!(
+        cloud_side[0]
+            .reason()
+            .starts_with("alarm-cleared on cloud-side metric aws:num-messages-sent: the quarantine itself changes this metric"),
+        "{}",
+        cloud_side[0].reason()
     );
-    let batch = decisions("sqs-sns-envelope-batch.json", &policy);
-    assert_eq!(batch[2], (Some("sensor-c".to_owned()), "release"));
+    assert_eq!(
+        decisions("sns-num-child-procs-alarm-cleared.json", &policy),
+        vec![want(DETECT, Some("mything1"), "release")]
+    );
+    // aws:disconnect-duration is cloud-side too.
+    assert_eq!(
+        decisions("sqs-sns-envelope-batch.json", &policy)[2],
+        want(DETECT, Some("sensor-c"), "ignore")
+    );
     // Invalidated alarms are never acted on.
     assert_eq!(
         decisions("sns-alarm-invalidated.json", &policy),
-        vec![(Some("dev-OLD1".to_owned()), "ignore")]
+        vec![want(DETECT, Some("dev-OLD1"), "ignore")]
     );
+    // A CloudWatch alarm back to OK releases its thing.
+    assert_eq!(
+        decisions("sns-cloudwatch-ok.json", &policy),
+        vec![want(CLOUDWATCH, Some("cam-01"), "release")]
+    );
+    assert_eq!(
+        decisions("sqs-sns-cloudwatch-alarm-batch.json", &policy)[1].decision,
+        "release"
+    );
+}
+
+#[test]
+fn samples_name_their_subjects_precisely() {
+    let policy = DecisionPolicy::default();
+    let subjects = |file: &str| -> Vec<Vec<String>> {
+        verdicts(file, &policy)
+            .iter()
+            .map(|v| {
+                v.decision
+                    .subjects()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(
+        subjects("direct-securityhub-custom-action.json"),
+        vec![vec!["thing/cam-06".to_owned(), format!("cert/{CERT}")]]
+    );
+    assert_eq!(
+        subjects("direct-mitigation-request-certificate.json"),
+        vec![vec![format!("cert/{CERT}")]]
+    );
+    assert_eq!(
+        subjects("sqs-sns-audit-batch.json")[2],
+        vec![format!("cert/{CERT}")]
+    );
+    assert_eq!(
+        subjects("sqs-raw-mitigation-requests.json")[0],
+        vec!["thing/gateway-08".to_owned()]
+    );
+}
+
+#[test]
+fn samples_carry_the_ids_the_handler_needs() {
+    let policy = DecisionPolicy::default();
+    let audit = verdicts("sns-audit-completed-non-compliant.json", &policy)[0].to_json();
+    assert_eq!(audit["taskId"], "4e3b6e8e9c2a7f1d0b5c8a6e2f4d1c3b");
+    assert_eq!(
+        audit["checks"],
+        serde_json::json!(["DEVICE_CERTIFICATE_SHARED_CHECK"])
+    );
+    let lookup = verdicts("sns-publish-finding-to-sns.json", &policy)[0].to_json();
+    assert_eq!(lookup["findingId"], "c7a4d3f2-0e9b-4a8c-9f7e-6d5c4b3a2918");
+    let missing = verdicts("sns-cloudwatch-alarm-missing-dimension.json", &policy)[0].reason();
+    assert!(missing.contains("\"fleet-child-procs-total\""), "{missing}");
+    let unknown = verdicts("sns-unknown-alert.json", &policy)[0].to_json();
+    assert_eq!(unknown["error"], "UnknownAlert");
+    assert!(
+        unknown["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("tried: Device Defender Detect violation")),
+        "{unknown}"
+    );
+    let odd = &verdicts("sns-in-alarm-odd-unneeded-fields.json", &policy)[0];
+    assert_eq!(odd.notes.len(), 3, "{:?}", odd.notes);
+    let fifo = &verdicts("sns-fifo-in-alarm-no-signature.json", &policy)[0];
+    assert!(fifo.notes.is_empty(), "{:?}", fifo.notes);
 }

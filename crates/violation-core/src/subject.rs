@@ -1,0 +1,136 @@
+//! What an alert asks to act on: a thing, or a certificate whose things are to be acted on.
+//!
+//! Alerts name their subject in several ways. A thing name, and an MQTT client id (by
+//! convention the thing name: the quarantine policy's variables only work then) become
+//! [`Subject::Thing`]; a thing ARN `arn:aws:iot:REGION:ACCOUNT:thing/NAME` too. A certificate
+//! id (64 hex) or certificate ARN `arn:aws:iot:REGION:ACCOUNT:cert/ID` becomes
+//! [`Subject::Certificate`]: the functions resolve it to its things (ListPrincipalThingsV2).
+
+use std::fmt;
+
+use crate::certificate::{CertificateId, InvalidCertificateId};
+use crate::reject::excerpt;
+use crate::thing_name::{InvalidThingName, ThingName};
+
+/// One subject of an alert. Its display form is the ARN's resource part, `thing/NAME` or
+/// `cert/ID`, which cannot be confused because a thing name has no `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Thing(ThingName),
+    Certificate(CertificateId),
+}
+
+/// Why a reference to a subject cannot be acted on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSubject {
+    #[error(transparent)]
+    Thing(#[from] InvalidThingName),
+    #[error(transparent)]
+    Certificate(#[from] InvalidCertificateId),
+    #[error(
+        "{arn:?} is not an AWS IoT thing or certificate ARN (arn:PARTITION:iot:REGION:ACCOUNT:thing/NAME or .../cert/ID)"
+    )]
+    NotAnIotArn { arn: String },
+}
+
+impl Subject {
+    /// A thing name or a client id.
+    pub fn thing(name: &str) -> Result<Self, InvalidSubject> {
+        Ok(Subject::Thing(ThingName::parse(name)?))
+    }
+
+    /// A certificate id.
+    pub fn certificate(id: &str) -> Result<Self, InvalidSubject> {
+        Ok(Subject::Certificate(CertificateId::parse(id)?))
+    }
+
+    /// A thing ARN or a certificate ARN, in any partition.
+    pub fn from_arn(arn: &str) -> Result<Self, InvalidSubject> {
+        let not_iot = || InvalidSubject::NotAnIotArn {
+            arn: excerpt(arn, 200),
+        };
+        // arn:partition:service:region:account:resource; a thing name may contain ':'.
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, _partition, service, _region, _account, resource] = parts[..] else {
+            return Err(not_iot());
+        };
+        if prefix != "arn" || service != "iot" {
+            return Err(not_iot());
+        }
+        if let Some(name) = resource.strip_prefix("thing/") {
+            Subject::thing(name)
+        } else if let Some(id) = resource.strip_prefix("cert/") {
+            Subject::certificate(id)
+        } else {
+            Err(not_iot())
+        }
+    }
+
+    /// Whether `text` looks like an IoT thing or certificate ARN, valid or not.
+    pub fn is_iot_resource_arn(text: &str) -> bool {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        matches!(parts[..], ["arn", _, "iot", _, _, resource]
+            if resource.starts_with("thing/") || resource.starts_with("cert/"))
+    }
+
+    pub fn thing_name(&self) -> Option<&ThingName> {
+        match self {
+            Subject::Thing(name) => Some(name),
+            Subject::Certificate(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Thing(name) => write!(f, "thing/{name}"),
+            Subject::Certificate(id) => write!(f, "cert/{id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "7f6c1a4b8e2d3c5f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f";
+
+    #[test]
+    fn thing_and_certificate_arns_become_subjects() {
+        let thing = Subject::from_arn("arn:aws:iot:eu-west-1:123456789012:thing/dev-1");
+        assert_eq!(thing.map(|s| s.to_string()), Ok("thing/dev-1".to_owned()));
+        let colon = Subject::from_arn("arn:aws-cn:iot:cn-north-1:123456789012:thing/a:b");
+        assert_eq!(colon.map(|s| s.to_string()), Ok("thing/a:b".to_owned()));
+        let cert = Subject::from_arn(&format!("arn:aws:iot:us-east-1:123456789012:cert/{ID}"));
+        assert_eq!(cert.map(|s| s.to_string()), Ok(format!("cert/{ID}")));
+    }
+
+    #[test]
+    fn other_arns_and_bad_names_are_refused() {
+        for arn in [
+            "arn:aws:iot:us-east-1:123456789012:thinggroup/Quarantine",
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
+            "arn:aws:iot:us-east-1",
+            "dev-1",
+        ] {
+            assert!(
+                matches!(
+                    Subject::from_arn(arn),
+                    Err(InvalidSubject::NotAnIotArn { .. })
+                ),
+                "{arn}"
+            );
+        }
+        assert!(matches!(
+            Subject::from_arn("arn:aws:iot:us-east-1:1:thing/a/../b"),
+            Err(InvalidSubject::Thing(_))
+        ));
+        assert!(matches!(
+            Subject::from_arn("arn:aws:iot:us-east-1:1:cert/xyz"),
+            Err(InvalidSubject::Certificate(_))
+        ));
+        assert!(Subject::is_iot_resource_arn("arn:aws:iot:r:a:thing/x/y"));
+        assert!(!Subject::is_iot_resource_arn("arn:aws:iot:r:a:policy/x"));
+    }
+}

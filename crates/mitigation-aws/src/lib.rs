@@ -2,6 +2,8 @@
 //!
 //! - [`adapters`]: one adapter per mitigation on the IoT and IoT data-plane clients, SDK
 //!   configuration, and error classification by AWS error code;
+//! - [`lookups`]: certificates to things, audit findings (what resolves a record's
+//!   subjects);
 //! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
 //! - [`lambda`]: the Lambda start-up shared by the function binaries.
 //!
@@ -10,6 +12,7 @@
 
 pub mod adapters;
 pub mod lambda;
+pub mod lookups;
 pub mod startup;
 
 pub use adapters::classify;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mitigation::{ActionError, FunctionConfig, FunctionKind, Handler, MitigationAction};
 
 use crate::adapters::{DeviceDefenderViolations, ThingGroupMembership, load_sdk_config};
+use crate::lookups::IotDirectory;
 
 /// Start-up failed: the function cannot serve any event.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +47,14 @@ pub async fn build_handler(
             }
         }
     }
+    let directory = Arc::new(IotDirectory::new(iot.clone()));
     let mut handler = Handler::new(config.policy.clone(), actions)
         .with_dry_run(config.dry_run)
-        .with_max_concurrency(config.max_concurrency);
-    if config.policy.release_on_clear {
+        .with_max_concurrency(config.max_concurrency)
+        .with_certificate_things(directory.clone())
+        .with_audit_findings(directory)
+        .with_verify_violation(config.verify_violation);
+    if config.policy.release_on_clear || config.verify_violation {
         handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
     }
     Ok(handler)

@@ -1,39 +1,39 @@
 //! `lambda-bench`: the two function binaries and the seed article's Python handler, side by
-//! side, each as a real process against the local Lambda Runtime API and a local stand-in for
-//! the IoT endpoints ([`FakeAws`]) with injected latency; then a burst of 10,000 violations
-//! against a throttling, failing stand-in. See BENCHMARKS.md.
+//! side, each as a real process against the local Lambda Runtime API and the local AWS
+//! stand-in ([`StandIn`]) with injected latency; then a burst of 10,000 violations against a
+//! throttling, failing stand-in. See BENCHMARKS.md.
 //!
 //! ```text
-//! cargo build --release -p quarantine-group -p quarantine-shadow
-//! cargo run --release -p integration-tests --bin lambda-bench -- [--quick | --burst-only]
+//! cargo build --release -p quarantine-group -p quarantine-shadow -p test-harness
+//! lambda-bench --group PATH --shadow PATH [--python PATH] [--quick | --burst-only]
 //! ```
 //!
-//! It builds nothing: it runs `target/release/quarantine-{group,shadow}` (or the ones in
-//! `QUARANTINE_BIN_DIR`) and `.venv/bin/python bench/baseline/bootstrap.py`. Every measured
-//! invocation is checked (empty `batchItemFailures`, the things in the group / the shadows
-//! set in the stand-in): the run aborts rather than measure failures.
+//! It builds nothing: it runs the binaries it is given (`--group`/`--shadow`, or the
+//! variables `QUARANTINE_GROUP_BIN`/`QUARANTINE_SHADOW_BIN`) and `.venv/bin/python
+//! bench/baseline/bootstrap.py`. Every measured invocation is checked (empty
+//! `batchItemFailures`, the things in the group / the shadows set / the connections cut in
+//! the stand-in): the run aborts rather than measure failures.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::fs::{self, File};
+use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use integration_tests::fake_aws::{FakeAws, FakeAwsConfig, op};
-use integration_tests::runtime_api::{
-    Invocation, RuntimeApi, binary_path, peak_rss_kib, tail_lines,
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use serde_json::Value;
+use test_harness::fixtures::{sns_envelope, sqs_message, violation};
+use test_harness::scenarios::{GROUP, Mitigation};
+use test_harness::{
+    Env, FunctionProcess, Invocation, Op, RuntimeApi, StandIn, StandInConfig, local_aws_env,
+    workspace_root,
 };
-use integration_tests::workspace_root;
-use serde_json::{Value, json};
 
 type Res<T> = Result<T, String>;
 
-const GROUP: &str = "Quarantine";
-const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:DDD_Violations";
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:DDD_Violations_queue";
 /// The injected latencies of the warm runs, per AWS call.
 const LATENCIES_MS: [u64; 2] = [0, 20];
 /// Batch sizes of the warm runs.
@@ -67,15 +67,31 @@ impl Kind {
         }
     }
 
-    /// The function adds the thing to the quarantine group.
-    fn sets_group(self) -> bool {
-        matches!(self, Kind::Group | Kind::Python)
+    /// What the function does to a quarantined thing, as the stand-in shows it.
+    fn mitigations(self) -> &'static [Mitigation] {
+        match self {
+            Kind::Group => &[Mitigation::ThingGroup],
+            Kind::Shadow => &[Mitigation::Shadow],
+            Kind::Python => &[Mitigation::ThingGroup, Mitigation::Shadow],
+        }
     }
 
-    /// The function sets `desired.quarantine` in the classic shadow.
-    fn sets_shadow(self) -> bool {
-        matches!(self, Kind::Shadow | Kind::Python)
+    /// The function cuts the thing's live connection (DeleteConnection) after the group change.
+    fn disconnects(self) -> bool {
+        self == Kind::Group
     }
+
+    /// AWS calls per quarantined thing.
+    fn calls_per_record(self) -> usize {
+        self.mitigations().len() + usize::from(self.disconnects())
+    }
+}
+
+/// The programs to measure.
+struct Programs {
+    group: PathBuf,
+    shadow: PathBuf,
+    python: PathBuf,
 }
 
 struct Subject {
@@ -86,28 +102,50 @@ struct Subject {
     size: String,
 }
 
-fn subjects() -> Res<Vec<Subject>> {
-    let mut out = Vec::new();
-    for kind in [Kind::Group, Kind::Shadow] {
-        let program = binary_path(kind.label());
-        let bytes = fs::metadata(&program)
+impl Subject {
+    fn binary(kind: Kind, program: &PathBuf) -> Res<Subject> {
+        let bytes = fs::metadata(program)
             .map_err(|e| format!("{}: {e}", program.display()))?
             .len();
-        out.push(Subject {
+        Ok(Subject {
             kind,
             size: format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
-            program,
+            program: program.clone(),
             args: Vec::new(),
-        });
+        })
     }
+
+    /// Starts the function against `api` and the stand-in at `endpoint`.
+    fn spawn(
+        &self,
+        api: &RuntimeApi,
+        endpoint: &str,
+        extra: &[(&str, &str)],
+    ) -> Res<FunctionProcess> {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).current_dir(workspace_root());
+        let mut env: Env = local_aws_env(Some(endpoint))
+            .set("AWS_MAX_ATTEMPTS", "3")
+            .set("QUARANTINE_GROUP", GROUP)
+            .set("MAX_CONCURRENCY", "10")
+            .set("PYTHONDONTWRITEBYTECODE", "1")
+            .set("PYTHONUNBUFFERED", "1");
+        for (name, value) in extra {
+            env = env.set(name, *value);
+        }
+        FunctionProcess::spawn(command, api, &env)
+            .map_err(|e| format!("{}: {e}", self.kind.label()))
+    }
+}
+
+fn subjects(programs: &Programs) -> Res<Vec<Subject>> {
     let root = workspace_root();
-    let python = root.join(".venv/bin/python");
     let bootstrap = root.join("bench/baseline/bootstrap.py");
     let handler = root.join("bench/baseline/seed_handler.py");
-    if !python.is_file() {
+    if !programs.python.is_file() {
         return Err(format!(
             "{} not found: create the project venv first (scripts/ensure-venv.sh)",
-            python.display()
+            programs.python.display()
         ));
     }
     let scripts: u64 = [&bootstrap, &handler]
@@ -115,136 +153,24 @@ fn subjects() -> Res<Vec<Subject>> {
         .map(|p| fs::metadata(p).map(|m| m.len()))
         .sum::<Result<u64, _>>()
         .map_err(|e| format!("bench/baseline scripts: {e}"))?;
-    out.push(Subject {
-        kind: Kind::Python,
-        program: python,
-        args: vec![bootstrap.display().to_string()],
-        size: format!(
-            "n/a (interpreter; scripts {:.1} KiB)",
-            scripts as f64 / 1024.0
-        ),
-    });
-    Ok(out)
+    Ok(vec![
+        Subject::binary(Kind::Group, &programs.group)?,
+        Subject::binary(Kind::Shadow, &programs.shadow)?,
+        Subject {
+            kind: Kind::Python,
+            program: programs.python.clone(),
+            args: vec![bootstrap.display().to_string()],
+            size: format!(
+                "n/a (interpreter; scripts {:.1} KiB)",
+                scripts as f64 / 1024.0
+            ),
+        },
+    ])
 }
 
-static SPAWNED: AtomicUsize = AtomicUsize::new(0);
-
-/// A function process; killed and reaped on drop.
-struct Proc {
-    child: Child,
-    started_at: Instant,
-    log_path: PathBuf,
-    label: &'static str,
-}
-
-impl Proc {
-    /// Starts the function with a clean environment: the Runtime API's variables, the
-    /// function's settings and `extra` (which wins). Output goes to `target/function-logs/`.
-    fn spawn(
-        subject: &Subject,
-        api: &RuntimeApi,
-        endpoint: &str,
-        extra: &[(&str, &str)],
-    ) -> Res<Proc> {
-        let log_dir = workspace_root().join("target/function-logs");
-        fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
-        let seq = SPAWNED.fetch_add(1, Ordering::Relaxed);
-        let log_path = log_dir.join(format!(
-            "bench-{}-{}-{seq}.log",
-            subject.kind.short(),
-            std::process::id()
-        ));
-        let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let log_err = log.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(&subject.program);
-        cmd.args(&subject.args)
-            .env_clear()
-            .current_dir(workspace_root());
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
-        }
-        cmd.envs(api.env());
-        cmd.envs([
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_DEFAULT_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "AKIDLAMBDABENCH00000"),
-            ("AWS_SECRET_ACCESS_KEY", "lambda-bench-secret-key"),
-            ("AWS_SESSION_TOKEN", "lambda-bench-session-token"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            // No developer profile files can leak in.
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("QUARANTINE_GROUP", GROUP),
-            ("MAX_CONCURRENCY", "10"),
-            ("PYTHONDONTWRITEBYTECODE", "1"),
-            ("PYTHONUNBUFFERED", "1"),
-        ]);
-        cmd.envs(extra.iter().copied());
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
-        let started_at = Instant::now();
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", subject.program.display()))?;
-        Ok(Proc {
-            child,
-            started_at,
-            log_path,
-            label: subject.kind.label(),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Exit status (if it exited) and the end of its log.
-    fn diagnose(&mut self) -> String {
-        let status = match self.child.try_wait() {
-            Ok(Some(s)) => format!("exited with {s}"),
-            _ => "still running".to_owned(),
-        };
-        format!(
-            "{} {status}; log {}:\n{}",
-            self.label,
-            self.log_path.display(),
-            tail_lines(&self.log_path, 20)
-        )
-    }
-
-    /// Waits for the first poll for an event; the time from spawn to that poll.
-    fn wait_ready(&mut self, api: &RuntimeApi, timeout: Duration) -> Res<Duration> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(at) = api.wait_first_poll(Duration::from_millis(50)) {
-                return Ok(at.saturating_duration_since(self.started_at));
-            }
-            if let Some((t, m)) = api.init_error() {
-                return Err(format!("init error {t}: {m}\n{}", self.diagnose()));
-            }
-            if matches!(self.child.try_wait(), Ok(Some(_))) || Instant::now() >= deadline {
-                return Err(format!(
-                    "no poll for an event within {timeout:?}: {}",
-                    self.diagnose()
-                ));
-            }
-        }
-    }
-
-    /// Total CPU time (user + system, all threads) so far, from `/proc/PID/stat`.
-    fn cpu_time(&self) -> Res<Duration> {
-        cpu_time(self.pid())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Total CPU time (user + system, all threads) of a process so far, from `/proc/PID/stat`.
+fn process_cpu_time(process: &FunctionProcess) -> Res<Duration> {
+    cpu_time(process.pid())
 }
 
 /// The thread ids of a process and the sum of their on-CPU time in nanoseconds (first field
@@ -303,70 +229,40 @@ fn message_id(n: usize) -> String {
     format!("0b6e5a7c-1f2d-4e3b-8a9c-{n:012x}")
 }
 
-/// The SNS `Message`: the seed article's aws:num-messages-sent violation for `thing`.
-fn violation_message(thing: &str, n: usize) -> String {
-    json!({
-        "violationEventTime": 1_573_786_800_000u64,
-        "thingName": thing,
-        "behavior": {
-            "criteria": {
-                "consecutiveDatapointsToClear": 1, "value": {"count": 10}, "durationSeconds": 300,
-                "consecutiveDatapointsToAlarm": 1, "comparisonOperator": "less-than"
-            },
-            "name": "MessagesPub",
-            "metric": "aws:num-messages-sent"
-        },
-        "violationEventType": "in-alarm",
-        "metricValue": {"count": 54},
-        "violationId": format!("{n:032x}"),
-        "securityProfileName": "MsgSentSecProfile"
-    })
-    .to_string()
+/// One SQS record whose body is the SNS envelope of an in-alarm violation for `thing`.
+fn sqs_record(n: usize, thing: &str, receive_count: u32) -> SqsMessage {
+    let message = violation(thing, "in-alarm", &format!("{n:032x}")).to_string();
+    let envelope = sns_envelope(&format!("1c7f6b8d-2031-4f4c-9bad-{n:012x}"), &message);
+    let mut record = sqs_message(&message_id(n), &envelope);
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    record
 }
 
-/// One SQS record whose body is the SNS envelope (raw message delivery off).
-fn sqs_record(n: usize, thing: &str, receive_count: u32) -> Value {
-    let envelope = json!({
-        "Type": "Notification",
-        "MessageId": format!("1c7f6b8d-2031-4f4c-9bad-{n:012x}"),
-        "TopicArn": TOPIC_ARN,
-        "Subject": null,
-        "Message": violation_message(thing, n),
-        "Timestamp": "2019-11-15T03:00:36.527Z",
-        "SignatureVersion": "1",
-        "Signature": "C+wmlktdLSErFjclDOc4J3LPBLfDUuvIv85NCytpr8pX4Bq/dMnUp6PXCkFIgknG/StekbAJHU0tlKM==",
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-6aad65c2f9911b05cd53efda11f913f9.pem",
-        "UnsubscribeURL": format!("https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={TOPIC_ARN}:e17eb501"),
-    });
-    json!({
-        "messageId": message_id(n),
-        "receiptHandle": format!("AQEB-{n}-{receive_count}"),
-        "body": envelope.to_string(),
-        "attributes": {
-            "ApproximateReceiveCount": receive_count.to_string(),
-            "SentTimestamp": "1573786836527",
-            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-            "ApproximateFirstReceiveTimestamp": "1573786836530"
-        },
-        "messageAttributes": {},
-        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
-        "awsRegion": "us-east-1"
-    })
+/// The SQS Lambda event of these records.
+fn sqs_event(records: Vec<SqsMessage>) -> Value {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    serde_json::to_value(event).unwrap_or_default()
 }
 
-/// A batch of `size` records for fresh things; returns the event and the thing names.
-fn fresh_batch(kind: Kind, size: usize) -> (Value, Vec<String>) {
+/// A batch of `size` records for fresh things, connected in the stand-in; returns the event
+/// and the thing names.
+fn fresh_batch(kind: Kind, size: usize, aws: &StandIn) -> (Value, Vec<String>) {
     let mut records = Vec::with_capacity(size);
     let mut things = Vec::with_capacity(size);
     for _ in 0..size {
         let n = NEXT_THING.fetch_add(1, Ordering::Relaxed);
         let thing = format!("bench-{}-{n:06}", kind.short());
+        aws.connect(&thing, Some(&thing));
         records.push(sqs_record(n, &thing, 1));
         things.push(thing);
     }
-    (json!({ "Records": records }), things)
+    (
+        serde_json::to_value(sqs_event(records)).unwrap_or_default(),
+        things,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,70 +279,58 @@ fn batch_item_failures(answer: &Value) -> Option<Vec<String>> {
 }
 
 /// Invokes and times one batch; fails unless the answer is an empty `batchItemFailures`.
-fn invoke_ok(api: &RuntimeApi, proc: &mut Proc, event: Value) -> Res<Duration> {
+fn invoke_ok(api: &RuntimeApi, process: &mut FunctionProcess, event: &Value) -> Res<Duration> {
     let started = Instant::now();
     let outcome = api.invoke(event, INVOKE_TIMEOUT);
     let elapsed = started.elapsed();
-    let label = proc.label;
     match &outcome {
         Invocation::Response(answer) => match batch_item_failures(answer) {
             Some(failed) if failed.is_empty() => Ok(elapsed),
             _ => Err(format!(
-                "{label} answered {answer} instead of an empty batchItemFailures: {}",
-                proc.diagnose()
+                "answered {answer} instead of an empty batchItemFailures: {}",
+                process.diagnose()
             )),
         },
         other => Err(format!(
-            "{label} invocation failed: {other:?}: {}",
-            proc.diagnose()
+            "invocation failed: {other:?}: {}",
+            process.diagnose()
         )),
     }
 }
 
-/// Checks the stand-in's state: every thing quarantined as the function should, and every
-/// call answered 200.
-fn verify_state(fake: &FakeAws, kind: Kind, things: &[String]) -> Res<()> {
-    if kind.sets_group() {
-        let members = fake.group_members(GROUP);
-        let missing: Vec<&String> = things.iter().filter(|t| !members.contains(*t)).collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "{}: {} of {} things are not in group {GROUP} (e.g. {})",
-                kind.label(),
-                missing.len(),
-                things.len(),
-                missing[0]
-            ));
-        }
-    }
-    if kind.sets_shadow() {
-        let want = json!({"quarantine": true});
+/// Checks the stand-in's state: every thing quarantined as the function should (and its
+/// connection cut, if the function does that), and every call answered 200.
+fn verify_state(aws: &StandIn, kind: Kind, things: &[String]) -> Res<()> {
+    for mitigation in kind.mitigations() {
         let missing: Vec<&String> = things
             .iter()
-            .filter(|t| fake.shadow_desired(t, None).as_ref() != Some(&want))
+            .filter(|t| !mitigation.is_applied(aws, t))
             .collect();
-        if !missing.is_empty() {
+        if let Some(first) = missing.first() {
             return Err(format!(
-                "{}: {} of {} shadows do not have desired.quarantine = true (e.g. {})",
+                "{}: {} of {} things are not quarantined by {mitigation:?} (e.g. {first})",
                 kind.label(),
                 missing.len(),
                 things.len(),
-                missing[0]
             ));
         }
     }
-    let bad: Vec<String> = fake
+    if kind.disconnects()
+        && let Some(still) = things.iter().find(|t| aws.is_connected(t))
+    {
+        return Err(format!("{}: {still} is still connected", kind.label()));
+    }
+    let bad: Vec<String> = aws
         .calls()
         .iter()
         .filter(|c| c.status != 200)
-        .map(|c| format!("{} {:?} -> {}", c.op, c.thing, c.status))
+        .map(|c| format!("{:?} {:?} -> {}", c.op, c.subject, c.status))
         .collect();
-    if !bad.is_empty() {
+    if let Some(first) = bad.first() {
         return Err(format!(
-            "{}: {} calls were not answered 200 (e.g. {})",
+            "{}: {} calls were not answered 200 (e.g. {first})",
             kind.label(),
             bad.len(),
-            bad[0]
         ));
     }
     Ok(())
@@ -470,16 +354,16 @@ struct Results {
 }
 
 /// A new process: time to the first poll, then one 1-record invocation (0 ms latency).
-fn cold_run(subject: &Subject, fake: &FakeAws, results: &mut Results) -> Res<()> {
+fn cold_run(subject: &Subject, aws: &StandIn, results: &mut Results) -> Res<()> {
     let api = RuntimeApi::start();
-    let mut proc = Proc::spawn(subject, &api, &fake.endpoint(), &[])?;
-    let ready = proc.wait_ready(&api, Duration::from_secs(60))?;
-    let (event, things) = fresh_batch(subject.kind, 1);
-    let first = invoke_ok(&api, &mut proc, event)?;
-    verify_state(fake, subject.kind, &things)?;
+    let mut process = subject.spawn(&api, &aws.endpoint(), &[])?;
+    let ready = process.wait_ready(&api, Duration::from_secs(60))?;
+    let (event, things) = fresh_batch(subject.kind, 1, aws);
+    let first = invoke_ok(&api, &mut process, &event)?;
+    verify_state(aws, subject.kind, &things)?;
     results.cold_start.push(ready);
     results.first_invoke.push(first);
-    results.peak_kib = results.peak_kib.max(peak_rss_kib(proc.pid()).unwrap_or(0));
+    results.peak_kib = results.peak_kib.max(process.peak_rss_kib().unwrap_or(0));
     Ok(())
 }
 
@@ -487,33 +371,33 @@ fn cold_run(subject: &Subject, fake: &FakeAws, results: &mut Results) -> Res<()>
 /// invocations of each batch size.
 fn warm_runs(subject: &Subject, li: usize, reps: usize, results: &mut Results) -> Res<()> {
     let latency = Duration::from_millis(LATENCIES_MS[li]);
-    let fake = FakeAws::start(FakeAwsConfig::new().latency(latency));
+    let aws = StandIn::with(StandInConfig::default().latency(latency));
     let api = RuntimeApi::start();
-    let mut proc = Proc::spawn(subject, &api, &fake.endpoint(), &[])?;
-    proc.wait_ready(&api, Duration::from_secs(60))?;
+    let mut process = subject.spawn(&api, &aws.endpoint(), &[])?;
+    process.wait_ready(&api, Duration::from_secs(60))?;
     // Warm-up: the SDK loads credentials and opens its connections on first use.
     let mut things = Vec::new();
     for size in BATCH_SIZES {
-        let (event, mut batch) = fresh_batch(subject.kind, size);
-        invoke_ok(&api, &mut proc, event)?;
+        let (event, mut batch) = fresh_batch(subject.kind, size, &aws);
+        invoke_ok(&api, &mut process, &event)?;
         things.append(&mut batch);
     }
-    verify_state(&fake, subject.kind, &things)?;
-    fake.reset_counters();
-    let cpu_before = proc.cpu_time()?;
-    let precise_before = task_cpu(proc.pid());
+    verify_state(&aws, subject.kind, &things)?;
+    aws.reset_counters();
+    let cpu_before = process_cpu_time(&process)?;
+    let precise_before = task_cpu(process.pid());
     let mut measured = Vec::new();
     for (si, size) in BATCH_SIZES.into_iter().enumerate() {
         for _ in 0..reps {
-            let (event, mut batch) = fresh_batch(subject.kind, size);
-            let took = invoke_ok(&api, &mut proc, event)?;
+            let (event, mut batch) = fresh_batch(subject.kind, size, &aws);
+            let took = invoke_ok(&api, &mut process, &event)?;
             results.warm[li][si].push(took);
             measured.append(&mut batch);
         }
     }
-    let cpu_after = proc.cpu_time()?;
-    let precise_after = task_cpu(proc.pid());
-    verify_state(&fake, subject.kind, &measured)?;
+    let cpu_after = process_cpu_time(&process)?;
+    let precise_after = task_cpu(process.pid());
+    verify_state(&aws, subject.kind, &measured)?;
     results.cpu += cpu_after.saturating_sub(cpu_before);
     let precise = match (precise_before, precise_after) {
         (Some((tids_before, before)), Some((tids_after, after)))
@@ -529,8 +413,8 @@ fn warm_runs(subject: &Subject, li: usize, reps: usize, results: &mut Results) -
         _ => None,
     };
     results.records += measured.len();
-    results.calls += fake.calls().len();
-    results.peak_kib = results.peak_kib.max(peak_rss_kib(proc.pid()).unwrap_or(0));
+    results.calls += aws.calls().len();
+    results.peak_kib = results.peak_kib.max(process.peak_rss_kib().unwrap_or(0));
     Ok(())
 }
 
@@ -563,14 +447,14 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn table(settings: &Settings) -> Res<()> {
-    let subjects = subjects()?;
+    let subjects = subjects(&settings.programs)?;
     let mut results: Vec<Results> = subjects.iter().map(|_| Results::default()).collect();
     println!(
         "## Cold start and warm invocations ({} cold runs, {} warm invocations per cell)\n",
         settings.cold_runs, settings.warm_reps
     );
     // Cold starts, taking the functions in turn so that drift on the machine hits all alike.
-    let fake = FakeAws::start(FakeAwsConfig::new());
+    let aws = StandIn::start();
     for run in 0..settings.cold_runs {
         for (subject, r) in subjects.iter().zip(results.iter_mut()) {
             eprintln!(
@@ -579,10 +463,10 @@ fn table(settings: &Settings) -> Res<()> {
                 settings.cold_runs,
                 subject.kind.label()
             );
-            cold_run(subject, &fake, r)?;
+            cold_run(subject, &aws, r)?;
         }
     }
-    drop(fake);
+    drop(aws);
     for (subject, r) in subjects.iter().zip(results.iter_mut()) {
         for (li, latency) in LATENCIES_MS.iter().enumerate() {
             eprintln!(
@@ -706,9 +590,10 @@ fn print_targets(subjects: &[Subject], results: &[Results]) {
             verdict(batch <= Duration::from_millis(30))
         );
         let per_record = r.calls as f64 / r.records.max(1) as f64;
+        let limit = s.kind.calls_per_record() as f64;
         println!(
-            "| <= 1 AWS call per record | {name} | {per_record:.2} | 1.00 | {} |",
-            verdict(per_record <= 1.0)
+            "| <= 1 AWS call per record and action | {name} | {per_record:.2} | {limit:.2} | {} |",
+            verdict(per_record <= limit)
         );
         let mib = r.peak_kib as f64 / 1024.0;
         let mb = r.peak_kib as f64 * 1024.0 / 1e6;
@@ -805,21 +690,17 @@ struct BurstOutcome {
     accepted: usize,
     throttled: usize,
     failed_5xx: usize,
+    /// DeleteConnection calls (all answers), and things whose connection was cut.
+    disconnects: usize,
+    cut: usize,
     invocations: usize,
     failed_invocations: usize,
     stopped_by_time_limit: bool,
 }
 
-fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
-    let group = binary_path(Kind::Group.label());
-    let subject = Subject {
-        kind: Kind::Group,
-        program: group,
-        args: Vec::new(),
-        size: String::new(),
-    };
-    let fake = FakeAws::start(
-        FakeAwsConfig::new()
+fn burst_run(spec: &BurstSpec, group: &Subject) -> Res<BurstOutcome> {
+    let aws = StandIn::with(
+        StandInConfig::default()
             .latency(spec.latency)
             .rate_limit(spec.rate_per_second)
             .failure_share(spec.failure_share)
@@ -828,17 +709,16 @@ fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
     let api = RuntimeApi::start();
     let mut procs = Vec::new();
     for _ in 0..spec.processes {
-        procs.push(Proc::spawn(
-            &subject,
+        procs.push(group.spawn(
             &api,
-            &fake.endpoint(),
+            &aws.endpoint(),
             &[("AWS_RETRY_MODE", spec.retry_mode)],
         )?);
     }
     let ready_by = Instant::now() + Duration::from_secs(30);
     while api.polls() < spec.processes {
         for p in procs.iter_mut() {
-            if matches!(p.child.try_wait(), Ok(Some(_))) {
+            if p.try_exit_status().is_some() {
                 return Err(format!("a burst function exited: {}", p.diagnose()));
             }
         }
@@ -854,6 +734,9 @@ fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
     let things: Vec<String> = (0..spec.records)
         .map(|i| format!("burst-{}-{i:05}", spec.retry_mode))
         .collect();
+    for thing in &things {
+        aws.connect(thing, Some(thing));
+    }
     let queue = Mutex::new(Queue {
         ready: (0..spec.records).collect(),
         receives: vec![0; spec.records],
@@ -868,11 +751,11 @@ fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
         for _ in 0..spec.processes {
             scope.spawn(|| {
                 while let Some(batch) = next_batch(&queue, deadline) {
-                    let records: Vec<Value> = batch
+                    let records: Vec<SqsMessage> = batch
                         .iter()
                         .map(|&(idx, receive)| sqs_record(idx, &things[idx], receive))
                         .collect();
-                    let outcome = api.invoke(json!({ "Records": records }), INVOKE_TIMEOUT);
+                    let outcome = api.invoke(&sqs_event(records), INVOKE_TIMEOUT);
                     // Whole-batch failure unless the answer names the failed records.
                     let failed: Option<Vec<String>> = match &outcome {
                         Invocation::Response(answer) => batch_item_failures(answer),
@@ -902,7 +785,7 @@ fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
     });
     let elapsed = started.elapsed();
     let q = lock(&queue);
-    let members: BTreeSet<String> = fake.group_members(GROUP);
+    let members: BTreeSet<String> = aws.group_members(GROUP);
     let mut out = BurstOutcome {
         first_try: 0,
         after_redelivery: 0,
@@ -912,10 +795,12 @@ fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
         lost: 0,
         false_success: 0,
         elapsed,
-        calls: fake.count(op::ADD_THING_TO_THING_GROUP),
-        accepted: fake.count_status(op::ADD_THING_TO_THING_GROUP, 200),
-        throttled: fake.count_status(op::ADD_THING_TO_THING_GROUP, 400),
-        failed_5xx: fake.count_status(op::ADD_THING_TO_THING_GROUP, 500),
+        calls: aws.count(Op::AddThingToThingGroup),
+        accepted: aws.count_status(Op::AddThingToThingGroup, 200),
+        throttled: aws.count_status(Op::AddThingToThingGroup, 400),
+        failed_5xx: aws.count_status(Op::AddThingToThingGroup, 500),
+        disconnects: aws.count(Op::DeleteConnection),
+        cut: things.iter().filter(|t| !aws.is_connected(t)).count(),
         invocations: q.invocations,
         failed_invocations: q.failed_invocations,
         stopped_by_time_limit: q.stopped_by_time_limit,
@@ -943,17 +828,17 @@ fn burst_run(spec: &BurstSpec) -> Res<BurstOutcome> {
             out.lost += 1;
         }
     }
-    let other_ops = fake.calls().len() - out.calls;
+    let other_ops = aws.calls().len() - out.calls - out.disconnects;
     if other_ops > 0 {
         return Err(format!(
-            "quarantine-group made {other_ops} calls other than AddThingToThingGroup"
+            "quarantine-group made {other_ops} calls other than AddThingToThingGroup and DeleteConnection"
         ));
     }
     drop(procs);
     Ok(out)
 }
 
-fn burst(specs: &[BurstSpec]) -> Res<()> {
+fn burst(specs: &[BurstSpec], group: &Subject) -> Res<()> {
     let Some(first) = specs.first() else {
         return Ok(());
     };
@@ -977,7 +862,7 @@ fn burst(specs: &[BurstSpec]) -> Res<()> {
             "burst: AWS_RETRY_MODE={} ({} records, limit {:?})",
             spec.retry_mode, spec.records, spec.time_limit
         );
-        outcomes.push(burst_run(spec)?);
+        outcomes.push(burst_run(spec, group)?);
     }
     let mut header = String::from("| | ");
     let mut rule = String::from("|---|");
@@ -1037,7 +922,11 @@ fn burst(specs: &[BurstSpec]) -> Res<()> {
     row("  answered 500 (injected)", &|_, o| {
         o.failed_5xx.to_string()
     });
-    row("calls per record", &|s, o| {
+    row(
+        "DeleteConnection calls (all answers); connections cut",
+        &|_, o| format!("{}; {}", o.disconnects, o.cut),
+    );
+    row("AddThingToThingGroup calls per record", &|s, o| {
         format!("{:.2}", o.calls as f64 / s.records as f64)
     });
     row(
@@ -1078,45 +967,74 @@ fn burst(specs: &[BurstSpec]) -> Res<()> {
 // ---------------------------------------------------------------------------------------------
 
 struct Settings {
+    programs: Programs,
     cold_runs: usize,
     warm_reps: usize,
     table: bool,
     burst: bool,
 }
 
-fn usage() -> &'static str {
-    "usage: lambda-bench [--quick | --burst-only]\n\
-     \x20 --quick       3 cold starts and 10 warm invocations per cell, no burst\n\
-     \x20 --burst-only  only the burst test\n\
-     Runs target/release/quarantine-{group,shadow} (or QUARANTINE_BIN_DIR) and the Python\n\
-     baseline in .venv; build first: cargo build --release -p quarantine-group -p quarantine-shadow"
+const USAGE: &str =
+    "usage: lambda-bench --group PATH --shadow PATH [--python PATH] [--quick | --burst-only]
+  --group PATH   the quarantine-group binary (default: $QUARANTINE_GROUP_BIN)
+  --shadow PATH  the quarantine-shadow binary (default: $QUARANTINE_SHADOW_BIN)
+  --python PATH  the Python for the seed baseline (default: .venv/bin/python)
+  --quick        3 cold starts and 10 warm invocations per cell, no burst
+  --burst-only   only the burst test
+Build first: cargo build --release -p quarantine-group -p quarantine-shadow";
+
+/// The settings from the command line and the environment.
+fn settings() -> Res<Option<Settings>> {
+    let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let mut group = from_env("QUARANTINE_GROUP_BIN");
+    let mut shadow = from_env("QUARANTINE_SHADOW_BIN");
+    let mut python = workspace_root().join(".venv/bin/python");
+    let (mut cold_runs, mut warm_reps, mut table, mut burst) = (5, 20, true, true);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut path = || {
+            args.next()
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{arg} needs a path"))
+        };
+        match arg.as_str() {
+            "--group" => group = Some(path()?),
+            "--shadow" => shadow = Some(path()?),
+            "--python" => python = path()?,
+            "--quick" => (cold_runs, warm_reps, burst) = (3, 10, false),
+            "--burst-only" => table = false,
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let (Some(group), Some(shadow)) = (group, shadow) else {
+        return Err("the function binaries are needed: --group PATH --shadow PATH".into());
+    };
+    Ok(Some(Settings {
+        programs: Programs {
+            group,
+            shadow,
+            python,
+        },
+        cold_runs,
+        warm_reps,
+        table,
+        burst,
+    }))
 }
 
 fn main() {
-    let mut settings = Settings {
-        cold_runs: 5,
-        warm_reps: 20,
-        table: true,
-        burst: true,
-    };
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--quick" => {
-                settings.cold_runs = 3;
-                settings.warm_reps = 10;
-                settings.burst = false;
-            }
-            "--burst-only" => settings.table = false,
-            "-h" | "--help" => {
-                println!("{}", usage());
-                return;
-            }
-            other => {
-                eprintln!("lambda-bench: unknown argument {other}\n{}", usage());
-                std::process::exit(2);
-            }
+    let settings = match settings() {
+        Ok(Some(settings)) => settings,
+        Ok(None) => {
+            println!("{USAGE}");
+            return;
         }
-    }
+        Err(problem) => {
+            eprintln!("lambda-bench: {problem}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let started = Instant::now();
     let result = run(&settings);
     eprintln!("lambda-bench: {:.1} s", started.elapsed().as_secs_f64());
@@ -1138,8 +1056,8 @@ fn run(settings: &Settings) -> Res<()> {
     println!(
         "Machine: {} CPUs. Functions: {}, {}. Local stand-ins, not AWS.\n",
         thread::available_parallelism().map_or(0, |n| n.get()),
-        binary_path(Kind::Group.label()).display(),
-        binary_path(Kind::Shadow.label()).display(),
+        settings.programs.group.display(),
+        settings.programs.shadow.display(),
     );
     println!(
         "Load average at the start (1, 5, 15 min): {}\n",
@@ -1161,7 +1079,8 @@ fn run(settings: &Settings) -> Res<()> {
             visibility_timeout: Duration::from_millis(500),
             time_limit: Duration::from_secs(75),
         };
-        burst(&[spec("adaptive"), spec("standard")])?;
+        let group = Subject::binary(Kind::Group, &settings.programs.group)?;
+        burst(&[spec("adaptive"), spec("standard")], &group)?;
         println!("Load average after the burst: {}\n", load_average());
     }
     Ok(())

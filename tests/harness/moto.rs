@@ -1,24 +1,30 @@
 //! The moto emulator in server mode, run from the project-local virtualenv (`.venv`), plus
-//! fixture helpers that drive it with the real AWS SDK clients.
+//! fixture helpers that drive it with the real AWS SDK clients. Fixtures panic: a failure
+//! here is a failed test.
+
+#![allow(clippy::expect_used)]
 //!
 //! moto serves the IoT control plane and the IoT data plane on one endpoint: it routes by the
 //! service name in the SigV4 credential scope (`iot`, `iotdata`).
 
 use std::fs::{self, File};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use aws_sdk_iot::config::retry::RetryConfig;
-use aws_sdk_iot::config::{Credentials, Region};
+use axum::body::Bytes;
+use axum::http::{Method, Request};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
-use crate::runtime_api::{http_request, tail_lines};
+use crate::process::log_dir;
+use crate::sdk::{self, ClientSettings};
 use crate::workspace_root;
 
 /// Region used by every client created here.
-pub const REGION: &str = "us-east-1";
+pub const REGION: &str = crate::env::REGION;
 
 /// How long [`Moto::start`] waits for the server to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,7 +63,7 @@ impl Moto {
             );
         }
         let server = root.join(".venv/bin/moto_server");
-        let log_dir = root.join("target/moto-logs");
+        let log_dir = log_dir();
         fs::create_dir_all(&log_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_dir.display()));
 
@@ -113,7 +119,7 @@ impl Moto {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(ReadyError::Exited(status.to_string()));
             }
-            if let Ok((200, _)) = http_request("GET", &url, b"") {
+            if let Ok((200, _)) = http_call(Method::GET, &url) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -126,7 +132,7 @@ impl Moto {
     /// Wipes all emulator state (`POST /moto-api/reset`). Panics if moto does not answer 200.
     pub fn reset(&self) {
         let url = format!("{}/moto-api/reset", self.endpoint);
-        match http_request("POST", &url, b"") {
+        match http_call(Method::POST, &url) {
             Ok((200, _)) => {}
             Ok((status, body)) => panic!("moto reset answered {status}: {body}"),
             Err(e) => panic!("moto reset failed: {e}; log:\n{}", self.log_tail(20)),
@@ -135,7 +141,9 @@ impl Moto {
 
     /// The last `lines` lines of the server log.
     pub fn log_tail(&self, lines: usize) -> String {
-        tail_lines(&self.log_path, lines)
+        let log = fs::read_to_string(&self.log_path).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// The process id of `moto_server`.
@@ -157,43 +165,57 @@ enum ReadyError {
 }
 
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
 }
 
-fn credentials() -> Credentials {
-    Credentials::new("testing", "testing", None, None, "moto-static")
+/// One HTTP call without a body; the status and the body as (lossy) UTF-8. Runs on its own
+/// thread and runtime, so it can be called from synchronous and async tests alike.
+fn http_call(method: Method, url: &str) -> Result<(u16, String), String> {
+    let request = Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    thread::scope(|scope| {
+        let call = scope.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let client = Client::builder(TokioExecutor::new()).build_http();
+                let call = async {
+                    let response = client.request(request).await.map_err(|e| e.to_string())?;
+                    let status = response.status().as_u16();
+                    let body = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok((
+                        status,
+                        String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+                    ))
+                };
+                tokio::time::timeout(Duration::from_secs(10), call)
+                    .await
+                    .map_err(|_| "no answer within 10 s".to_owned())?
+            })
+        });
+        call.join()
+            .map_err(|_| "the HTTP call panicked".to_owned())?
+    })
 }
 
 /// An IoT control-plane client for `endpoint` (us-east-1, static credentials, 1 attempt).
 pub async fn iot_client(endpoint: &str) -> aws_sdk_iot::Client {
-    let config = aws_sdk_iot::Config::builder()
-        .behavior_version(aws_sdk_iot::config::BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(credentials())
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .build();
-    aws_sdk_iot::Client::from_conf(config)
+    sdk::iot_client(endpoint, ClientSettings::attempts(1))
 }
 
 /// An IoT data-plane client for `endpoint` (us-east-1, static credentials, 1 attempt).
 pub async fn data_client(endpoint: &str) -> aws_sdk_iotdataplane::Client {
-    use aws_sdk_iotdataplane::config as dc;
-    let config = dc::Builder::new()
-        .behavior_version(dc::BehaviorVersion::latest())
-        .region(dc::Region::new(REGION))
-        .credentials_provider(dc::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "moto-static",
-        ))
-        .endpoint_url(endpoint)
-        .retry_config(dc::retry::RetryConfig::standard().with_max_attempts(1))
-        .build();
-    aws_sdk_iotdataplane::Client::from_conf(config)
+    sdk::data_client(endpoint, ClientSettings::attempts(1))
 }
 
 /// Creates a thing. Panics on error.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use mitigation::metrics::MetricsSink;
 use mitigation::{FunctionConfig, FunctionKind};
 use serde_json::Value;
 
@@ -28,7 +29,13 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         disconnect = config.disconnect && kind == FunctionKind::ThingGroup,
         "ready"
     );
-    let handler = Arc::new(handler);
+    // The Function dimension is the deployed function's name, as in its alarms.
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| kind.action_name().to_owned());
+    let handler = Arc::new(handler.with_metrics(MetricsSink {
+        namespace: config.metrics_namespace.clone(),
+        function,
+    }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         async move { handler.handle_lambda(event.payload).await }

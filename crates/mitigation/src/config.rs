@@ -81,6 +81,9 @@ pub struct FunctionConfig {
     /// `CERTIFICATE_RECORD_ATTRIBUTE`: the thing attribute in which quarantine-certificate
     /// records the certificates it deactivated (default `quarantineDeactivatedCerts`).
     pub certificate_record_attribute: String,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
+    /// (default `IotQuarantine`).
+    pub metrics_namespace: String,
     pub aws: AwsSettings,
 }
 
@@ -99,6 +102,7 @@ impl Default for FunctionConfig {
             disconnect: true,
             verify_violation: false,
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
+            metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
             aws: AwsSettings::default(),
         }
     }
@@ -147,6 +151,10 @@ impl FunctionConfig {
             certificate_record_attribute: match get("CERTIFICATE_RECORD_ATTRIBUTE") {
                 None => DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
                 Some(v) => attribute_name("CERTIFICATE_RECORD_ATTRIBUTE", v)?,
+            },
+            metrics_namespace: match get("METRICS_NAMESPACE") {
+                None => crate::metrics::DEFAULT_NAMESPACE.to_owned(),
+                Some(v) => namespace("METRICS_NAMESPACE", v)?,
             },
             aws: AwsSettings::from_lookup(&get)?,
         })
@@ -262,6 +270,20 @@ fn dimension_name(variable: &'static str, value: String) -> Result<String, Confi
     let name = value.trim();
     if name.len() > 255 || name.starts_with(':') || name.chars().any(char::is_control) {
         return Err(bad(variable, value, "expected a CloudWatch dimension name"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A CloudWatch namespace: 1 to 255 of letters, digits and `.-_/#:`, not `AWS/...`.
+fn namespace(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if name.len() > 255 || name.starts_with("AWS/") || !name.chars().all(valid) {
+        return Err(bad(
+            variable,
+            value,
+            "expected a CloudWatch namespace (not AWS/...)",
+        ));
     }
     Ok(name.to_owned())
 }

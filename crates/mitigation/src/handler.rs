@@ -17,6 +17,7 @@ use crate::action::{
     ActiveViolations, Applied, AuditFindings, CertificateThings, KeptBecause, MitigationAction,
 };
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
+use crate::metrics::{Figures, MetricsSink};
 use crate::report::{
     ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport, log_record,
     record_mitigation,
@@ -36,6 +37,7 @@ pub struct Handler {
     verify_violation: bool,
     dry_run: bool,
     max_concurrency: usize,
+    metrics: Option<MetricsSink>,
 }
 
 /// One call the batch needs: an action on a thing, shared by every record that asks for it.
@@ -118,6 +120,7 @@ impl Handler {
             verify_violation: false,
             dry_run: false,
             max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
+            metrics: None,
         }
     }
 
@@ -157,15 +160,28 @@ impl Handler {
         self
     }
 
+    /// Write each invocation's figures as an EMF document (the functions do; replay and
+    /// quarantinectl do not).
+    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
+        self.metrics = Some(sink);
+        self
+    }
+
     /// The Lambda entry point: handle, log every record, answer.
     pub async fn handle_lambda(&self, event: Value) -> Result<LambdaAnswer, InvocationFailure> {
         match self.handle(&event).await {
             Ok(report) => {
                 report.records.iter().for_each(log_record);
+                if let Some(sink) = &self.metrics {
+                    sink.emit(&Figures::of(&report));
+                }
                 report.into_response()
             }
             Err(e) => {
                 tracing::error!(error = %e, error_type = "Permanent.NotAViolationEvent", "event rejected");
+                if let Some(sink) = &self.metrics {
+                    sink.emit(&Figures::rejected_event());
+                }
                 Err(InvocationFailure::Event(e))
             }
         }

@@ -8,6 +8,7 @@
 //!   verification of Detect alarms);
 //! - [`report`]: what happened to each record, its JSON line and its log line;
 //! - [`answer`]: the answer to Lambda (SQS partial batch response, SNS summary or failure);
+//! - [`metrics`]: CloudWatch embedded-metric-format figures per invocation;
 //! - [`config`]: environment variables, parsed once;
 //! - [`function`]: which mitigation a function performs, and the dry-run handler;
 //! - [`testing`]: in-memory actions for tests, fuzzing and benchmarks.
@@ -17,6 +18,7 @@ pub mod answer;
 pub mod config;
 pub mod function;
 pub mod handler;
+pub mod metrics;
 pub mod report;
 pub mod targets;
 pub mod testing;

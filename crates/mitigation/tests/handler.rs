@@ -387,7 +387,10 @@ async fn work_not_started_before_the_deadline_is_handed_back() {
     ]);
     let soon = Deadline(Some(SystemTime::now() + Duration::from_secs(1)));
     let report = h.handle_until(&event, soon).await.expect("decoded");
-    assert!(action.calls().is_empty(), "nothing started this close to the deadline");
+    assert!(
+        action.calls().is_empty(),
+        "nothing started this close to the deadline"
+    );
     for record in &report.records {
         assert_eq!(
             record.failure().map(|f| f.error_type()).as_deref(),
@@ -396,6 +399,11 @@ async fn work_not_started_before_the_deadline_is_handed_back() {
     }
     let later = Deadline(Some(SystemTime::now() + Duration::from_secs(60)));
     let report = h.handle_until(&event, later).await.expect("decoded");
-    assert!(report.records.iter().all(|r| r.outcome == RecordOutcome::Done));
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| r.outcome == RecordOutcome::Done)
+    );
     assert_eq!(action.calls().len(), 2);
 }

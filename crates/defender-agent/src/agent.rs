@@ -95,7 +95,16 @@ fn describe(e: &ConnectionError, client_id: &str) -> String {
         }
         ConnectionError::Tls(e) => format!("TLS: {e}"),
         ConnectionError::NetworkTimeout => "no answer within the connection timeout".into(),
-        other => other.to_string(),
+        other => {
+            let text = other.to_string();
+            match text.find("received fatal alert") {
+                Some(i) => format!(
+                    "the broker ended the TLS handshake ({}): is the --cert certificate registered and active, and signed by a CA the endpoint trusts?",
+                    &text[i..]
+                ),
+                None => text,
+            }
+        }
     }
 }
 
@@ -285,6 +294,7 @@ struct Daemon {
     client: AsyncClient,
     follower: Follower,
     command_timeout: Duration,
+    last_rid: Option<u64>,
 }
 
 /// The long-running agent.
@@ -310,6 +320,7 @@ pub async fn daemon(collect: CollectConfig, conn: ConnectionConfig) -> Result<()
         client,
         follower: Follower::default(),
         command_timeout,
+        last_rid: None,
     };
     let mut connected = false;
     // The first report goes out as soon as the first connection is up.
@@ -399,25 +410,34 @@ impl Daemon {
     }
 
     async fn report(&mut self) {
-        if let Err(e) = self.reporter.publish(&self.client).await {
-            tracing::error!("report not sent: {e}");
+        match self.reporter.publish(&self.client).await {
+            Ok(rid) => self.last_rid = Some(rid),
+            Err(e) => tracing::error!("report not sent: {e}"),
         }
+    }
+
+    /// The report a reply is about: its `reportId`, else the last report sent.
+    fn replied_rid(&self, reply: &Value) -> String {
+        reply
+            .get("reportId")
+            .and_then(Value::as_u64)
+            .or(self.last_rid)
+            .map_or_else(|| "?".to_owned(), |r| r.to_string())
     }
 
     async fn on_message(&mut self, p: &Publish) {
         let topics = &self.reporter.topics;
         let topic = p.topic.as_str();
         if topic == topics.metrics_accepted {
-            let reply = decode_reply(&p.payload);
-            let rid = reply_rid(&reply, 0);
-            tracing::info!(rid, "report accepted");
+            let rid = self.replied_rid(&decode_reply(&p.payload));
+            tracing::info!("report {rid} accepted");
             return;
         }
         if topic == topics.metrics_rejected {
             let reply = decode_reply(&p.payload);
             let (code, message) = rejection(&reply);
-            let rid = reply_rid(&reply, 0);
-            tracing::error!(rid, error_code = %code, error_message = %message, "report rejected: {code}: {message}");
+            let rid = self.replied_rid(&reply);
+            tracing::error!(error_code = %code, error_message = %message, "report {rid} rejected: {code}: {message}");
             return;
         }
         let doc: Value = match serde_json::from_slice(&p.payload) {
@@ -433,6 +453,9 @@ impl Daemon {
             } else {
                 shadow::from_documents(&doc)
             };
+            if topic == topics.shadow_get_accepted {
+                tracing::info!(desired_quarantine = view.desired, reported_quarantine = ?view.reported, "shadow read");
+            }
             self.follower.desired = Some(view.desired);
             self.follower.reported = view.reported;
         } else if topic == topics.shadow_update_delta {
@@ -442,6 +465,7 @@ impl Daemon {
             }
         } else if topic == topics.shadow_get_rejected {
             if shadow::is_no_shadow(&doc) {
+                tracing::info!("shadow read: the thing has no shadow yet");
                 self.follower.desired = Some(false);
                 self.follower.reported = None;
             } else {

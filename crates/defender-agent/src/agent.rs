@@ -472,6 +472,10 @@ impl Daemon {
                 tracing::warn!(answer = %doc, "could not read the shadow");
                 return;
             }
+        } else if topic == topics.shadow_update_rejected {
+            // Also seen when another client's update of the same shadow is rejected.
+            tracing::warn!(answer = %doc, "a shadow update was rejected");
+            return;
         } else {
             return;
         }

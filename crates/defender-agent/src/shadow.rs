@@ -45,12 +45,13 @@ impl Topics {
         [&self.metrics_accepted, &self.metrics_rejected]
     }
 
-    pub fn shadow_subscriptions(&self) -> [&str; 4] {
+    pub fn shadow_subscriptions(&self) -> [&str; 5] {
         [
             &self.shadow_get_accepted,
             &self.shadow_get_rejected,
             &self.shadow_update_delta,
             &self.shadow_update_documents,
+            &self.shadow_update_rejected,
         ]
     }
 }

@@ -133,7 +133,14 @@ impl Drop for KillGroup {
 fn live_myapp_with_two_children_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let myapp = dir.path().join("myapp");
-    std::fs::copy("/bin/sh", &myapp).unwrap();
+    // Copied by cp, not std::fs::copy: a writable descriptor of the new file in this process
+    // could leak into a child forked by a concurrent test and make exec fail with ETXTBSY.
+    let copied = Command::new("cp")
+        .arg("/bin/sh")
+        .arg(&myapp)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let _app = KillGroup(
         Command::new(&myapp)
             .args(["-c", "sleep 30 & sleep 30 & wait"])

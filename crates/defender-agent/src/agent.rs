@@ -17,6 +17,8 @@ use crate::state::{self, StateError, StateFile};
 
 /// How long --once waits for the answer to its report.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// AWS IoT Core's largest MQTT message is 128 KB; a report stays below it with room for the topic.
+pub const MAX_REPORT_BYTES: usize = 128 * 1024 - 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -46,6 +48,10 @@ pub enum AgentError {
         topic: String,
         waited: Duration,
     },
+    #[error(
+        "report {rid} is {bytes} bytes even without port and connection lists (custom metrics too large?); AWS IoT accepts at most 128 KB"
+    )]
+    TooLarge { rid: u64, bytes: usize },
     #[error("the MQTT client stopped: {0}")]
     Client(String),
 }
@@ -207,8 +213,15 @@ impl Reporter {
     /// Collects and publishes one report; returns its id.
     async fn publish(&mut self, client: &AsyncClient) -> Result<u64, AgentError> {
         let rid = self.state.take_rid()?;
-        let report = self.collector.report(rid).await?;
-        let payload = report.encode(self.format, self.long_names)?;
+        let mut report = self.collector.report(rid).await?;
+        let (payload, truncated) =
+            report.encode_within(self.format, self.long_names, MAX_REPORT_BYTES)?;
+        if let Some(max_items) = truncated {
+            tracing::warn!(
+                rid,
+                "report too large for one MQTT message; it lists at most {max_items} ports and connections of each kind (the totals are exact)"
+            );
+        }
         let bytes = payload.len();
         client
             .publish(&self.topics.metrics, QoS::AtLeastOnce, false, payload)
@@ -353,7 +366,8 @@ pub async fn daemon(collect: CollectConfig, conn: ConnectionConfig) -> Result<()
                 Some(Net::Message(p)) => agent.on_message(&p).await,
             },
             _ = tokio::time::sleep_until(next_report) => {
-                next_report += agent.conn.interval;
+                // From now, not from the missed deadline: after a suspend, one report, not a burst.
+                next_report = Instant::now() + agent.conn.interval;
                 if connected {
                     agent.report().await;
                 } else {

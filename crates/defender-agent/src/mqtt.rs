@@ -90,6 +90,9 @@ pub fn tls_config(c: &ConnectionConfig) -> Result<rustls::ClientConfig, TlsSetup
     Ok(config)
 }
 
+/// 128 KB of payload plus the MQTT header and topic.
+const AWS_MAX_PACKET: usize = 128 * 1024 + 1024;
+
 pub fn options(
     c: &ConnectionConfig,
     persistent_session: bool,
@@ -98,6 +101,8 @@ pub fn options(
     let mut options = MqttOptions::new(c.client_id.clone(), c.endpoint.clone(), c.port);
     options
         .set_keep_alive(c.keep_alive)
+        // AWS IoT Core's message size limit (rumqttc's default is 10 KB).
+        .set_max_packet_size(AWS_MAX_PACKET, AWS_MAX_PACKET)
         // A persistent session keeps the subscriptions and queues QoS 1 messages (a shadow delta)
         // while the device is offline.
         .set_clean_session(!persistent_session)

@@ -136,6 +136,14 @@ pub enum EncodeError {
     Json(#[from] serde_json::Error),
     #[error("cannot encode the report as CBOR: {0}")]
     Cbor(String),
+    #[error(
+        "report {rid} is {bytes} bytes even without port and connection lists (custom metrics too large?); at most {limit} fit in one message"
+    )]
+    TooLarge {
+        rid: u64,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl Report {
@@ -148,6 +156,44 @@ impl Report {
             met,
             cmet,
         }
+    }
+
+    /// Keeps at most `max` entries in each list of ports and connections; the totals (`t`) still
+    /// count them all.
+    pub fn truncate_lists(&mut self, max: usize) {
+        if let Some(met) = &mut self.met {
+            met.tp.pts.truncate(max);
+            met.up.pts.truncate(max);
+            met.tc.ec.cs.truncate(max);
+        }
+    }
+
+    /// Encodes the report in at most `limit` bytes: an oversized MQTT message would be refused
+    /// (and re-sent by a persistent session after every reconnection), so the lists are shortened
+    /// until the report fits. Returns the payload and, if lists were shortened, their new length.
+    pub fn encode_within(
+        &mut self,
+        format: Format,
+        long_names: bool,
+        limit: usize,
+    ) -> Result<(Vec<u8>, Option<usize>), EncodeError> {
+        let mut payload = self.encode(format, long_names)?;
+        let mut truncated = None;
+        let mut max_items = 1024;
+        while payload.len() > limit && max_items > 0 {
+            max_items /= 2;
+            self.truncate_lists(max_items);
+            payload = self.encode(format, long_names)?;
+            truncated = Some(max_items);
+        }
+        if payload.len() > limit {
+            return Err(EncodeError::TooLarge {
+                rid: self.hed.rid,
+                bytes: payload.len(),
+                limit,
+            });
+        }
+        Ok((payload, truncated))
     }
 
     /// The report as a JSON value, with short names or the spec's long names.
@@ -319,6 +365,30 @@ mod tests {
         let bytes = sample().encode(Format::Cbor, false).unwrap();
         let back: serde_json::Value = ciborium::from_reader(bytes.as_slice()).unwrap();
         assert_eq!(back, sample().to_value(false).unwrap());
+    }
+
+    #[test]
+    fn oversized_reports_are_shortened_keeping_their_totals() {
+        let ports: Vec<Port> = (1..=3000)
+            .map(|pt| Port {
+                pt,
+                interface: Some("eth0".into()),
+            })
+            .collect();
+        let mut r = sample();
+        r.met.as_mut().unwrap().tp = PortList::new(ports);
+        let (payload, truncated) = r.encode_within(Format::Json, false, 4096).unwrap();
+        assert!(payload.len() <= 4096);
+        let n = truncated.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(v["met"]["tp"]["t"], json!(3000));
+        assert_eq!(v["met"]["tp"]["pts"].as_array().unwrap().len(), n);
+        assert!(n > 0);
+        let (small, none) = sample().encode_within(Format::Cbor, false, 4096).unwrap();
+        assert_eq!(none, None);
+        assert_eq!(small, sample().encode(Format::Cbor, false).unwrap());
+        let e = sample().encode_within(Format::Json, false, 10).unwrap_err();
+        assert!(e.to_string().starts_with("report 1700000000000 is "), "{e}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::state::{self, StateError, StateFile};
 
 /// How long --once waits for the answer to its report.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long --once waits for the connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// AWS IoT Core's largest MQTT message is 128 KB; a report stays below it with room for the topic.
 pub const MAX_REPORT_BYTES: usize = 128 * 1024 - 512;
 
@@ -242,18 +244,16 @@ pub async fn once(collect: CollectConfig, conn: ConnectionConfig) -> Result<u64,
         port: conn.port,
         reason,
     };
+    let connect_deadline = Instant::now() + CONNECT_TIMEOUT;
     let mut sent: Option<(u64, Instant)> = None;
     loop {
-        let deadline = sent.map_or_else(
-            || Instant::now() + REPLY_TIMEOUT * 2,
-            |(_, at)| at + REPLY_TIMEOUT,
-        );
+        let deadline = sent.map_or(connect_deadline, |(_, at)| at + REPLY_TIMEOUT);
         let event = tokio::select! {
             e = events.recv() => e,
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(match sent {
                     Some((rid, _)) => AgentError::NoReply { rid, topic: reporter.topics.metrics.clone(), waited: REPLY_TIMEOUT },
-                    None => connect_error("no connection within 60 s".into()),
+                    None => connect_error(format!("no connection within {CONNECT_TIMEOUT:?}")),
                 });
             }
         };
@@ -283,7 +283,7 @@ pub async fn once(collect: CollectConfig, conn: ConnectionConfig) -> Result<u64,
                 if p.topic == reporter.topics.metrics_rejected {
                     let (code, message) = rejection(&reply);
                     let rid = reply_rid(&reply, rid);
-                    tracing::error!(rid, error_code = %code, error_message = %message, "report {rid} rejected: {code}: {message}");
+                    // main prints the error.
                     let _ = client.disconnect().await;
                     return Err(AgentError::Rejected { rid, code, message });
                 }

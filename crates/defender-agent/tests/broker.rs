@@ -320,3 +320,31 @@ async fn a_broker_refusing_the_certificate_is_a_clear_error() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_nobody_listens_on_is_a_clear_error() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let mut args = agent_args(
+        &pki,
+        &broker,
+        "thing-nobody",
+        &pki.dir.path().join("s.json"),
+    );
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port = args.iter().position(|a| a == "--port").unwrap();
+    args[port + 1] = free_port.to_string();
+    args.push("--once".into());
+    let (status, log) = Agent::spawn(&args).exit().await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "defender-agent: cannot connect to 127.0.0.1:{free_port}: I/O: Connection refused"
+        )),
+        "{log}"
+    );
+}

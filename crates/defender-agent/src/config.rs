@@ -276,7 +276,7 @@ impl Config {
         Config::resolve(cli, file)
     }
 
-    pub fn resolve(cli: Cli, file: FileConfig) -> Result<Config, ConfigError> {
+    pub fn resolve(mut cli: Cli, mut file: FileConfig) -> Result<Config, ConfigError> {
         let mode = if cli.print_report {
             Mode::PrintReport
         } else if cli.once {
@@ -284,156 +284,158 @@ impl Config {
         } else {
             Mode::Run
         };
-        let command_timeout = positive_secs(
-            "--command-timeout",
-            cli.command_timeout.or(file.command_timeout).unwrap_or(60),
-        )?;
-        let child_enabled = !cli.no_child_metric && file.child_metric_enabled.unwrap_or(true);
-        let child_metric = if child_enabled {
-            let process = cli
-                .process_name
-                .or(file.process_name)
-                .unwrap_or_else(|| DEFAULT_PROCESS_NAME.to_owned());
-            if process.is_empty() || process.contains('/') {
-                return Err(invalid(
-                    "--process-name",
-                    process,
-                    "a process name (as in /proc/PID/comm), not empty and without '/'",
-                ));
-            }
-            let metric = cli
-                .child_metric
-                .or(file.child_metric)
-                .unwrap_or_else(|| DEFAULT_CHILD_METRIC.to_owned());
-            let metric =
-                MetricName::parse(&metric).map_err(|e| invalid("--child-metric", &metric, e))?;
-            Some((process, metric))
-        } else {
-            None
-        };
-        let mut custom_metrics = Vec::new();
-        for m in file.custom_metric {
-            let name = MetricName::parse(&m.name)
-                .map_err(|e| invalid("custom_metric.name", &m.name, e))?;
-            if child_metric.as_ref().is_some_and(|(_, c)| *c == name)
-                || custom_metrics
-                    .iter()
-                    .any(|c: &CustomMetricSpec| c.name == name)
-            {
-                return Err(invalid(
-                    "custom_metric.name",
-                    name,
-                    "a name used once (it is already a custom metric)",
-                ));
-            }
-            if m.command.trim().is_empty() {
-                return Err(invalid(
-                    "custom_metric.command",
-                    &m.command,
-                    "a shell command printing the value",
-                ));
-            }
-            custom_metrics.push(CustomMetricSpec {
-                name,
-                kind: m.kind,
-                command: m.command,
-            });
-        }
-        let collect = CollectConfig {
-            proc_root: cli
-                .proc_root
-                .or(file.proc_root)
-                .unwrap_or_else(|| PathBuf::from("/proc")),
-            child_metric,
-            custom_metrics,
-            command_timeout,
-            long_names: cli.long_names || file.long_names.unwrap_or(false),
-        };
-        if mode == Mode::PrintReport {
-            return Ok(Config {
-                mode,
-                collect,
-                connection: None,
-            });
-        }
-
-        let endpoint = cli.endpoint.or(file.endpoint).ok_or(ConfigError::Missing {
-            option: "--endpoint",
-        })?;
-        names::check_endpoint(&endpoint).map_err(|e| invalid("--endpoint", &endpoint, e))?;
-        let thing = cli
-            .thing_name
-            .or(file.thing_name)
-            .ok_or(ConfigError::Missing {
-                option: "--thing-name",
-            })?;
-        let thing_name =
-            ThingName::parse(&thing).map_err(|e| invalid("--thing-name", &thing, e))?;
-        let client_id = cli
-            .client_id
-            .or(file.client_id)
-            .unwrap_or_else(|| thing_name.to_string());
-        if client_id.is_empty() || client_id.len() > 128 || client_id.starts_with('$') {
-            return Err(invalid(
-                "--client-id",
-                client_id,
-                "1 to 128 characters, not starting with '$'",
-            ));
-        }
-        let interval = cli.interval.or(file.interval).unwrap_or(MIN_INTERVAL_SECS);
-        if interval < MIN_INTERVAL_SECS {
-            return Err(invalid(
-                "--interval",
-                interval,
-                format!(
-                    "at least {MIN_INTERVAL_SECS} seconds; AWS IoT Device Defender throttles devices that report more often (use --once for an immediate report)"
-                ),
-            ));
-        }
-        let keep_alive = cli.keep_alive.or(file.keep_alive).unwrap_or(60);
-        if !(30..=1200).contains(&keep_alive) {
-            return Err(invalid(
-                "--keep-alive",
-                keep_alive,
-                "30 to 1200 seconds (the range AWS IoT accepts)",
-            ));
-        }
-        let reconnect_max = positive_secs(
-            "--reconnect-max",
-            cli.reconnect_max.or(file.reconnect_max).unwrap_or(120),
-        )?;
-        let shadow_name = match cli.shadow_name.or(file.shadow_name) {
-            // An empty SHADOW_NAME means the classic shadow, as for the functions.
-            Some(s) if s.trim().is_empty() => None,
-            Some(s) => Some(ShadowName::parse(&s).map_err(|e| invalid("--shadow-name", &s, e))?),
-            None => None,
-        };
-        let connection = ConnectionConfig {
-            endpoint,
-            port: cli.port.or(file.port).unwrap_or(8883),
-            client_id,
-            thing_name,
-            cert: required_path("--cert", cli.cert.or(file.cert))?,
-            key: required_path("--key", cli.key.or(file.key))?,
-            root_ca: required_path("--root-ca", cli.root_ca.or(file.root_ca))?,
-            interval: Duration::from_secs(interval),
-            format: cli.format.or(file.format).unwrap_or(Format::Json),
-            shadow_name,
-            quarantine_command: non_empty(cli.quarantine_command.or(file.quarantine_command)),
-            release_command: non_empty(cli.release_command.or(file.release_command)),
-            state_file: cli
-                .state_file
-                .or(file.state_file)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE)),
-            keep_alive: Duration::from_secs(keep_alive),
-            reconnect_max,
+        let collect = collect_config(&mut cli, &mut file)?;
+        let connection = match mode {
+            Mode::PrintReport => None,
+            Mode::Once | Mode::Run => Some(connection_config(&mut cli, &mut file)?),
         };
         Ok(Config {
             mode,
             collect,
-            connection: Some(connection),
+            connection,
         })
     }
+}
+
+/// The flag if given, else the file's key.
+macro_rules! pick {
+    ($cli:ident, $file:ident, $field:ident) => {
+        $cli.$field.take().or($file.$field.take())
+    };
+}
+
+fn collect_config(cli: &mut Cli, file: &mut FileConfig) -> Result<CollectConfig, ConfigError> {
+    let child_enabled = !cli.no_child_metric && file.child_metric_enabled.unwrap_or(true);
+    let child_metric = if child_enabled {
+        let process =
+            pick!(cli, file, process_name).unwrap_or_else(|| DEFAULT_PROCESS_NAME.to_owned());
+        if process.is_empty() || process.contains('/') {
+            return Err(invalid(
+                "--process-name",
+                process,
+                "a process name (as in /proc/PID/comm), not empty and without '/'",
+            ));
+        }
+        let metric =
+            pick!(cli, file, child_metric).unwrap_or_else(|| DEFAULT_CHILD_METRIC.to_owned());
+        let metric =
+            MetricName::parse(&metric).map_err(|e| invalid("--child-metric", &metric, e))?;
+        Some((process, metric))
+    } else {
+        None
+    };
+    let custom_metrics = custom_metrics(
+        std::mem::take(&mut file.custom_metric),
+        child_metric.as_ref(),
+    )?;
+    Ok(CollectConfig {
+        proc_root: pick!(cli, file, proc_root).unwrap_or_else(|| PathBuf::from("/proc")),
+        child_metric,
+        custom_metrics,
+        command_timeout: positive_secs(
+            "--command-timeout",
+            pick!(cli, file, command_timeout).unwrap_or(60),
+        )?,
+        long_names: cli.long_names || file.long_names.unwrap_or(false),
+    })
+}
+
+fn custom_metrics(
+    tables: Vec<FileCustomMetric>,
+    child_metric: Option<&(String, MetricName)>,
+) -> Result<Vec<CustomMetricSpec>, ConfigError> {
+    let mut specs: Vec<CustomMetricSpec> = Vec::new();
+    for m in tables {
+        let name =
+            MetricName::parse(&m.name).map_err(|e| invalid("custom_metric.name", &m.name, e))?;
+        if child_metric.is_some_and(|(_, c)| *c == name) || specs.iter().any(|c| c.name == name) {
+            return Err(invalid(
+                "custom_metric.name",
+                name,
+                "a name used once (it is already a custom metric)",
+            ));
+        }
+        if m.command.trim().is_empty() {
+            return Err(invalid(
+                "custom_metric.command",
+                &m.command,
+                "a shell command printing the value",
+            ));
+        }
+        specs.push(CustomMetricSpec {
+            name,
+            kind: m.kind,
+            command: m.command,
+        });
+    }
+    Ok(specs)
+}
+
+fn connection_config(
+    cli: &mut Cli,
+    file: &mut FileConfig,
+) -> Result<ConnectionConfig, ConfigError> {
+    let endpoint = pick!(cli, file, endpoint).ok_or(ConfigError::Missing {
+        option: "--endpoint",
+    })?;
+    names::check_endpoint(&endpoint).map_err(|e| invalid("--endpoint", &endpoint, e))?;
+    let thing = pick!(cli, file, thing_name).ok_or(ConfigError::Missing {
+        option: "--thing-name",
+    })?;
+    let thing_name = ThingName::parse(&thing).map_err(|e| invalid("--thing-name", &thing, e))?;
+    let client_id = pick!(cli, file, client_id).unwrap_or_else(|| thing_name.to_string());
+    if client_id.is_empty() || client_id.len() > 128 || client_id.starts_with('$') {
+        return Err(invalid(
+            "--client-id",
+            client_id,
+            "1 to 128 characters, not starting with '$'",
+        ));
+    }
+    let interval = pick!(cli, file, interval).unwrap_or(MIN_INTERVAL_SECS);
+    if interval < MIN_INTERVAL_SECS {
+        return Err(invalid(
+            "--interval",
+            interval,
+            format!(
+                "at least {MIN_INTERVAL_SECS} seconds; AWS IoT Device Defender throttles devices that report more often (use --once for an immediate report)"
+            ),
+        ));
+    }
+    let keep_alive = pick!(cli, file, keep_alive).unwrap_or(60);
+    if !(30..=1200).contains(&keep_alive) {
+        return Err(invalid(
+            "--keep-alive",
+            keep_alive,
+            "30 to 1200 seconds (the range AWS IoT accepts)",
+        ));
+    }
+    let shadow_name = match pick!(cli, file, shadow_name) {
+        // An empty SHADOW_NAME means the classic shadow, as for the functions.
+        Some(s) if s.trim().is_empty() => None,
+        Some(s) => Some(ShadowName::parse(&s).map_err(|e| invalid("--shadow-name", &s, e))?),
+        None => None,
+    };
+    Ok(ConnectionConfig {
+        endpoint,
+        port: pick!(cli, file, port).unwrap_or(8883),
+        client_id,
+        thing_name,
+        cert: required_path("--cert", pick!(cli, file, cert))?,
+        key: required_path("--key", pick!(cli, file, key))?,
+        root_ca: required_path("--root-ca", pick!(cli, file, root_ca))?,
+        interval: Duration::from_secs(interval),
+        format: pick!(cli, file, format).unwrap_or(Format::Json),
+        shadow_name,
+        quarantine_command: non_empty(pick!(cli, file, quarantine_command)),
+        release_command: non_empty(pick!(cli, file, release_command)),
+        state_file: pick!(cli, file, state_file)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE)),
+        keep_alive: Duration::from_secs(keep_alive),
+        reconnect_max: positive_secs(
+            "--reconnect-max",
+            pick!(cli, file, reconnect_max).unwrap_or(120),
+        )?,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

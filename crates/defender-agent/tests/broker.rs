@@ -348,3 +348,43 @@ async fn an_endpoint_nobody_listens_on_is_a_clear_error() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn a_broker_refusing_the_connection_is_reported_and_retried() {
+    let pki = pki();
+    let broker = Broker::start_refusing(&pki);
+    let thing = "thing-refused";
+    let args = agent_args(&pki, &broker, thing, &pki.dir.path().join("s.json"));
+    let refused = format!(
+        "cannot connect to 127.0.0.1:{}: the broker refused the connection: not authorized (is the certificate active, attached to the thing, and does its policy allow iot:Connect as client id {thing}?)",
+        broker.port
+    );
+
+    let mut once = args.clone();
+    once.push("--once".into());
+    let (status, log) = Agent::spawn(&once).exit().await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains(&format!("defender-agent: {refused}")), "{log}");
+
+    // The daemon keeps trying, waiting 1 s after the first failure.
+    let agent = Agent::spawn(&args);
+    agent.wait_log(&format!("{refused}; retrying"), 2).await;
+    let log = agent.log();
+    // Log lines start with an RFC 3339 time stamp: ...THH:MM:SS.ffffffZ
+    let seconds = |line: &str| -> f64 {
+        let time = line.split(['T', 'Z']).nth(1).unwrap();
+        time.split(':')
+            .map(|f| f.parse::<f64>().unwrap())
+            .fold(0.0, |acc, f| acc * 60.0 + f)
+    };
+    let attempts: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("retrying"))
+        .map(seconds)
+        .collect();
+    let gap = attempts[1] - attempts[0];
+    assert!(
+        (0.9..5.0).contains(&gap),
+        "{gap} s between attempts; log:\n{log}"
+    );
+}

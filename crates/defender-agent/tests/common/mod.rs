@@ -144,14 +144,29 @@ impl Broker {
         Broker::start_on(pki, port)
     }
 
+    /// A broker that accepts the TLS handshake but refuses every MQTT connection (CONNACK
+    /// "not authorized"): without the certificate's name as user name, every client is anonymous.
+    pub fn start_refusing(pki: &Pki) -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Broker::launch(pki, port, false)
+    }
+
     pub fn start_on(pki: &Pki, port: u16) -> Broker {
+        Broker::launch(pki, port, true)
+    }
+
+    fn launch(pki: &Pki, port: u16, identity_as_user: bool) -> Broker {
         let config = pki.dir.path().join(format!("mosquitto-{port}.conf"));
         std::fs::write(
             &config,
             format!(
                 "listener {port} 127.0.0.1\n\
                  cafile {}\ncertfile {}\nkeyfile {}\n\
-                 require_certificate true\nuse_identity_as_username true\n\
+                 require_certificate true\nuse_identity_as_username {identity_as_user}\n\
                  allow_anonymous false\npersistence false\n\
                  # Stay root when started as root, so the temporary files stay readable.\n\
                  user root\nlog_dest stderr\nlog_type error\nlog_type warning\n",

@@ -131,6 +131,28 @@ mod tests {
         let root = Path::new("/nonexistent");
         assert_eq!(count_descendants(root, &procs, "myapp"), 3);
         assert_eq!(count_descendants(root, &procs, "absent"), 0);
+        // Names longer than comm holds are confirmed with argv[0].
+        let dir = tempfile::tempdir().unwrap();
+        for (pid, argv0) in [
+            (30, "/opt/bin/a-very-long-app-name"),
+            (40, "a-very-long-app-other"),
+        ] {
+            let d = dir.path().join(pid.to_string());
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("cmdline"), format!("{argv0}\0--flag\0")).unwrap();
+        }
+        let long = vec![
+            p(30, "a-very-long-app", 1),
+            p(31, "sh", 30),
+            p(40, "a-very-long-app", 1),
+            p(41, "sh", 40),
+            p(42, "sh", 40),
+        ];
+        assert_eq!(
+            count_descendants(dir.path(), &long, "a-very-long-app-name"),
+            1
+        );
+        assert_eq!(count_descendants(dir.path(), &long, "a-very-long-app"), 3);
         // A cycle in a torn read does not loop forever.
         let cyclic = vec![p(5, "a", 6), p(6, "b", 5), p(7, "myapp", 1)];
         assert_eq!(count_descendants(root, &cyclic, "myapp"), 0);

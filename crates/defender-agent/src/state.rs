@@ -47,6 +47,14 @@ pub struct StateFile {
 }
 
 impl StateFile {
+    /// Loads the state and writes it back, so that an unwritable file fails at start-up rather
+    /// than at the first report. A missing file is a first start.
+    pub fn open(path: &Path) -> Result<StateFile, StateError> {
+        let file = StateFile::load(path)?;
+        file.save()?;
+        Ok(file)
+    }
+
     /// Loads the state; a missing file is a first start.
     pub fn load(path: &Path) -> Result<StateFile, StateError> {
         let state = match std::fs::read_to_string(path) {
@@ -127,6 +135,21 @@ mod tests {
         let mut s = StateFile::load(&path).unwrap();
         assert_eq!(s.state().quarantined, Some(true));
         assert!(s.take_rid().unwrap() > r1);
+        // A path that cannot be written (here under a regular file, which fails even for root)
+        // is refused when the agent starts, not at its first report.
+        let blocker = dir.path().join("a-file");
+        std::fs::write(&blocker, "").unwrap();
+        let e = StateFile::open(&blocker.join("state.json"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "--state-file {}/state.json: cannot ",
+                blocker.display()
+            )),
+            "{e}"
+        );
         std::fs::write(&path, "not json").unwrap();
         let e = StateFile::load(&path).err().unwrap().to_string();
         assert!(e.starts_with("--state-file "), "{e}");

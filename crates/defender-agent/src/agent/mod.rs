@@ -125,7 +125,7 @@ impl Reporter {
         Ok(Reporter {
             long_names: collect.long_names,
             collector: Collector::new(collect),
-            state: StateFile::load(&conn.state_file)?,
+            state: StateFile::open(&conn.state_file)?,
             topics: Topics::new(&conn.thing_name, conn.shadow_name.as_ref(), conn.format),
             format: conn.format,
         })

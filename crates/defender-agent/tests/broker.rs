@@ -388,3 +388,23 @@ async fn a_broker_refusing_the_connection_is_reported_and_retried() {
         "{gap} s between attempts; log:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_cleanly() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let thing = "thing-sigterm";
+    let mut aws = Aws::connect(&pki, &broker, thing).await;
+    let agent = Agent::spawn(&agent_args(
+        &pki,
+        &broker,
+        thing,
+        &pki.dir.path().join("state.json"),
+    ));
+    aws.next(&format!("$aws/things/{thing}/defender/metrics/json"))
+        .await;
+    agent.terminate();
+    let (status, log) = agent.exit().await;
+    assert!(status.success(), "{log}");
+    assert!(log.contains("stopping"), "{log}");
+}

@@ -377,6 +377,15 @@ impl Agent {
         }
     }
 
+    /// Sends SIGTERM, as systemd does to stop the service.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Waits for the agent to exit on its own.
     pub async fn exit(mut self) -> (ExitStatus, String) {
         let deadline = Instant::now() + WAIT;

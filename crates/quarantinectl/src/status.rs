@@ -230,12 +230,23 @@ impl Clients {
 
     async fn connection(&self, thing: &ThingName) -> Known<Connection> {
         let data = self.data.as_ref().map_err(String::clone)?;
-        let out = data
-            .get_connection()
-            .client_id(thing.as_str())
-            .send()
-            .await
-            .map_err(|e| unknown(classify("GetConnection", thing.as_str(), e)))?;
+        let out = match data.get_connection().client_id(thing.as_str()).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match classify("GetConnection", thing.as_str(), e) {
+                    // The data plane knows no connection or session for the client id, as
+                    // DeleteConnection answers for a client that is not connected.
+                    e if e.code == "ResourceNotFoundException" => Ok(Connection {
+                        connected: false,
+                        details: json!({
+                            "clientId": thing.as_str(),
+                            "note": "no connection or session known for this client id (ResourceNotFoundException)",
+                        }),
+                    }),
+                    e => Err(unknown(e)),
+                };
+            }
+        };
         let time = |epoch_ms: i64| {
             (epoch_ms > 0)
                 .then(|| date(&DateTime::from_millis(epoch_ms)))

@@ -1,11 +1,14 @@
 # Two commands matter to a newcomer (see README.md):
 #   make demo   - the local demo on the bundled emulator (moto)
 #   make test   - every check CI runs
-# Everything they need beyond the Rust toolchain and python3 is installed into ./.venv.
+# Everything they need beyond the Rust toolchain and python3 is installed by the project's own
+# scripts: Python tools into ./.venv, cargo tools into ./.tools, the MQTT broker with apt-get.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv
+# Cargo's output directory: $CARGO_TARGET_DIR when set, as cargo itself does.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # cargo-lambda (and zig) come from the virtualenv.
 WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # Deployment architecture for `make build`; only x86_64 can be built on machines without the
@@ -13,33 +16,44 @@ WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 ARCH ?= arm64
 EVENT ?= events/sns-num-messages-sent-in-alarm.json
 FUNCTION ?= quarantine-group
+# The Lambda functions (cargo lambda builds and packages these).
+FUNCTIONS := quarantine-group quarantine-shadow quarantine-certificate stack-setup
+LAMBDA_PACKAGES := $(foreach f,$(FUNCTIONS),-p $(f))
 
-.PHONY: help venv demo test unit-test lint check-infra check-package check-bootstrap build \
-        bench fuzz watch invoke fleet-indexing attach-quarantine-policy clean
+.PHONY: help venv tools broker demo test unit-test lint check-infra check-package build \
+        bench fuzz watch invoke fleet-indexing clean
 
 help:
-	@echo "make demo             local demo: moto emulator, sample things, replay events/ through both functions"
-	@echo "make test             everything CI runs: unit, integration and fault tests, clippy, fmt, cfn-lint, packaging"
+	@echo "make demo             local demo: moto emulator, sample things, replay events/ through the functions' handler"
+	@echo "make test             everything CI runs: unit, integration, broker and fault tests, lints, cfn-lint, packaging"
 	@echo "make bench            benchmarks against a local AWS stand-in, side by side with the seed's Python handler"
-	@echo "make build ARCH=...   cargo lambda build --release of both functions (arm64 by default, x86_64 possible)"
+	@echo "make build ARCH=...   cargo lambda build --release of the functions (arm64 by default, x86_64 possible)"
 	@echo "make watch / make invoke EVENT=file FUNCTION=name   local Lambda loop with cargo lambda"
-	@echo "make fuzz             fuzz the decoder (scripts/fuzz.sh)"
+	@echo "make fuzz             fuzz the decoder and the handler (scripts/fuzz.sh)"
 
 venv:
 	@scripts/ensure-venv.sh
 
+tools:
+	@scripts/ensure-tools.sh >/dev/null
+
+# The device agent's tests run against a real MQTT broker (mosquitto) with mutual TLS.
+broker:
+	@scripts/ensure-mosquitto.sh
+
+# moto has no DeleteConnection: the demo leaves live connections alone (DISCONNECT=false).
 demo: venv
 	cargo build -p replay
-	$(VENV)/bin/python scripts/demo.py --replay target/debug/replay
+	DISCONNECT=false $(VENV)/bin/python scripts/demo.py --replay $(TARGET_DIR)/debug/replay
 
-# The binaries are built first: the integration tests run them as real processes.
-unit-test: venv
-	cargo build --workspace --bins
+# The integration tests get the binaries from Cargo (CARGO_BIN_EXE_*): no build step first.
+unit-test: venv broker
 	cargo test --workspace
 
-lint:
+lint: tools
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	.tools/bin/cargo-machete
 
 check-infra: venv
 	scripts/check-infra.sh
@@ -47,21 +61,19 @@ check-infra: venv
 # Packaging: cargo lambda builds each bootstrap (x86_64 here; see ARCH for deployment), and
 # every bootstrap must run on provided.al2023 (glibc 2.34 or older).
 check-package: venv
-	$(WITH_VENV) cargo lambda build --release --x86-64 -p quarantine-group -p quarantine-shadow
-	scripts/check-bootstrap-glibc.sh
+	$(WITH_VENV) cargo lambda build --release --x86-64 $(LAMBDA_PACKAGES)
+	scripts/check-bootstrap-glibc.sh $(foreach f,$(FUNCTIONS),$(TARGET_DIR)/lambda/$(f)/bootstrap)
 
 test: lint unit-test check-infra check-package
 	@echo "make test: all checks passed"
 
 build: venv
-	$(WITH_VENV) cargo lambda build --release $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) -p quarantine-group -p quarantine-shadow
-
-check-bootstrap:
-	scripts/check-bootstrap-glibc.sh
+	$(WITH_VENV) cargo lambda build --release $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) $(LAMBDA_PACKAGES)
 
 bench: venv
-	cargo build --release -p quarantine-group -p quarantine-shadow -p integration-tests
-	cargo run --release -p integration-tests --bin lambda-bench -- $(BENCH_ARGS)
+	cargo build --release -p quarantine-group -p quarantine-shadow -p test-harness
+	$(TARGET_DIR)/release/lambda-bench --group $(TARGET_DIR)/release/quarantine-group \
+	  --shadow $(TARGET_DIR)/release/quarantine-shadow $(BENCH_ARGS)
 
 fuzz:
 	scripts/fuzz.sh $(FUZZ_ARGS)
@@ -76,13 +88,6 @@ invoke: venv
 fleet-indexing:
 	scripts/fleet-indexing.sh $(FLEET_INDEXING_ARGS)
 
-# Attach the deny-all IoT policy to the Quarantine thing group (CloudFormation cannot).
-attach-quarantine-policy:
-	@test -n "$(STACK)" || { echo "usage: make attach-quarantine-policy STACK=<stack name>" >&2; exit 2; }
-	aws iot attach-policy \
-	  --policy-name "$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='QuarantinePolicyName'].OutputValue" --output text)" \
-	  --target "$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='QuarantineGroupArn'].OutputValue" --output text)"
-
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .tools

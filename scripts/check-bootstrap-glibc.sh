@@ -5,8 +5,9 @@
 # against an old glibc).
 #
 # Usage: scripts/check-bootstrap-glibc.sh [BOOTSTRAP ...]
-#   default: target/lambda/quarantine-group/bootstrap target/lambda/quarantine-shadow/bootstrap
-#   under the repository root (what `cargo lambda build --release` produces). Paths given on
+#   default: the bootstrap of every function under $CARGO_TARGET_DIR/lambda/ (target/ under
+#   the repository root when CARGO_TARGET_DIR is unset), what `cargo lambda build --release`
+#   produces. Paths given on
 #   the command line are relative to the current directory. MAX_GLIBC=2.34 can be overridden.
 # Reads the ELF version-needs section with readelf (works for x86_64 and arm64 binaries on any
 # host); falls back to objdump -T when readelf is missing. Exit 0 when every file passes.
@@ -15,7 +16,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 max_allowed="${MAX_GLIBC:-2.34}"
 
 if [ "$#" -eq 0 ]; then
-  set -- "$root/target/lambda/quarantine-group/bootstrap" "$root/target/lambda/quarantine-shadow/bootstrap"
+  lambda_dir="${CARGO_TARGET_DIR:-$root/target}/lambda"
+  shopt -s nullglob
+  set -- "$lambda_dir"/*/bootstrap
+  shopt -u nullglob
+  if [ "$#" -eq 0 ]; then
+    echo "check-bootstrap-glibc: no bootstrap under $lambda_dir (run cargo lambda build --release first)" >&2
+    exit 2
+  fi
 fi
 
 if command -v readelf >/dev/null 2>&1; then

@@ -11,8 +11,8 @@
 #   4. The SAM translator (aws-sam-translator, from requirements-dev.txt) turns every template
 #      with the Serverless transform into plain CloudFormation, and the functions of
 #      infra/template.yaml carry the environment variables the binaries read.
-#   5. `sam validate --lint`, when the AWS SAM CLI is installed (SAM_CLI=/path/to/sam or `sam`
-#      on PATH); skipped with a note otherwise (it is not in requirements-dev.txt).
+#   5. `sam validate --lint`, only when asked for with SAM_CLI=/path/to/sam (the AWS SAM CLI is
+#      not in requirements-dev.txt: it pins its own boto3; install it in a venv of its own).
 # Usage: scripts/check-infra.sh      (tools from ./.venv, see scripts/ensure-venv.sh;
 #                                     INFRA_VENV=/path/to/venv uses another virtualenv instead)
 set -euo pipefail
@@ -129,14 +129,12 @@ for path in sys.argv[1:]:
 sys.exit(1 if failed else 0)
 PY
 
-sam="${SAM_CLI:-$(command -v sam || true)}"
+sam="${SAM_CLI:-}"
 if [ -n "$sam" ]; then
   echo "== sam validate --lint ($("$sam" --version))"
   for t in "${templates[@]}"; do
     # No AWS call is made; the SAM CLI only wants a region to be configured.
     SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" "$sam" validate --lint -t "$t"
   done
-else
-  echo "== sam validate --lint: skipped (AWS SAM CLI not installed; set SAM_CLI=/path/to/sam)"
 fi
 echo "check-infra: all checks passed"

@@ -4,7 +4,7 @@ events/ through both functions' handler code (`replay --function both`), print e
 thing groups and desired shadow state, and stop moto.
 
 Run it with `make demo` (which prepares the virtualenv and builds replay) or directly:
-    .venv/bin/python scripts/demo.py --replay target/debug/replay
+    DISCONNECT=false .venv/bin/python scripts/demo.py --replay ${CARGO_TARGET_DIR:-target}/debug/replay
 """
 import argparse
 import glob
@@ -58,7 +58,17 @@ def main():
     if plan.returncode != 0:
         raise SystemExit(f"demo: dry run failed:\n{plan.stderr}")
     decisions = [json.loads(line) for line in plan.stdout.splitlines()]
-    things = sorted({d["thingName"] for d in decisions if d["thingName"] and d["decision"] != "reject"})
+    # moto has no Device Defender Audit and none of the samples' certificates: the files whose
+    # records need those lookups are decided above but not replayed against it (the stand-in
+    # tests cover them).
+    needs_lookup = {d["file"] for d in decisions
+                    if d["decision"] in ("expand-audit", "lookup-finding")
+                    or any(not s.startswith("thing/") for s in d.get("subjects") or [])}
+    live_events = [e for e in events if e not in needs_lookup]
+    things = sorted({t for d in decisions if d["file"] in live_events for t in d.get("things", [])})
+    print(f"== dry run: {len(decisions)} records in {len(events)} files")
+    for d in decisions:
+        print(f"  {d['decision']:<14} {d.get('source') or '-':<18} {os.path.basename(d['file'])}")
 
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
     port = free_port()
@@ -76,13 +86,16 @@ def main():
                 iot.create_thing(thingName=thing)
             print(f"== registered {len(things)} things and the static thing group {GROUP}")
 
-            print(f"== replay --endpoint-url {endpoint} events/*.json  (both functions: thing group + shadow)")
-            run = subprocess.run([args.replay, "--endpoint-url", endpoint, "--function", "both", *events],
+            skipped = ", ".join(os.path.basename(e) for e in events if e in needs_lookup)
+            print(f"== not replayed against moto (they need Audit or certificate lookups): {skipped}")
+            print(f"== replay --endpoint-url {endpoint} ({len(live_events)} files; both functions: thing group + shadow)")
+            run = subprocess.run([args.replay, "--endpoint-url", endpoint, "--function", "both", *live_events],
                                  env=env, capture_output=True, text=True)
             for line in run.stdout.splitlines():
                 d = json.loads(line)
                 actions = ", ".join(f"{a['action']}={a['outcome']}" for a in d.get("actions", [])) or "-"
-                print(f"  {d['decision']:<10} {str(d['thingName']):<18} {d['outcome']:<9} {actions:<32} {d['reason'][:70]}")
+                named = ",".join(d.get("things") or []) or str(d.get("thingName"))
+                print(f"  {d['decision']:<10} {named:<18} {d['outcome']:<9} {actions[:60]:<40} {d['reason'][:70]}")
             if run.returncode != 0:
                 print(run.stderr, file=sys.stderr)
                 raise SystemExit(f"demo: replay exited {run.returncode}")

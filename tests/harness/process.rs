@@ -187,9 +187,10 @@ pub fn log_dir() -> PathBuf {
 }
 
 /// A function binary started against its own Runtime API; for tests (panics on failure).
+/// Dropping it kills the process, then stops the API.
 pub struct LocalFunction {
-    pub runtime: RuntimeApi,
     pub process: FunctionProcess,
+    pub runtime: RuntimeApi,
 }
 
 impl LocalFunction {
@@ -208,7 +209,7 @@ impl LocalFunction {
         let runtime = RuntimeApi::start();
         let process = FunctionProcess::spawn(Command::new(binary), &runtime, env)
             .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
-        LocalFunction { runtime, process }
+        LocalFunction { process, runtime }
     }
 
     /// Invokes the function; panics with its log if it does not answer in time.

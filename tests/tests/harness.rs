@@ -1,6 +1,9 @@
 //! The harness itself, through the real SDK clients: the AWS stand-in's state and fault
 //! model (what the fault tests and the adapter tests rely on), and the moto helpers.
 
+// Test code: a failed expectation is the point, so it may unwrap and panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_iot::error::ProvideErrorMetadata;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use mitigation::handler::Deadline;
 use mitigation::metrics::MetricsSink;
 use mitigation::{FunctionConfig, FunctionKind};
 use serde_json::Value;
@@ -43,7 +44,8 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
     }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle_lambda(event.payload).await }
+        let deadline = Deadline(Some(event.context.deadline()));
+        async move { handler.handle_invocation(event.payload, deadline).await }
     }))
     .await
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
@@ -14,7 +14,8 @@ use violation_core::{
 };
 
 use crate::action::{
-    ActiveViolations, Applied, AuditFindings, CertificateThings, KeptBecause, MitigationAction,
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, KeptBecause,
+    MitigationAction, Retry,
 };
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
 use crate::metrics::{Figures, MetricsSink};
@@ -26,6 +27,41 @@ use crate::targets::{Resolution, Resolved, Resolver, Target};
 
 /// The label of the check before a release in action reports.
 pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
+
+/// Work not started this close to the invocation's deadline is handed back for a retry
+/// (an audit with thousands of findings may not fit in one invocation).
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
+
+/// When the invocation must have answered (Lambda's deadline), if there is one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadline(pub Option<SystemTime>);
+
+impl Deadline {
+    /// No deadline: replay, quarantinectl, tests.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// Too close to the deadline to start another call.
+    fn near(self) -> bool {
+        self.0.is_some_and(|at| {
+            at.duration_since(SystemTime::now())
+                .map_or(true, |left| left < DEADLINE_MARGIN)
+        })
+    }
+}
+
+fn deadline_error(thing: &ThingName) -> ActionError {
+    ActionError {
+        operation: "Invocation",
+        thing: thing.to_string(),
+        retry: Retry::Retryable,
+        code: "DeadlineNear".into(),
+        message: "the invocation's time ran out before this thing was acted on".into(),
+        hint: Some(
+            "the record is handed back and retried; what was done is done again harmlessly (every action is idempotent)"
+                .into(),
+        ),
+    }
+}
 
 /// Decides and acts on events. Built once per process; cheap to share.
 pub struct Handler {
@@ -167,9 +203,18 @@ impl Handler {
         self
     }
 
-    /// The Lambda entry point: handle, log every record, answer.
+    /// Handle an event with no deadline, log every record, answer.
     pub async fn handle_lambda(&self, event: Value) -> Result<LambdaAnswer, InvocationFailure> {
-        match self.handle(&event).await {
+        self.handle_invocation(event, Deadline::NONE).await
+    }
+
+    /// The Lambda entry point: handle before `deadline`, log every record, answer.
+    pub async fn handle_invocation(
+        &self,
+        event: Value,
+        deadline: Deadline,
+    ) -> Result<LambdaAnswer, InvocationFailure> {
+        match self.handle_until(&event, deadline).await {
             Ok(report) => {
                 report.records.iter().for_each(log_record);
                 if let Some(sink) = &self.metrics {
@@ -189,11 +234,21 @@ impl Handler {
 
     /// Decode, decide and act on one event.
     pub async fn handle(&self, event: &Value) -> Result<EventReport, EventError> {
+        self.handle_until(event, Deadline::NONE).await
+    }
+
+    /// Decode, decide and act on one event; work not started before the deadline fails
+    /// retryably.
+    pub async fn handle_until(
+        &self,
+        event: &Value,
+        deadline: Deadline,
+    ) -> Result<EventReport, EventError> {
         let decoded = decode_event(event)?;
         let verdicts = decide_event(&decoded, &self.policy);
         Ok(EventReport {
             trigger: decoded.trigger,
-            records: self.execute(verdicts).await,
+            records: self.execute_until(verdicts, deadline).await,
         })
     }
 
@@ -215,6 +270,10 @@ impl Handler {
     /// every (action, thing) of the batch gets one call however many records ask for it,
     /// at most `max_concurrency` at once, each in a span naming the record and thing.
     pub async fn execute(&self, verdicts: Vec<Verdict>) -> Vec<RecordReport> {
+        self.execute_until(verdicts, Deadline::NONE).await
+    }
+
+    async fn execute_until(&self, verdicts: Vec<Verdict>, deadline: Deadline) -> Vec<RecordReport> {
         let resolver = self.resolver();
         let resolved: Vec<Resolved> = stream::iter(verdicts.iter())
             .map(|v| resolver.resolve(v))
@@ -223,7 +282,7 @@ impl Handler {
             .await;
         let plan = BatchPlan::new(&resolved);
         let done: HashMap<&Target, Mitigation> = stream::iter(plan.work.iter())
-            .map(|work| self.run_work(work, &plan, &verdicts))
+            .map(|work| self.run_work(work, &plan, &verdicts, deadline))
             .buffered(self.max_concurrency)
             .collect()
             .await;
@@ -247,6 +306,7 @@ impl Handler {
         work: &Work<'w>,
         plan: &BatchPlan<'w>,
         verdicts: &[Verdict],
+        deadline: Deadline,
     ) -> (&'w Target, Mitigation) {
         let Target { action, thing } = work.target;
         let first = work.members.first().map(|&i| &verdicts[i]);
@@ -272,6 +332,16 @@ impl Handler {
                     because: KeptBecause::QuarantinedInBatch,
                     held_by,
                 }),
+                None if deadline.near() => Mitigation {
+                    actions: vec![ActionReport {
+                        action: "deadline",
+                        thing: thing.to_string(),
+                        outcome: ActionOutcome::Failed(deadline_error(thing)),
+                    }],
+                    ..Mitigation::without_calls(RecordOutcome::Failed {
+                        retry: Retry::Retryable,
+                    })
+                },
                 None => self.mitigate(*action, thing, &own).await,
             }
         }

@@ -374,3 +374,36 @@ async fn actions_run_in_order_and_a_failure_stops_the_rest() {
     assert_eq!(names(2), ["fake"], "nothing to disconnect on release");
     assert_eq!(cut.calls(), vec![call(Action::Quarantine, "dev-1")]);
 }
+
+#[tokio::test]
+async fn work_not_started_before_the_deadline_is_handed_back() {
+    use mitigation::handler::Deadline;
+    use std::time::SystemTime;
+    let action = Arc::new(fake());
+    let h = handler(action.clone());
+    let event = sqs_event(&[
+        ("m1", violation("dev-1", "in-alarm", "v1")),
+        ("m2", violation("dev-2", "in-alarm", "v2")),
+    ]);
+    let soon = Deadline(Some(SystemTime::now() + Duration::from_secs(1)));
+    let report = h.handle_until(&event, soon).await.expect("decoded");
+    assert!(
+        action.calls().is_empty(),
+        "nothing started this close to the deadline"
+    );
+    for record in &report.records {
+        assert_eq!(
+            record.failure().map(|f| f.error_type()).as_deref(),
+            Some("Retryable.DeadlineNear")
+        );
+    }
+    let later = Deadline(Some(SystemTime::now() + Duration::from_secs(60)));
+    let report = h.handle_until(&event, later).await.expect("decoded");
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| r.outcome == RecordOutcome::Done)
+    );
+    assert_eq!(action.calls().len(), 2);
+}

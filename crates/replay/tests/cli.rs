@@ -1,15 +1,20 @@
-//! The replay command line: output lines, exit status and help.
+//! The replay command line: output lines, exit status and help; and replay against the moto
+//! emulator, where exactly the quarantined things end in the Quarantine group with
+//! `desired.quarantine == true`, and ignored and rejected records change nothing.
 
 // Test code: a failed expectation is the point, so it may unwrap and panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use test_harness::moto::{self, Moto};
+use test_harness::{local_aws_env, workspace_root};
 
 fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+    workspace_root().join("events")
 }
 
 fn replay(args: &[&str]) -> Output {
@@ -26,6 +31,12 @@ fn lines(output: &Output) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
+}
+
+/// Records in a sample file: an SNS or SQS event's `Records`, else one direct event.
+fn records_in(path: &str) -> usize {
+    let event: Value = serde_json::from_slice(&std::fs::read(path).expect("sample")).expect("JSON");
+    event["Records"].as_array().map_or(1, Vec::len)
 }
 
 #[test]
@@ -48,44 +59,65 @@ fn dry_run_prints_one_line_per_record_and_exits_zero() {
         String::from_utf8_lossy(&output.stderr)
     );
     let lines = lines(&output);
+    let records: usize = files.iter().map(|f| records_in(f)).sum();
     assert_eq!(
         lines.len(),
-        21,
-        "one line per record of the 14 sample files"
+        records,
+        "one line per record of the sample files"
     );
     for line in &lines {
+        let decision = line["decision"].as_str().unwrap_or("");
         assert!(
-            line["thingName"].is_string() || line["thingName"].is_null(),
+            [
+                "quarantine",
+                "release",
+                "ignore",
+                "reject",
+                "expand-audit",
+                "lookup-finding"
+            ]
+            .contains(&decision),
             "{line}"
         );
         assert!(
-            ["quarantine", "release", "ignore", "reject"]
-                .contains(&line["decision"].as_str().unwrap_or(""))
+            line["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{line}"
         );
-        assert!(line["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            line["file"]
+                .as_str()
+                .is_some_and(|f| files.iter().any(|x| x == f)),
+            "{line}"
+        );
     }
     let count = |d: &str| lines.iter().filter(|l| l["decision"] == d).count();
-    assert_eq!(
-        (
-            count("quarantine"),
-            count("ignore"),
-            count("reject"),
-            count("release")
-        ),
-        (12, 4, 5, 0)
-    );
+    for decision in [
+        "quarantine",
+        "ignore",
+        "reject",
+        "expand-audit",
+        "lookup-finding",
+    ] {
+        assert!(count(decision) > 0, "the samples exercise {decision}");
+    }
 }
 
 #[test]
 fn configuration_flags_change_decisions() {
-    let file = events_dir().join("sns-num-messages-sent-alarm-cleared.json");
+    // An alarm that cleared on a device-side (custom) metric: only that can release.
+    let file = events_dir().join("sns-num-child-procs-alarm-cleared.json");
     let file = file.to_str().expect("utf-8 path");
+    assert_eq!(
+        lines(&replay(&["--dry-run", file]))[0]["decision"],
+        "ignore"
+    );
     assert_eq!(
         lines(&replay(&["--dry-run", "--release-on-clear", file]))[0]["decision"],
         "release"
     );
     let filtered = replay(&[
         "--dry-run",
+        "--release-on-clear",
         "--metric-filter",
         "aws:disconnect-duration",
         file,
@@ -147,4 +179,248 @@ fn help_documents_every_flag() {
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
+}
+
+/// The things the sample events quarantine (default policy).
+const QUARANTINED: &[&str] = &[
+    "dev-IZWB",
+    "ml-camera-07",
+    "mything1",
+    "test_thing",
+    "meter-42",
+    "sensor-a",
+    "sensor-b",
+    "pump-01",
+    "pump-03",
+    "gateway-01",
+    "gateway-03",
+    "gateway-04",
+];
+/// Registered things whose records are ignored (cleared, invalidated).
+const UNTOUCHED: &[&str] = &["dev-OLD1", "sensor-c", "gateway-02"];
+
+/// The Device Defender Detect samples (the other sources need operations moto lacks).
+const DETECT_SAMPLES: &[&str] = &[
+    "sns-alarm-invalidated.json",
+    "sns-custom-metric-in-alarm.json",
+    "sns-disconnect-duration-in-alarm.json",
+    "sns-malformed-invalid-thing-name.json",
+    "sns-malformed-message-not-json.json",
+    "sns-malformed-missing-thing-name.json",
+    "sns-malformed-unknown-event-type.json",
+    "sns-ml-detect-in-alarm.json",
+    "sns-num-messages-sent-alarm-cleared.json",
+    "sns-num-messages-sent-in-alarm.json",
+    "sns-statistical-in-alarm.json",
+    "sqs-mixed-batch.json",
+    "sqs-raw-delivery-batch.json",
+    "sqs-sns-envelope-batch.json",
+];
+
+fn sample_events() -> Vec<PathBuf> {
+    DETECT_SAMPLES
+        .iter()
+        .map(|f| events_dir().join(f))
+        .collect()
+}
+
+/// Runs replay against moto (without DeleteConnection, which moto lacks); its output and
+/// the JSON lines it printed.
+fn replay_against(moto: &Moto, args: &[&str], files: &[PathBuf]) -> (Output, Vec<Value>) {
+    let output = Command::new(env!("CARGO_BIN_EXE_replay"))
+        .args([
+            "--endpoint-url",
+            &moto.endpoint,
+            "--max-attempts",
+            "1",
+            "--no-disconnect",
+        ])
+        .args(args)
+        .args(files)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(local_aws_env(None).vars())
+        .output()
+        .expect("replay runs");
+    let lines = lines(&output);
+    (output, lines)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn replay_quarantines_exactly_the_things_in_alarm() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let (iot, data) = rt.block_on(async {
+        (
+            moto::iot_client(&moto.endpoint).await,
+            moto::data_client(&moto.endpoint).await,
+        )
+    });
+    rt.block_on(async {
+        moto::create_thing_group(&iot, "Quarantine").await;
+        for thing in QUARANTINED.iter().chain(UNTOUCHED) {
+            moto::create_thing(&iot, thing).await;
+        }
+    });
+
+    let (output, lines) = replay_against(&moto, &[], &sample_events());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "replay failed:\n{stderr}\n{lines:#?}"
+    );
+
+    let acted: BTreeSet<&str> = lines
+        .iter()
+        .filter(|l| l["decision"] == "quarantine")
+        .map(|l| {
+            let thing = l["thingName"].as_str().expect("thing name");
+            assert_eq!(l["outcome"], "done", "{l}");
+            assert_eq!(
+                l["actions"],
+                json!([{"action": "thing-group", "outcome": "done", "thing": thing},
+                       {"action": "shadow", "outcome": "done", "thing": thing}])
+            );
+            thing
+        })
+        .collect();
+    assert_eq!(acted, QUARANTINED.iter().copied().collect());
+    assert_eq!(
+        lines.iter().filter(|l| l["decision"] == "reject").count(),
+        5
+    );
+
+    rt.block_on(async {
+        for thing in QUARANTINED {
+            assert_eq!(
+                moto::groups_for_thing(&iot, thing).await,
+                vec!["Quarantine".to_string()],
+                "{thing}"
+            );
+            assert_eq!(
+                moto::desired_shadow(&data, thing, None).await,
+                Some(json!({"quarantine": true})),
+                "{thing}"
+            );
+        }
+        for thing in UNTOUCHED {
+            assert!(
+                moto::groups_for_thing(&iot, thing).await.is_empty(),
+                "{thing}"
+            );
+            assert_eq!(
+                moto::desired_shadow(&data, thing, None).await,
+                None,
+                "{thing}"
+            );
+        }
+        let members = iot
+            .list_things_in_thing_group()
+            .thing_group_name("Quarantine")
+            .send()
+            .await
+            .expect("list members");
+        let members: BTreeSet<&str> = members.things().iter().map(String::as_str).collect();
+        assert_eq!(
+            members,
+            QUARANTINED.iter().copied().collect(),
+            "nothing else joined the group"
+        );
+    });
+
+    // Replaying again changes nothing: the actions are idempotent.
+    let (again, _) = replay_against(&moto, &[], &sample_events());
+    assert_eq!(again.status.code(), Some(0));
+    rt.block_on(async {
+        assert_eq!(
+            moto::groups_for_thing(&iot, "dev-IZWB").await,
+            vec!["Quarantine".to_string()]
+        );
+    });
+}
+
+#[test]
+fn replay_honours_shadow_name_group_and_function_choice() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let (iot, data) = rt.block_on(async {
+        (
+            moto::iot_client(&moto.endpoint).await,
+            moto::data_client(&moto.endpoint).await,
+        )
+    });
+    rt.block_on(async {
+        moto::create_thing_group(&iot, "Isolation").await;
+        moto::create_thing(&iot, "dev-IZWB").await;
+    });
+    let file = events_dir().join("sns-num-messages-sent-in-alarm.json");
+    let (output, lines) = replay_against(
+        &moto,
+        &["--function", "shadow", "--shadow-name", "security"],
+        std::slice::from_ref(&file),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        lines[0]["actions"],
+        json!([{"action": "shadow", "outcome": "done", "thing": "dev-IZWB"}])
+    );
+    rt.block_on(async {
+        assert_eq!(
+            moto::desired_shadow(&data, "dev-IZWB", Some("security")).await,
+            Some(json!({"quarantine": true}))
+        );
+        assert_eq!(
+            moto::desired_shadow(&data, "dev-IZWB", None).await,
+            None,
+            "classic shadow untouched"
+        );
+        assert!(
+            moto::groups_for_thing(&iot, "dev-IZWB").await.is_empty(),
+            "group function not run"
+        );
+    });
+    let (output, _) = replay_against(
+        &moto,
+        &["--function", "group", "--quarantine-group", "Isolation"],
+        &[file],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    rt.block_on(async {
+        assert_eq!(
+            moto::groups_for_thing(&iot, "dev-IZWB").await,
+            vec!["Isolation".to_string()]
+        );
+    });
+}
+
+#[test]
+fn replay_reports_a_missing_thing_as_a_permanent_failure() {
+    let moto = Moto::start();
+    let rt = runtime();
+    rt.block_on(async {
+        let iot = moto::iot_client(&moto.endpoint).await;
+        moto::create_thing_group(&iot, "Quarantine").await;
+    });
+    let file = events_dir().join("sns-num-messages-sent-in-alarm.json");
+    let (output, lines) = replay_against(&moto, &["--function", "group"], &[file]);
+    assert_eq!(output.status.code(), Some(1), "a failed action exits 1");
+    let line = &lines[0];
+    assert_eq!(line["outcome"], "failed");
+    assert_eq!(line["retryable"], false);
+    assert_eq!(line["actions"][0]["code"], "ResourceNotFoundException");
+    let message = line["actions"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("dev-IZWB"), "{message}");
 }

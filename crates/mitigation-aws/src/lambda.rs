@@ -28,6 +28,11 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         shadow_name = config.shadow_name.as_deref().unwrap_or(""),
         max_concurrency = config.max_concurrency,
         disconnect = config.disconnect && kind == FunctionKind::ThingGroup,
+        certificate_record_attribute = if kind == FunctionKind::Certificate {
+            config.certificate_record_attribute.as_str()
+        } else {
+            ""
+        },
         "ready"
     );
     // The Function dimension is the deployed function's name, as in its alarms.

@@ -2,6 +2,8 @@
 //!
 //! - [`adapters`]: one adapter per mitigation on the IoT and IoT data-plane clients, SDK
 //!   configuration, and error classification by AWS error code;
+//! - [`certificates`]: the certificate mitigation (deactivate a thing's own certificates,
+//!   recorded in a thing attribute; reactivate only those);
 //! - [`lookups`]: certificates to things, audit findings (what resolves a record's
 //!   subjects);
 //! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
@@ -11,9 +13,10 @@
 //! it does not link it.
 
 pub mod adapters;
+pub mod certificates;
 pub mod lambda;
 pub mod lookups;
 pub mod startup;
 
 pub use adapters::classify;
-pub use startup::{StartupError, build_handler};
+pub use startup::{StartupError, build_handler, build_handler_on};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mitigation::{ActionError, FunctionConfig, FunctionKind, Handler, MitigationAction};
 
 use crate::adapters::{DeviceDefenderViolations, ThingGroupMembership, load_sdk_config};
+use crate::certificates::{CertificateQuarantine, IotCertificates};
 use crate::lookups::IotDirectory;
 
 /// Start-up failed: the function cannot serve any event.
@@ -27,6 +28,17 @@ pub async fn build_handler(
     config: &FunctionConfig,
 ) -> Result<Handler, StartupError> {
     let sdk = load_sdk_config(&config.aws).await;
+    build_handler_on(kinds, config, &sdk).await
+}
+
+/// [`build_handler`] on an SDK configuration the caller loaded (quarantinectl's `--region`
+/// and `--profile`).
+pub async fn build_handler_on(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Handler, StartupError> {
+    let sdk = sdk.clone();
     let iot = aws_sdk_iot::Client::new(&sdk);
     let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
     for kind in kinds {
@@ -44,6 +56,12 @@ pub async fn build_handler(
             }
             FunctionKind::Shadow => {
                 actions.push(data_plane_action(DataPlaneAction::Shadow, &sdk, &iot, config).await?);
+            }
+            FunctionKind::Certificate => {
+                actions.push(Arc::new(CertificateQuarantine::new(
+                    IotCertificates::new(iot.clone()),
+                    config.certificate_record_attribute.clone(),
+                )));
             }
         }
     }

@@ -19,7 +19,13 @@ pub enum FunctionKind {
     ThingGroup,
     /// `quarantine-shadow`: the desired `quarantine` flag in the thing's shadow.
     Shadow,
+    /// `quarantine-certificate`: the thing's X.509 certificates deactivated (those no other
+    /// thing uses), recorded in a thing attribute so that a release reactivates only them.
+    Certificate,
 }
+
+/// The name of the certificate mitigation in logs and replay output.
+pub const CERTIFICATE_ACTION: &str = "certificate";
 
 impl FunctionKind {
     /// The action's name in logs and replay output.
@@ -27,6 +33,7 @@ impl FunctionKind {
         match self {
             FunctionKind::ThingGroup => THING_GROUP_ACTION,
             FunctionKind::Shadow => SHADOW_ACTION,
+            FunctionKind::Certificate => CERTIFICATE_ACTION,
         }
     }
 

@@ -1,0 +1,144 @@
+//! `quarantine` and `release`: one mitigation request per thing, through the functions'
+//! handler on the real adapters (or the dry-run handler), logged with who asked and why.
+
+use aws_config::SdkConfig;
+use mitigation::{
+    ActionOutcome, FunctionConfig, FunctionKind, RecordOutcome, RecordReport, dry_run_handler,
+    log_record,
+};
+use serde_json::json;
+use violation_core::{Action, ThingName};
+
+use crate::ActArgs;
+
+/// Why a command did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Usage or configuration: exit status 2.
+    Usage(String),
+    /// An action failed or a request was rejected: exit status 1.
+    Failed(String),
+}
+
+/// The operator: `$USER`, `$LOGNAME`, else `id -un`.
+pub fn operator() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|u| u.trim().to_owned())
+        .find(|u| !u.is_empty())
+        .or_else(|| {
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .filter(|u| !u.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The mitigation request the functions accept, as quarantinectl sends it.
+pub fn request(action: Action, thing: &ThingName, reason: &str, user: &str) -> serde_json::Value {
+    json!({
+        "id": format!("quarantinectl-{}-{thing}", action.as_str()),
+        "thingName": thing.as_str(),
+        "action": action.as_str(),
+        "reason": reason,
+        "source": format!("quarantinectl:{user}"),
+    })
+}
+
+pub async fn run(
+    action: Action,
+    args: &ActArgs,
+    things: &[ThingName],
+    config: &FunctionConfig,
+    sdk: Option<SdkConfig>,
+) -> Result<(), Failure> {
+    let mut kinds = vec![FunctionKind::ThingGroup, FunctionKind::Shadow];
+    if args.certificates {
+        kinds.push(FunctionKind::Certificate);
+    }
+    let handler = match sdk {
+        None => dry_run_handler(&kinds, config),
+        Some(sdk) => mitigation_aws::build_handler_on(&kinds, config, &sdk)
+            .await
+            .map_err(|e| Failure::Usage(e.to_string()))?,
+    };
+    let user = operator();
+    let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
+    tracing::info!(
+        operator = %user,
+        reason = %args.reason,
+        action = action.as_str(),
+        things = %names.join(","),
+        certificates = args.certificates,
+        disconnect = config.disconnect,
+        dry_run = config.dry_run,
+        "operator request"
+    );
+    let mut failed = Vec::new();
+    for thing in things {
+        let event = request(action, thing, &args.reason, &user);
+        let report = handler
+            .handle(&event)
+            .await
+            .map_err(|e| Failure::Failed(format!("{thing}: {e}")))?;
+        for record in &report.records {
+            log_record(record);
+            if args.json {
+                println!("{}", record.to_json());
+            } else {
+                println!("{}", sentence(thing, action, record));
+            }
+            if matches!(
+                record.outcome,
+                RecordOutcome::Failed { .. } | RecordOutcome::Rejected(_)
+            ) {
+                failed.push(thing.to_string());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(format!(
+            "{} of {} thing(s) not {}: {}",
+            failed.len(),
+            things.len(),
+            match action {
+                Action::Quarantine => "quarantined",
+                Action::Release => "released",
+            },
+            failed.join(", ")
+        )))
+    }
+}
+
+/// `dev-1: quarantine done (thing-group done, disconnect done, shadow done)`.
+fn sentence(thing: &ThingName, action: Action, record: &RecordReport) -> String {
+    let actions: Vec<String> = record
+        .actions
+        .iter()
+        .map(|a| match &a.outcome {
+            ActionOutcome::Failed(e) => format!("{} failed: {e}", a.action),
+            ActionOutcome::Kept { because, held_by } => format!(
+                "{} kept ({}: {})",
+                a.action,
+                because.as_str(),
+                held_by.join(", ")
+            ),
+            other => format!("{} {}", a.action, other.as_str()),
+        })
+        .collect();
+    let mut line = format!("{thing}: {} {}", action.as_str(), record.outcome.as_str());
+    if let RecordOutcome::Rejected(_) = &record.outcome {
+        line.push_str(&format!(": {}", record.verdict.reason()));
+    }
+    if !actions.is_empty() {
+        line.push_str(&format!(" ({})", actions.join("; ")));
+    }
+    line
+}

@@ -1,0 +1,265 @@
+//! `quarantinectl`: the operator's command for the quarantine.
+//!
+//! - `status THING...`: per thing, membership of the quarantine group, the shadow's
+//!   `quarantine` flag, the live connection, the certificates and the active violations;
+//!   what cannot be read is shown as unknown with the reason.
+//! - `quarantine THING... --reason TEXT` / `release THING... --reason TEXT`: a mitigation
+//!   request per thing, run through the functions' own handler (`mitigation::Handler` on the
+//!   real adapters), so it does exactly what the functions do, idempotently, and logs alike.
+//!
+//! Exit status: 0 when everything asked for was done (or, for status, read or shown as
+//! unknown); 1 when an action failed, a request was rejected, or a thing is not registered;
+//! 2 for usage and configuration errors.
+
+mod act;
+mod sdk;
+mod status;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use mitigation::FunctionConfig;
+use violation_core::ThingName;
+
+/// Operator command for the AWS IoT quarantine: see the state of things, and quarantine or
+/// release them by hand exactly as the quarantine functions do.
+///
+/// AWS credentials, region and profile come from the standard AWS environment and files
+/// (AWS_PROFILE, AWS_REGION, ~/.aws/config, SSO, ...) unless --profile / --region say
+/// otherwise. Options not given are read from the same environment variables as the
+/// functions (QUARANTINE_GROUP, SHADOW_NAME, IOT_DATA_ENDPOINT, DISCONNECT,
+/// CERTIFICATE_RECORD_ATTRIBUTE, AWS_MAX_ATTEMPTS, ...).
+///
+/// Exit status: 0 ok; 1 an action failed, a request was rejected or a thing is not
+/// registered; 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(name = "quarantinectl", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show, per thing: in the quarantine group or not, the shadow's desired and reported
+    /// `quarantine`, connected now (GetConnection), its certificates and their status, and
+    /// its active Device Defender violations. What cannot be read is shown as unknown, with
+    /// the reason.
+    Status {
+        /// Thing names.
+        #[arg(required = true, value_name = "THING")]
+        things: Vec<String>,
+
+        /// One JSON object per thing on stdout (thingName, inQuarantineGroup,
+        /// shadowQuarantine, ..., and `unknown`: what could not be read, and why) instead of
+        /// a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Quarantine things by hand: what the functions do on an in-alarm (quarantine group,
+    /// live connection cut, shadow flag; certificates with --certificates).
+    Quarantine(ActArgs),
+    /// Release things by hand: what the functions do on a release (out of the group, shadow
+    /// flag false; with --certificates, reactivate the certificates the quarantine
+    /// deactivated).
+    Release(ActArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct ActArgs {
+    /// Thing names.
+    #[arg(required = true, value_name = "THING")]
+    things: Vec<String>,
+
+    /// Why: logged with the operator's user name, and sent as the request's reason.
+    #[arg(long, required = true, value_name = "TEXT")]
+    reason: String,
+
+    /// Also deactivate (quarantine) or reactivate (release) the things' certificates as the
+    /// quarantine-certificate function does: only certificates no other thing uses are
+    /// deactivated, recorded in the thing attribute; a release reactivates only those.
+    #[arg(long)]
+    certificates: bool,
+
+    /// Only print what would be done; call nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print one JSON line per thing (the functions' record report) instead of a sentence.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options for every command.
+#[derive(Debug, ClapArgs)]
+struct Common {
+    /// Send every AWS call to this endpoint, e.g. a local moto server
+    /// (http://127.0.0.1:5000). Without it the standard AWS_ENDPOINT_URL* variables and the
+    /// account's endpoints are used.
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+
+    /// AWS region (instead of AWS_REGION or the profile's region).
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+
+    /// Named profile from ~/.aws/config and ~/.aws/credentials (instead of AWS_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+
+    /// Static thing group of quarantined things [env: QUARANTINE_GROUP] [default: Quarantine].
+    #[arg(long, global = true, value_name = "NAME")]
+    quarantine_group: Option<String>,
+
+    /// Named shadow that carries the flag, instead of the classic shadow [env: SHADOW_NAME].
+    #[arg(long, global = true, value_name = "NAME")]
+    shadow_name: Option<String>,
+
+    /// The account's IoT data-plane endpoint; looked up with DescribeEndpoint when absent
+    /// and no endpoint URL is set [env: IOT_DATA_ENDPOINT].
+    #[arg(long, global = true, value_name = "HOST_OR_URL")]
+    iot_data_endpoint: Option<String>,
+
+    /// Thing attribute recording the certificates the quarantine deactivated
+    /// [env: CERTIFICATE_RECORD_ATTRIBUTE] [default: quarantineDeactivatedCerts].
+    #[arg(long, global = true, value_name = "NAME")]
+    certificate_record_attribute: Option<String>,
+
+    /// Do not cut a quarantined thing's live connection (DeleteConnection; emulators such
+    /// as moto lack it) [env: DISCONNECT=false].
+    #[arg(long, global = true)]
+    no_disconnect: bool,
+
+    /// Attempts per AWS call, the first included [env: AWS_MAX_ATTEMPTS] [default: 3].
+    #[arg(long, global = true, value_name = "N")]
+    max_attempts: Option<String>,
+}
+
+/// The environment variables quarantinectl reads; the decision filters (RELEASE_ON_CLEAR,
+/// BEHAVIOR_FILTER, ...) of a function's environment are deliberately not among them: an
+/// operator's request is acted on as asked.
+const ENVIRONMENT: &[&str] = &[
+    "QUARANTINE_GROUP",
+    "SHADOW_NAME",
+    "IOT_DATA_ENDPOINT",
+    "DISCONNECT",
+    "CERTIFICATE_RECORD_ATTRIBUTE",
+    "MAX_CONCURRENCY",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+    "AWS_ATTEMPT_TIMEOUT_MS",
+    "AWS_OPERATION_TIMEOUT_MS",
+];
+
+impl Common {
+    /// The functions' configuration: flags first, then the environment variables above.
+    fn config(&self, dry_run: bool) -> Result<FunctionConfig, mitigation::ConfigError> {
+        let mut flags: HashMap<&str, String> = HashMap::new();
+        let mut set = |name, value: &Option<String>| {
+            if let Some(v) = value {
+                flags.insert(name, v.clone());
+            }
+        };
+        set("QUARANTINE_GROUP", &self.quarantine_group);
+        set("SHADOW_NAME", &self.shadow_name);
+        set("IOT_DATA_ENDPOINT", &self.iot_data_endpoint);
+        set(
+            "CERTIFICATE_RECORD_ATTRIBUTE",
+            &self.certificate_record_attribute,
+        );
+        set("AWS_MAX_ATTEMPTS", &self.max_attempts);
+        if self.no_disconnect {
+            flags.insert("DISCONNECT", "false".into());
+        }
+        if dry_run {
+            flags.insert("DRY_RUN", "true".into());
+        }
+        let mut config = FunctionConfig::from_lookup(|name| {
+            flags.get(name).cloned().or_else(|| {
+                ENVIRONMENT
+                    .contains(&name)
+                    .then(|| std::env::var(name).ok())
+                    .flatten()
+            })
+        })?;
+        config.aws.endpoint_url = self.endpoint_url.clone();
+        Ok(config)
+    }
+}
+
+/// Thing names, checked before anything is called.
+fn thing_names(names: &[String]) -> Result<Vec<ThingName>, String> {
+    names
+        .iter()
+        .map(|n| ThingName::parse(n).map_err(|e| format!("{n:?} is not a thing name: {e}")))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    mitigation::init_cli_logging("info");
+    let dry_run = matches!(&cli.command, Command::Quarantine(a) | Command::Release(a) if a.dry_run);
+    let config = match cli.common.config(dry_run) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("quarantinectl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let names = match &cli.command {
+        Command::Status { things, .. } => things,
+        Command::Quarantine(a) | Command::Release(a) => &a.things,
+    };
+    let things = match thing_names(names) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("quarantinectl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sdk = if dry_run {
+        None
+    } else {
+        match sdk::load(
+            &config.aws,
+            cli.common.region.clone(),
+            cli.common.profile.clone(),
+        )
+        .await
+        {
+            Ok(sdk) => Some(sdk),
+            Err(e) => {
+                eprintln!("quarantinectl: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let result = match (&cli.command, sdk) {
+        (Command::Status { json, .. }, Some(sdk)) => {
+            status::run(&sdk, &config, &things, *json).await
+        }
+        (Command::Quarantine(a), sdk) => {
+            act::run(violation_core::Action::Quarantine, a, &things, &config, sdk).await
+        }
+        (Command::Release(a), sdk) => {
+            act::run(violation_core::Action::Release, a, &things, &config, sdk).await
+        }
+        (Command::Status { .. }, None) => Err(act::Failure::Usage("status has no dry run".into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(act::Failure::Usage(message)) => {
+            eprintln!("quarantinectl: {message}");
+            ExitCode::from(2)
+        }
+        Err(act::Failure::Failed(message)) => {
+            eprintln!("quarantinectl: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

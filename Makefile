@@ -21,7 +21,7 @@ FUNCTIONS := quarantine-group quarantine-shadow quarantine-certificate stack-set
 LAMBDA_PACKAGES := $(foreach f,$(FUNCTIONS),-p $(f))
 
 .PHONY: help venv tools broker demo test unit-test lint check-infra check-package build \
-        bench fuzz watch invoke fleet-indexing clean
+        bench fuzz watch invoke fleet-indexing check-bootstrap clean
 
 help:
 	@echo "make demo             local demo: moto emulator, sample things, replay events/ through the functions' handler"
@@ -63,6 +63,9 @@ check-infra: venv
 check-package: venv
 	$(WITH_VENV) cargo lambda build --release --x86-64 $(LAMBDA_PACKAGES)
 	scripts/check-bootstrap-glibc.sh $(foreach f,$(FUNCTIONS),$(TARGET_DIR)/lambda/$(f)/bootstrap)
+
+check-bootstrap:
+	scripts/check-bootstrap-glibc.sh
 
 test: lint unit-test check-infra check-package
 	@echo "make test: all checks passed"

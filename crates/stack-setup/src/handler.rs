@@ -428,12 +428,6 @@ impl Handler {
             let reason = format!("{reason}. {}", invocation.where_to_look());
             ResponseBody::new(envelope, Status::Failed, &reason, id, None)
         };
-        let iot = match &self.iot {
-            Ok(iot) => Arc::clone(iot),
-            Err(problem) => {
-                return failed(format!("stack-setup cannot run: {problem}"), "");
-            }
-        };
         let request = match Request::decode(event) {
             Ok(r) => r,
             Err(e) => return failed(e.to_string(), ""),
@@ -442,14 +436,23 @@ impl Handler {
         if let Some(reason) = &plan.refused {
             return failed(reason.clone(), &plan.failure_id);
         }
-        // The calls run in their own task: should anything below panic, CloudFormation is
-        // still answered.
-        let poll = self.timing.index_poll;
-        let task_plan = plan.clone();
-        let outcome =
-            tokio::spawn(async move { execute(iot.as_ref(), &task_plan, until, poll).await })
-                .await
-                .unwrap_or_else(|e| Err(Failure::Internal(format!("the calls were aborted: {e}"))));
+        let outcome = match &self.iot {
+            // Even then, the Delete of a resource that was never created succeeds.
+            Err(problem) => Err(Failure::Internal(format!(
+                "stack-setup cannot run: {problem}"
+            ))),
+            Ok(iot) => {
+                // The calls run in their own task: should anything below panic,
+                // CloudFormation is still answered.
+                let (iot, task_plan) = (Arc::clone(iot), plan.clone());
+                let poll = self.timing.index_poll;
+                tokio::spawn(async move { execute(iot.as_ref(), &task_plan, until, poll).await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(Failure::Internal(format!("the calls were aborted: {e}")))
+                    })
+            }
+        };
         let data = |fleet_indexing: FleetIndexing| {
             plan.policy_name
                 .as_ref()

@@ -511,6 +511,33 @@ async fn a_bad_configuration_is_answered_failed_naming_it() {
 }
 
 #[tokio::test]
+async fn a_bad_configuration_still_lets_a_never_created_resource_be_deleted() {
+    let responder = Arc::new(FakeResponder::default());
+    let handler = Handler::unusable(
+        "invalid configuration: AWS_RETRY_MODE".into(),
+        responder.clone(),
+    );
+    let body = handler
+        .handle(
+            event("Delete", Some("create-failed:req-0"), properties(false)),
+            &invocation(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body.status, Status::Success);
+    assert!(body.reason.contains("never created"), "{}", body.reason);
+    let body = handler
+        .handle(
+            event("Delete", Some("s-quarantine|Quarantine"), properties(false)),
+            &invocation(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body.status, Status::Failed);
+    assert!(body.reason.contains("AWS_RETRY_MODE"), "{}", body.reason);
+}
+
+#[tokio::test]
 async fn a_response_that_cannot_be_delivered_is_an_invocation_error() {
     let handler = Handler::new(
         Arc::new(FakeIot::default()),

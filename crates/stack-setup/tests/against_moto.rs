@@ -19,7 +19,9 @@ use stack_setup::handler::Invocation;
 use stack_setup::respond::{HttpResponder, RetryPolicy};
 use stack_setup::{AwsIotSetup, Handler};
 
-use common::{Moto, Receiver, event, properties};
+use common::{Receiver, event, properties};
+use test_harness::moto::Moto;
+use test_harness::sdk::{ClientSettings, iot_client};
 
 const POLICY_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish","Resource":"*"}]}"#;
 
@@ -35,7 +37,7 @@ impl Fixture {
     /// moto with the policy `s-quarantine` (when `with_policy`) and the group `Quarantine`.
     async fn new(with_policy: bool) -> Fixture {
         let moto = Moto::start();
-        let iot = moto.iot();
+        let iot = iot_client(&moto.endpoint, ClientSettings::attempts(1));
         if with_policy {
             iot.create_policy()
                 .policy_name("s-quarantine")
@@ -110,7 +112,7 @@ impl Fixture {
         assert!(
             result.is_ok(),
             "{result:?}; moto log:\n{}",
-            self.moto.log_text()
+            self.moto.log_tail(30)
         );
         let got = self.receiver.received();
         assert_eq!(got.len(), before + 1, "one answer per request");

@@ -1,18 +1,11 @@
-//! Shared by the integration tests: a local `ResponseURL` receiver, a minimal moto starter,
-//! CloudFormation events.
-//!
-//! The moto starter is here because the workspace's `test-harness` package was being
-//! rewritten when this crate was written; once it is merged, `test_harness::moto::Moto`
-//! can replace [`Moto`].
+//! Shared by the integration tests: a local server playing CloudFormation's `ResponseURL`,
+//! and CloudFormation custom resource events. (moto and the Lambda Runtime API come from
+//! the workspace's `test-harness`.)
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,7 +16,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-pub const REGION: &str = "us-east-1";
 pub const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/s/0f6b8c70";
 
 /// One request the receiver got.
@@ -169,122 +161,4 @@ pub fn properties(policy: &str, group: &str, group_arn: &str, indexing: bool) ->
         "ThingGroupArn": group_arn,
         "EnableFleetIndexing": indexing.to_string(),
     })
-}
-
-/// The workspace root (two levels above this crate).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// moto in server mode on a free loopback port, from the project's virtualenv
-/// (`scripts/ensure-venv.sh` creates `.venv`); killed on drop.
-pub struct Moto {
-    pub endpoint: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Moto {
-    pub fn start() -> Moto {
-        let root = workspace_root();
-        let out = Command::new(root.join("scripts/ensure-venv.sh"))
-            .current_dir(&root)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/ensure-venv.sh");
-        assert!(
-            out.status.success(),
-            "scripts/ensure-venv.sh failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let log_dir = root.join("target/moto-logs");
-        std::fs::create_dir_all(&log_dir).unwrap();
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = StdListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let log = log_dir.join(format!(
-                "stack-setup-moto-{}-{port}.log",
-                std::process::id()
-            ));
-            let file = std::fs::File::create(&log).unwrap();
-            let child = Command::new(root.join(".venv/bin/moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(file.try_clone().unwrap()))
-                .stderr(Stdio::from(file))
-                .spawn()
-                .expect("start .venv/bin/moto_server");
-            let mut moto = Moto {
-                endpoint: format!("http://127.0.0.1:{port}"),
-                child,
-                log,
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(status)) = moto.child.try_wait() {
-                    last = format!("moto_server exited ({status}): {}", moto.log_text());
-                    break;
-                }
-                if moto_ready(port) {
-                    return moto;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "moto_server did not answer within 30 s: {}",
-                    moto.log_text()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("moto_server did not start: {last}");
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// An IoT client on this moto (static test credentials).
-    pub fn iot(&self) -> aws_sdk_iot::Client {
-        let config = aws_sdk_iot::Config::builder()
-            .behavior_version_latest()
-            .region(aws_sdk_iot::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_iot::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .retry_config(aws_sdk_iot::config::retry::RetryConfig::standard().with_max_attempts(1))
-            .endpoint_url(&self.endpoint)
-            .build();
-        aws_sdk_iot::Client::from_conf(config)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET /moto-api/` answers 200.
-fn moto_ready(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }

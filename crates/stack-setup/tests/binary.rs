@@ -12,7 +12,7 @@ use test_harness::moto::Moto;
 use test_harness::sdk::{ClientSettings, iot_client};
 use test_harness::{Invocation, LocalFunction, local_aws_env};
 
-use common::{Receiver, event, properties};
+use common::{Receiver, TestPki, event, properties};
 
 const POLICY_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish","Resource":"*"}]}"#;
 
@@ -163,4 +163,65 @@ fn a_bad_configuration_is_answered_failed_not_left_waiting() {
     let reason = result["Reason"].as_str().unwrap();
     assert!(reason.contains("AWS_RETRY_MODE"), "{reason}");
     assert_eq!(receiver.received().len(), 1);
+}
+
+#[test]
+fn the_answer_goes_over_https_to_a_server_the_system_roots_vouch_for_and_no_other() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("stack-setup-pki-{}", std::process::id()));
+    let pki = TestPki::create(&dir);
+    let receiver = runtime.block_on(Receiver::start_tls(&[], pki.server.clone()));
+    // The rollback Delete of a resource that was never created: its best-effort detach
+    // fails against a closed port, and the answer is SUCCESS anyway. No IoT needed.
+    let props = properties(
+        "s-quarantine",
+        "Quarantine",
+        "arn:aws:iot:us-east-1:123456789012:thinggroup/Quarantine",
+        false,
+    );
+    let rollback = |url: &str| {
+        event(
+            "Delete",
+            "req-tls",
+            url,
+            Some("create-failed:req-0"),
+            props.clone(),
+        )
+    };
+
+    // The test CA among the trusted roots (SSL_CERT_FILE, as the system's roots are read).
+    let trusting = LocalFunction::start(
+        env!("CARGO_BIN_EXE_stack-setup"),
+        &local_aws_env(Some("http://127.0.0.1:9"))
+            .set("SSL_CERT_FILE", pki.ca_file.to_string_lossy()),
+    );
+    let url = receiver.url("tls");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let result = answered(trusting.invoke(&rollback(&url)));
+    assert_eq!(result["Status"], "SUCCESS", "{result}");
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{}", trusting.process.log_tail(20));
+    assert_eq!(got[0].method, "PUT");
+    assert_eq!(got[0].content_type.as_deref(), Some(&b""[..]));
+    assert_eq!(got[0].json(), result);
+
+    // Without it, the server's certificate is refused and nothing is delivered.
+    let distrusting = LocalFunction::start(
+        env!("CARGO_BIN_EXE_stack-setup"),
+        &local_aws_env(Some("http://127.0.0.1:9")),
+    );
+    match distrusting.invoke(&rollback(&url)) {
+        Invocation::Error { error_message, .. } => {
+            assert!(error_message.contains("certificate"), "{error_message}");
+            assert!(!error_message.contains("Signature"), "{error_message}");
+        }
+        other => panic!("expected the answer to fail, got {other:?}"),
+    }
+    assert_eq!(receiver.received().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

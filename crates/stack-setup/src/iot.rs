@@ -1,0 +1,160 @@
+//! The IoT calls the custom resource makes, as a trait (so the handler is tested without
+//! AWS) and its adapter on `aws_sdk_iot`.
+
+use aws_sdk_iot::types::{IndexStatus, ThingIndexingConfiguration};
+use futures::future::BoxFuture;
+use mitigation::ActionError;
+
+/// The fleet index whose status is waited for after an update.
+pub const THING_INDEX: &str = "AWS_Things";
+
+/// The five IoT calls of `Custom::QuarantineSetup`. Errors are [`ActionError`]s carrying the
+/// operation, the AWS error code and its message.
+pub trait IotSetup: Send + Sync {
+    /// AttachPolicy(policyName, target). Attaching an attached pair again succeeds.
+    fn attach_policy<'a>(
+        &'a self,
+        policy_name: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActionError>>;
+
+    /// DetachPolicy(policyName, target).
+    fn detach_policy<'a>(
+        &'a self,
+        policy_name: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActionError>>;
+
+    /// GetIndexingConfiguration's `thingIndexingConfiguration`.
+    fn thing_indexing_configuration(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<ThingIndexingConfiguration>, ActionError>>;
+
+    /// UpdateIndexingConfiguration with only `thingIndexingConfiguration`.
+    fn update_thing_indexing_configuration(
+        &self,
+        config: ThingIndexingConfiguration,
+    ) -> BoxFuture<'_, Result<(), ActionError>>;
+
+    /// DescribeIndex(`AWS_Things`)'s status: `ACTIVE`, `BUILDING`, `REBUILDING`.
+    fn thing_index_status(&self) -> BoxFuture<'_, Result<Option<String>, ActionError>>;
+}
+
+/// [`IotSetup`] on the IoT control-plane client.
+pub struct AwsIotSetup {
+    client: aws_sdk_iot::Client,
+}
+
+impl AwsIotSetup {
+    pub fn new(client: aws_sdk_iot::Client) -> Self {
+        AwsIotSetup { client }
+    }
+}
+
+/// What the call was about, for the error: `policy P on arn:...`.
+fn pair(policy_name: &str, target: &str) -> String {
+    format!("policy {policy_name} on {target}")
+}
+
+/// `mitigation_aws::classify`, without its hints: those are about mitigating a thing.
+fn classify<E>(
+    operation: &'static str,
+    subject: &str,
+    err: aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> ActionError
+where
+    E: aws_sdk_iot::error::ProvideErrorMetadata
+        + std::error::Error
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut e = mitigation_aws::classify(operation, subject, err);
+    e.hint = None;
+    e
+}
+
+impl IotSetup for AwsIotSetup {
+    fn attach_policy<'a>(
+        &'a self,
+        policy_name: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            self.client
+                .attach_policy()
+                .policy_name(policy_name)
+                .target(target)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("AttachPolicy", &pair(policy_name, target), e))
+        })
+    }
+
+    fn detach_policy<'a>(
+        &'a self,
+        policy_name: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            self.client
+                .detach_policy()
+                .policy_name(policy_name)
+                .target(target)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("DetachPolicy", &pair(policy_name, target), e))
+        })
+    }
+
+    fn thing_indexing_configuration(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<ThingIndexingConfiguration>, ActionError>> {
+        Box::pin(async move {
+            self.client
+                .get_indexing_configuration()
+                .send()
+                .await
+                .map(|out| out.thing_indexing_configuration)
+                .map_err(|e| classify("GetIndexingConfiguration", "the account", e))
+        })
+    }
+
+    fn update_thing_indexing_configuration(
+        &self,
+        config: ThingIndexingConfiguration,
+    ) -> BoxFuture<'_, Result<(), ActionError>> {
+        Box::pin(async move {
+            self.client
+                .update_indexing_configuration()
+                .thing_indexing_configuration(config)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("UpdateIndexingConfiguration", "the account", e))
+        })
+    }
+
+    fn thing_index_status(&self) -> BoxFuture<'_, Result<Option<String>, ActionError>> {
+        Box::pin(async move {
+            self.client
+                .describe_index()
+                .index_name(THING_INDEX)
+                .send()
+                .await
+                .map(|out| out.index_status.as_ref().map(|s| s.as_str().to_owned()))
+                .map_err(|e| classify("DescribeIndex", THING_INDEX, e))
+        })
+    }
+}
+
+/// The status DescribeIndex reports once the index is usable.
+pub fn index_is_active(status: Option<&str>) -> bool {
+    status == Some(IndexStatus::Active.as_str())
+}

@@ -1,0 +1,25 @@
+//! The handler of the CloudFormation custom resource `Custom::QuarantineSetup`
+//! (infra/template.yaml): it attaches the quarantine IoT policy to the `Quarantine` thing
+//! group when the stack is created, detaches it when the stack is deleted, and, with
+//! `EnableFleetIndexing=true`, turns on fleet indexing of Device Defender violations while
+//! keeping the account's other indexing settings. See docs/stack-setup.md.
+//!
+//! - [`request`]: the event, decoded tolerantly (what a response needs first);
+//! - [`plan`]: the calls a request needs and the answers it gets (pure);
+//! - [`indexing`]: the fleet indexing merge rule (pure);
+//! - [`response`]: the JSON body CloudFormation expects on its `ResponseURL`;
+//! - [`iot`]: the [`iot::IotSetup`] trait and its adapter on `aws_sdk_iot`;
+//! - [`respond`]: the HTTP `PUT` to the `ResponseURL`, with retries;
+//! - [`handler`]: one invocation: decode, plan, call within a deadline, answer.
+
+pub mod handler;
+pub mod indexing;
+pub mod iot;
+pub mod plan;
+pub mod request;
+pub mod respond;
+pub mod response;
+
+pub use handler::{Handler, Invocation};
+pub use iot::{AwsIotSetup, IotSetup};
+pub use respond::{HttpResponder, Responder};

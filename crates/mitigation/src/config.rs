@@ -162,6 +162,12 @@ impl FunctionConfig {
 }
 
 impl AwsSettings {
+    /// The SDK settings alone, from the process environment (for binaries that read no
+    /// other variable of the functions, such as stack-setup).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
     /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, `AWS_ATTEMPT_TIMEOUT_MS`,
     /// `AWS_OPERATION_TIMEOUT_MS`; the endpoint URL is never read here.
     fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

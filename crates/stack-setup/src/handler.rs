@@ -355,14 +355,14 @@ impl Handler {
     /// README). A bad value is answered FAILED on every request, naming the variable.
     pub async fn from_env() -> Result<Handler, rustls::Error> {
         let responder = Arc::new(HttpResponder::new(RetryPolicy::default())?);
-        let config = match mitigation::FunctionConfig::from_env() {
+        let aws = match mitigation::AwsSettings::from_env() {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, variable = e.variable, "invalid configuration");
                 return Ok(Handler::unusable(e.to_string(), responder));
             }
         };
-        let sdk = mitigation_aws::adapters::load_sdk_config(&config.aws).await;
+        let sdk = mitigation_aws::adapters::load_sdk_config(&aws).await;
         let iot = AwsIotSetup::new(aws_sdk_iot::Client::new(&sdk));
         Ok(Handler::new(Arc::new(iot), responder))
     }

@@ -75,14 +75,15 @@ pub async fn describe_data_endpoint(iot: &aws_sdk_iot::Client) -> Result<String,
         .map_err(|e| classify("DescribeEndpoint", "-", e))?;
     match out.endpoint_address() {
         Some(address) if !address.is_empty() => Ok(format!("https://{address}")),
-        _ => Err(ActionError {
-            operation: "DescribeEndpoint",
-            thing: "-".into(),
-            retry: Retry::Retryable,
-            code: "EmptyEndpoint".into(),
-            message: "DescribeEndpoint returned no endpointAddress".into(),
-            hint: Some("set IOT_DATA_ENDPOINT to the output of `aws iot describe-endpoint --endpoint-type iot:Data-ATS`".into()),
-        }),
+        _ => Err(ActionError::retryable(
+            "DescribeEndpoint",
+            "-",
+            "EmptyEndpoint",
+            "DescribeEndpoint returned no endpointAddress",
+        )
+        .with_hint(
+            "set IOT_DATA_ENDPOINT to the output of `aws iot describe-endpoint --endpoint-type iot:Data-ATS`",
+        )),
     }
 }
 
@@ -377,12 +378,14 @@ where
         hint_for(operation, &code, thing)
     };
     ActionError {
-        operation,
-        thing: thing.to_owned(),
-        retry,
-        code,
-        message: violation_core::reject::excerpt(&message, 300),
         hint,
+        ..ActionError::new(
+            operation,
+            thing,
+            retry,
+            code,
+            violation_core::reject::excerpt(&message, 300),
+        )
     }
 }
 

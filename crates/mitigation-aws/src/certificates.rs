@@ -36,7 +36,7 @@ use std::fmt;
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus};
 use futures::future::BoxFuture;
 use mitigation::function::CERTIFICATE_ACTION;
-use mitigation::{ActionError, Applied, KeptBecause, MitigationAction, Retry};
+use mitigation::{ActionError, Applied, KeptBecause, MitigationAction};
 use violation_core::{Action, CertificateId, ThingName};
 
 use crate::adapters::classify;
@@ -283,18 +283,17 @@ impl<R: CertificateRegistry> CertificateQuarantine<R> {
 }
 
 fn too_many(thing: &ThingName, attribute: &str, n: usize) -> ActionError {
-    ActionError {
-        operation: "UpdateThing",
-        thing: thing.to_string(),
-        retry: Retry::Permanent,
-        code: "TooManyCertificates".into(),
-        message: format!(
+    ActionError::permanent(
+        "UpdateThing",
+        thing.to_string(),
+        "TooManyCertificates",
+        format!(
             "{n} certificate ids would have to be recorded in attribute {attribute}, whose {ATTRIBUTE_VALUE_LIMIT}-character value holds at most {MAX_RECORDED_CERTIFICATES}; nothing was changed"
         ),
-        hint: Some(format!(
-            "deactivate the certificates of thing {thing} by hand (aws iot update-certificate --new-status INACTIVE) and keep your own record of them"
-        )),
-    }
+    )
+    .with_hint(format!(
+        "deactivate the certificates of thing {thing} by hand (aws iot update-certificate --new-status INACTIVE) and keep your own record of them"
+    ))
 }
 
 impl<R: CertificateRegistry> MitigationAction for CertificateQuarantine<R> {
@@ -504,6 +503,7 @@ impl CertificateRegistry for IotCertificates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mitigation::Retry;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
@@ -568,14 +568,7 @@ mod tests {
     }
 
     fn not_found(op: &'static str, what: &str) -> ActionError {
-        ActionError {
-            operation: op,
-            thing: what.to_owned(),
-            retry: Retry::Permanent,
-            code: "ResourceNotFoundException".into(),
-            message: "no such thing".into(),
-            hint: None,
-        }
+        ActionError::permanent(op, what, "ResourceNotFoundException", "no such thing")
     }
 
     impl CertificateRegistry for Registry {
@@ -638,11 +631,12 @@ mod tests {
                 let mut s = self.0.lock().unwrap();
                 if s.fail_update_once.as_deref() == Some(certificate.as_str()) {
                     s.fail_update_once = None;
-                    return Err(ActionError {
-                        retry: Retry::Retryable,
-                        code: "ThrottlingException".into(),
-                        ..not_found("UpdateCertificate", certificate.as_str())
-                    });
+                    return Err(ActionError::retryable(
+                        "UpdateCertificate",
+                        certificate.as_str(),
+                        "ThrottlingException",
+                        "scripted throttling",
+                    ));
                 }
                 s.calls
                     .push(Call::SetActive(certificate.to_string(), active));

@@ -36,13 +36,13 @@ impl IotDirectory {
         out.certificate_description()
             .and_then(|d| d.certificate_arn())
             .map(str::to_owned)
-            .ok_or_else(|| ActionError {
-                operation: "DescribeCertificate",
-                thing: subject,
-                retry: mitigation::Retry::Retryable,
-                code: "EmptyCertificateArn".into(),
-                message: "DescribeCertificate returned no certificateArn".into(),
-                hint: None,
+            .ok_or_else(|| {
+                ActionError::retryable(
+                    "DescribeCertificate",
+                    subject,
+                    "EmptyCertificateArn",
+                    "DescribeCertificate returned no certificateArn",
+                )
             })
     }
 }
@@ -138,16 +138,14 @@ impl AuditFindings for IotDirectory {
                 .send()
                 .await
                 .map_err(|e| classify("DescribeAuditFinding", &subject, e))?;
-            out.finding()
-                .map(finding_fields)
-                .ok_or_else(|| ActionError {
-                    operation: "DescribeAuditFinding",
-                    thing: subject,
-                    retry: mitigation::Retry::Permanent,
-                    code: "EmptyFinding".into(),
-                    message: "DescribeAuditFinding returned no finding".into(),
-                    hint: None,
-                })
+            out.finding().map(finding_fields).ok_or_else(|| {
+                ActionError::permanent(
+                    "DescribeAuditFinding",
+                    subject,
+                    "EmptyFinding",
+                    "DescribeAuditFinding returned no finding",
+                )
+            })
         })
     }
 }

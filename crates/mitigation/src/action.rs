@@ -43,6 +43,54 @@ pub struct ActionError {
     pub hint: Option<String>,
 }
 
+impl ActionError {
+    /// A failure of `operation` about `thing`, without a hint.
+    pub fn new(
+        operation: &'static str,
+        thing: impl Into<String>,
+        retry: Retry,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ActionError {
+            operation,
+            thing: thing.into(),
+            retry,
+            code: code.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A failure a retry cannot get past ([`Retry::Permanent`]).
+    pub fn permanent(
+        operation: &'static str,
+        thing: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(operation, thing, Retry::Permanent, code, message)
+    }
+
+    /// A failure a later attempt can get past ([`Retry::Retryable`]).
+    pub fn retryable(
+        operation: &'static str,
+        thing: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(operation, thing, Retry::Retryable, code, message)
+    }
+
+    /// The same error, telling the operator what to do.
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        ActionError {
+            hint: Some(hint.into()),
+            ..self
+        }
+    }
+}
+
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -160,4 +208,35 @@ pub trait AuditFindings: Send + Sync {
         &'a self,
         finding: &'a AuditFindingId,
     ) -> BoxFuture<'a, Result<AuditFindingFields, ActionError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ActionError, Retry};
+
+    #[test]
+    fn constructors_fill_every_field_and_the_hint_shows_last() {
+        let e = ActionError::permanent("UpdateThing", "dev-1", "TooManyCertificates", "13 ids");
+        assert_eq!(
+            e,
+            ActionError {
+                operation: "UpdateThing",
+                thing: "dev-1".into(),
+                retry: Retry::Permanent,
+                code: "TooManyCertificates".into(),
+                message: "13 ids".into(),
+                hint: None,
+            }
+        );
+        let e = ActionError::retryable("Invocation", "dev-2", "DeadlineNear", "time ran out")
+            .with_hint("retried");
+        assert_eq!(
+            (e.retry, e.hint.as_deref()),
+            (Retry::Retryable, Some("retried"))
+        );
+        assert_eq!(
+            e.to_string(),
+            "Invocation for thing dev-2 failed (DeadlineNear, retryable): time ran out. retried"
+        );
+    }
 }

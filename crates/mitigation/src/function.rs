@@ -6,8 +6,7 @@ use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
 use crate::action::{
-    ActionError, Applied, DISCONNECT_ACTION, MitigationAction, Retry, SHADOW_ACTION,
-    THING_GROUP_ACTION,
+    ActionError, Applied, DISCONNECT_ACTION, MitigationAction, SHADOW_ACTION, THING_GROUP_ACTION,
 };
 use crate::config::FunctionConfig;
 use crate::handler::Handler;
@@ -79,14 +78,12 @@ impl MitigationAction for Planned {
         thing: &'a ThingName,
     ) -> BoxFuture<'a, Result<Applied, ActionError>> {
         Box::pin(async move {
-            Err(ActionError {
-                operation: "DryRun",
-                thing: thing.to_string(),
-                retry: Retry::Permanent,
-                code: "DryRun".into(),
-                message: "a dry-run handler has no AWS client".into(),
-                hint: None,
-            })
+            Err(ActionError::permanent(
+                "DryRun",
+                thing.to_string(),
+                "DryRun",
+                "a dry-run handler has no AWS client",
+            ))
         })
     }
 }

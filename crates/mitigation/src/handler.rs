@@ -50,17 +50,15 @@ impl Deadline {
 }
 
 fn deadline_error(thing: &ThingName) -> ActionError {
-    ActionError {
-        operation: "Invocation",
-        thing: thing.to_string(),
-        retry: Retry::Retryable,
-        code: "DeadlineNear".into(),
-        message: "the invocation's time ran out before this thing was acted on".into(),
-        hint: Some(
-            "the record is handed back and retried; what was done is done again harmlessly (every action is idempotent)"
-                .into(),
-        ),
-    }
+    ActionError::retryable(
+        "Invocation",
+        thing.to_string(),
+        "DeadlineNear",
+        "the invocation's time ran out before this thing was acted on",
+    )
+    .with_hint(
+        "the record is handed back and retried; what was done is done again harmlessly (every action is idempotent)",
+    )
 }
 
 /// Decides and acts on events. Built once per process; cheap to share.

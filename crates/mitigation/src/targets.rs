@@ -15,7 +15,7 @@ use violation_core::{
     DecisionPolicy, RejectReason, Subject, ThingName, Verdict, decide_audit_finding,
 };
 
-use crate::action::{ActionError, ActiveViolations, AuditFindings, CertificateThings, Retry};
+use crate::action::{ActionError, ActiveViolations, AuditFindings, CertificateThings};
 
 /// Pages of one check's findings read at most (250 findings a page: 250,000 findings).
 pub const MAX_FINDING_PAGES: usize = 1000;
@@ -279,14 +279,13 @@ impl Resolver<'_> {
 }
 
 fn no_thing_for(cert: &CertificateId) -> ActionError {
-    ActionError {
-        operation: "ListPrincipalThingsV2",
-        thing: format!("cert/{cert}"),
-        retry: Retry::Permanent,
-        code: "NoThingForCertificate".into(),
-        message: format!("certificate {cert} is attached to no thing"),
-        hint: Some(format!(
-            "nothing to quarantine by thing: deactivate the certificate by hand if it is compromised (aws iot update-certificate --certificate-id {cert} --new-status INACTIVE)"
-        )),
-    }
+    ActionError::permanent(
+        "ListPrincipalThingsV2",
+        format!("cert/{cert}"),
+        "NoThingForCertificate",
+        format!("certificate {cert} is attached to no thing"),
+    )
+    .with_hint(format!(
+        "nothing to quarantine by thing: deactivate the certificate by hand if it is compromised (aws iot update-certificate --certificate-id {cert} --new-status INACTIVE)"
+    ))
 }

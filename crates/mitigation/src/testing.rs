@@ -97,17 +97,17 @@ impl ScriptedAction {
 
 /// The error a scripted failure reports.
 pub fn scripted_error(operation: &'static str, thing: &ThingName, retry: Retry) -> ActionError {
-    ActionError {
+    let code = match retry {
+        Retry::Retryable => "ThrottlingException",
+        Retry::Permanent => "ResourceNotFoundException",
+    };
+    ActionError::new(
         operation,
-        thing: thing.to_string(),
+        thing.to_string(),
         retry,
-        code: match retry {
-            Retry::Retryable => "ThrottlingException".into(),
-            Retry::Permanent => "ResourceNotFoundException".into(),
-        },
-        message: "scripted failure".into(),
-        hint: None,
-    }
+        code,
+        "scripted failure",
+    )
 }
 
 impl MitigationAction for ScriptedAction {
@@ -266,13 +266,13 @@ impl AuditFindings for ScriptedDirectory {
                 .flatten()
                 .find(|f| f.finding_id.as_deref() == Some(finding.as_str()))
                 .cloned()
-                .ok_or_else(|| ActionError {
-                    operation: "DescribeAuditFinding",
-                    thing: format!("finding {finding}"),
-                    retry: Retry::Permanent,
-                    code: "ResourceNotFoundException".into(),
-                    message: "no such finding".into(),
-                    hint: None,
+                .ok_or_else(|| {
+                    ActionError::permanent(
+                        "DescribeAuditFinding",
+                        format!("finding {finding}"),
+                        "ResourceNotFoundException",
+                        "no such finding",
+                    )
                 })
         })
     }

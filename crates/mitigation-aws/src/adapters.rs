@@ -274,13 +274,13 @@ impl ActiveViolations for DeviceDefenderViolations {
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
         Box::pin(async move {
             let mut ids = Vec::new();
-            let mut token: Option<String> = None;
-            for _ in 0..MAX_VIOLATION_PAGES {
+            let mut pages = Paging::new(MAX_VIOLATION_PAGES);
+            while let Some(token) = pages.next_page() {
                 let page = self
                     .client
                     .list_active_violations()
                     .thing_name(thing.as_str())
-                    .set_next_token(token.take())
+                    .set_next_token(token)
                     .send()
                     .await
                     .map_err(|e| classify("ListActiveViolations", thing.as_str(), e))?;
@@ -289,13 +289,49 @@ impl ActiveViolations for DeviceDefenderViolations {
                         .iter()
                         .map(|v| v.violation_id().unwrap_or("(no id)").to_owned()),
                 );
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => return Ok(ids),
-                }
+                pages.answered(page.next_token());
             }
             Ok(ids)
         })
+    }
+}
+
+/// The token loop of a paged listing: the first page, then the page at each next token a
+/// page answers, until a page answers none (absent or empty) or `max_pages` pages are read:
+/// `while let Some(token) = pages.next_page()`, read the page at `token`, then
+/// `pages.answered(page.next_token())`.
+#[derive(Debug)]
+pub struct Paging {
+    left: usize,
+    token: Option<String>,
+    ended: bool,
+}
+
+impl Paging {
+    pub fn new(max_pages: usize) -> Self {
+        Paging {
+            left: max_pages,
+            token: None,
+            ended: false,
+        }
+    }
+
+    /// `Some(token)` when there is a page to read, at `token` (`None` for the first page);
+    /// `None` when the listing is read, or `max_pages` pages are.
+    pub fn next_page(&mut self) -> Option<Option<String>> {
+        if self.ended || self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        Some(self.token.take())
+    }
+
+    /// The next token the page just read answered; none, or an empty one, ends the listing.
+    pub fn answered(&mut self, next_token: Option<&str>) {
+        match next_token {
+            Some(t) if !t.is_empty() => self.token = Some(t.to_owned()),
+            _ => self.ended = true,
+        }
     }
 }
 
@@ -442,5 +478,42 @@ fn source_chain(err: &dyn StdError) -> String {
         err.to_string()
     } else {
         parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Paging;
+
+    /// The tokens a listing is read at, when the pages answer `answers` in turn.
+    fn tokens_read(max_pages: usize, answers: &[Option<&str>]) -> Vec<Option<String>> {
+        let mut pages = Paging::new(max_pages);
+        let mut read = Vec::new();
+        let mut answers = answers.iter();
+        while let Some(token) = pages.next_page() {
+            read.push(token);
+            pages.answered(answers.next().copied().flatten());
+        }
+        read
+    }
+
+    #[test]
+    fn paging_follows_tokens_until_a_page_answers_none_or_an_empty_one() {
+        assert_eq!(tokens_read(10, &[None]), [None]);
+        assert_eq!(
+            tokens_read(10, &[Some("a"), Some("b"), None]),
+            [None, Some("a".into()), Some("b".into())]
+        );
+        assert_eq!(
+            tokens_read(10, &[Some("a"), Some(""), Some("c")]),
+            [None, Some("a".into())]
+        );
+    }
+
+    #[test]
+    fn paging_stops_after_max_pages() {
+        let endless = [Some("t"); 20];
+        assert_eq!(tokens_read(3, &endless).len(), 3);
+        assert_eq!(tokens_read(0, &endless), Vec::<Option<String>>::new());
     }
 }

@@ -39,7 +39,7 @@ use mitigation::function::CERTIFICATE_ACTION;
 use mitigation::{ActionError, Applied, KeptBecause, MitigationAction};
 use violation_core::{Action, CertificateId, ThingName};
 
-use crate::adapters::classify;
+use crate::adapters::{Paging, classify};
 
 /// Certificate ids an attribute value can hold: 12 × 64 characters + 11 commas = 779 ≤ 800.
 pub const MAX_RECORDED_CERTIFICATES: usize = 12;
@@ -339,13 +339,13 @@ impl CertificateRegistry for IotCertificates {
         Box::pin(async move {
             let mut certificates: Vec<AttachedCertificate> = Vec::new();
             let mut skipped = 0;
-            let mut token = None;
-            for _ in 0..MAX_PAGES {
+            let mut pages = Paging::new(MAX_PAGES);
+            while let Some(token) = pages.next_page() {
                 let page = self
                     .client
                     .list_thing_principals_v2()
                     .thing_name(thing.as_str())
-                    .set_next_token(token.take())
+                    .set_next_token(token)
                     .send()
                     .await
                     .map_err(|e| classify("ListThingPrincipalsV2", thing.as_str(), e))?;
@@ -356,10 +356,7 @@ impl CertificateRegistry for IotCertificates {
                         None => skipped += 1,
                     }
                 }
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
+                pages.answered(page.next_token());
             }
             if skipped > 0 {
                 tracing::debug!(thing = %thing, skipped, "principals that are not X.509 certificates skipped");
@@ -375,13 +372,13 @@ impl CertificateRegistry for IotCertificates {
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
         Box::pin(async move {
             let mut others = Vec::new();
-            let mut token = None;
-            for _ in 0..MAX_PAGES {
+            let mut pages = Paging::new(MAX_PAGES);
+            while let Some(token) = pages.next_page() {
                 let page = self
                     .client
                     .list_principal_things_v2()
                     .principal(&certificate.arn)
-                    .set_next_token(token.take())
+                    .set_next_token(token)
                     .send()
                     .await
                     .map_err(|e| {
@@ -394,10 +391,8 @@ impl CertificateRegistry for IotCertificates {
                         .filter(|t| *t != thing.as_str())
                         .map(str::to_owned),
                 );
-                match page.next_token() {
-                    Some(t) if !t.is_empty() && others.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
+                // The first page that names another thing is enough.
+                pages.answered(page.next_token().filter(|_| others.is_empty()));
             }
             Ok(others)
         })

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use mitigation::{ActionError, AuditFindings, CertificateThings, FindingsPage};
 use violation_core::{AuditFindingFields, AuditFindingId, AuditTaskId, CertificateId};
 
-use crate::adapters::classify;
+use crate::adapters::{Paging, classify};
 
 /// Pages of a certificate's things read at most.
 const MAX_THING_PAGES: usize = 100;
@@ -56,13 +56,13 @@ impl CertificateThings for IotDirectory {
             let arn = self.certificate_arn(certificate).await?;
             let subject = format!("cert/{certificate}");
             let mut things = Vec::new();
-            let mut token = None;
-            for _ in 0..MAX_THING_PAGES {
+            let mut pages = Paging::new(MAX_THING_PAGES);
+            while let Some(token) = pages.next_page() {
                 let page = self
                     .client
                     .list_principal_things_v2()
                     .principal(&arn)
-                    .set_next_token(token.take())
+                    .set_next_token(token)
                     .send()
                     .await
                     .map_err(|e| classify("ListPrincipalThingsV2", &subject, e))?;
@@ -71,10 +71,7 @@ impl CertificateThings for IotDirectory {
                         .iter()
                         .map(|o| o.thing_name().to_owned()),
                 );
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
+                pages.answered(page.next_token());
             }
             Ok(things)
         })

@@ -122,26 +122,25 @@ impl MitigationAction for ThingGroupMembership {
         action: Action,
         thing: &'a ThingName,
     ) -> BoxFuture<'a, Result<Applied, ActionError>> {
+        // The two calls take the same parameters; their builders are different types.
+        macro_rules! membership {
+            ($call:ident, $operation:literal) => {
+                self.client
+                    .$call()
+                    .thing_group_name(&self.group)
+                    .thing_name(thing.as_str())
+                    .send()
+                    .await
+                    .map(|_| Applied::Done)
+                    .map_err(|e| classify($operation, thing.as_str(), e))
+            };
+        }
         Box::pin(async move {
             let result = match action {
-                Action::Quarantine => self
-                    .client
-                    .add_thing_to_thing_group()
-                    .thing_group_name(&self.group)
-                    .thing_name(thing.as_str())
-                    .send()
-                    .await
-                    .map(|_| Applied::Done)
-                    .map_err(|e| classify("AddThingToThingGroup", thing.as_str(), e)),
-                Action::Release => self
-                    .client
-                    .remove_thing_from_thing_group()
-                    .thing_group_name(&self.group)
-                    .thing_name(thing.as_str())
-                    .send()
-                    .await
-                    .map(|_| Applied::Done)
-                    .map_err(|e| classify("RemoveThingFromThingGroup", thing.as_str(), e)),
+                Action::Quarantine => membership!(add_thing_to_thing_group, "AddThingToThingGroup"),
+                Action::Release => {
+                    membership!(remove_thing_from_thing_group, "RemoveThingFromThingGroup")
+                }
             };
             result.map_err(|e| with_group_hint(e, &self.group))
         })

@@ -78,40 +78,32 @@ where
     e
 }
 
-impl IotSetup for AwsIotSetup {
-    fn attach_policy<'a>(
-        &'a self,
-        policy_name: &'a str,
-        target: &'a str,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
-        Box::pin(async move {
-            self.client
-                .attach_policy()
-                .policy_name(policy_name)
-                .target(target)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("AttachPolicy", &pair(policy_name, target), e))
-        })
-    }
+/// [`IotSetup::attach_policy`] and [`IotSetup::detach_policy`]: the SDK calls of the same
+/// names take the same parameters and answer nothing (their builders are different types).
+macro_rules! policy_call {
+    ($call:ident, $operation:literal) => {
+        fn $call<'a>(
+            &'a self,
+            policy_name: &'a str,
+            target: &'a str,
+        ) -> BoxFuture<'a, Result<(), ActionError>> {
+            Box::pin(async move {
+                self.client
+                    .$call()
+                    .policy_name(policy_name)
+                    .target(target)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify($operation, &pair(policy_name, target), e))
+            })
+        }
+    };
+}
 
-    fn detach_policy<'a>(
-        &'a self,
-        policy_name: &'a str,
-        target: &'a str,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
-        Box::pin(async move {
-            self.client
-                .detach_policy()
-                .policy_name(policy_name)
-                .target(target)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DetachPolicy", &pair(policy_name, target), e))
-        })
-    }
+impl IotSetup for AwsIotSetup {
+    policy_call!(attach_policy, "AttachPolicy");
+    policy_call!(detach_policy, "DetachPolicy");
 
     fn thing_indexing_configuration(
         &self,

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_iot::error::ProvideErrorMetadata;
 #[cfg(feature = "data-plane")]
 use aws_sdk_iotdataplane::primitives::Blob;
@@ -35,6 +35,12 @@ pub fn shadow_document(action: Action) -> &'static [u8] {
 /// endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_IOT`,
 /// `AWS_ENDPOINT_URL_IOT_DATA_PLANE`, or `settings.endpoint_url`).
 pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
+    sdk_config_loader(settings).load().await
+}
+
+/// The standard AWS configuration chain (environment, profiles, SSO) with `settings`' retries,
+/// timeouts and endpoint; a command line adds its region or profile before loading it.
+pub fn sdk_config_loader(settings: &AwsSettings) -> ConfigLoader {
     let retry = match settings.retry_mode {
         RetryMode::Standard => RetryConfig::standard(),
         RetryMode::Adaptive => RetryConfig::adaptive(),
@@ -49,13 +55,13 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
         .operation_attempt_timeout(settings.attempt_timeout)
         .operation_timeout(settings.operation_timeout)
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
         .timeout_config(timeouts);
-    if let Some(url) = &settings.endpoint_url {
-        loader = loader.endpoint_url(url);
+    match &settings.endpoint_url {
+        Some(url) => loader.endpoint_url(url),
+        None => loader,
     }
-    loader.load().await
 }
 
 /// True when the data plane's endpoint is already set by configuration, so that

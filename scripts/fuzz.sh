@@ -4,9 +4,9 @@
 #   scripts/fuzz.sh [TARGET] [SECONDS] [extra libFuzzer flags...]
 #
 # TARGET is decode_event (default), violation_message or handler_input; SECONDS defaults
-# to 300. handler_input drives the whole batch handler (crates/mitigation, which pulls the
-# AWS SDK): it is built without a sanitizer (-s none; all safe Rust, and ASan would slow
-# both the long first build and every exec); the others keep AddressSanitizer.
+# to 300. handler_input drives the whole batch handler (crates/mitigation, SDK-free) on the
+# in-memory actions of mitigation::testing. Every target is built the same way (with
+# AddressSanitizer and debug assertions), so switching targets rebuilds nothing.
 # The seeds are the sample events in events/ (every target that reads whole Lambda events)
 # plus the target's own seeds in fuzz/seeds/TARGET, if any; they are copied into
 # fuzz/corpus/TARGET (gitignored), which keeps what the fuzzer finds between runs; crashes
@@ -14,12 +14,14 @@
 # Runs one fuzzing process only (no -jobs/-workers): the machine is shared.
 #
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer=address, ...); RUSTC_BOOTSTRAP=1
-# lets the stable toolchain accept them. Install once with `cargo install cargo-fuzz`.
+# lets the stable toolchain accept them. Install once with `cargo install cargo-fuzz --locked`.
 # The build goes to fuzz/target, away from the workspace's target dir.
 #
 # Reproduce a crash:  RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...
 # Minimise it:        RUSTC_BOOTSTRAP=1 cargo fuzz tmin TARGET fuzz/artifacts/TARGET/crash-...
-# (for handler_input add `-s none` to both, or cargo rebuilds everything with ASan)
+# (add --debug-assertions to both, as here, or cargo rebuilds everything)
+# A minimised crash that is a real bug is kept in fuzz/regressions/TARGET/ and fed back
+# as a seed on every run.
 set -euo pipefail
 
 target="${1:-decode_event}"
@@ -34,7 +36,7 @@ if [[ ! -f "fuzz/fuzz_targets/$target.rs" ]]; then
     exit 2
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "cargo-fuzz is not installed: cargo install cargo-fuzz" >&2
+    echo "cargo-fuzz is not installed: cargo install cargo-fuzz --locked" >&2
     exit 2
 fi
 
@@ -45,11 +47,11 @@ if [[ "$target" != violation_message ]]; then
     cp -n -- events/*.json "$corpus"/
 fi
 cp -n -- "$seeds"/* "$corpus"/ 2>/dev/null || true
+if [[ -d "fuzz/regressions/$target" ]]; then
+    cp -n -- "fuzz/regressions/$target"/* "$corpus"/ 2>/dev/null || true
+fi
 
 build_flags=(--debug-assertions)
-if [[ "$target" == handler_input ]]; then
-    build_flags+=(-s none)
-fi
 
 export RUSTC_BOOTSTRAP=1
 exec cargo fuzz run "${build_flags[@]}" "$target" "$corpus" "$seeds" -- \

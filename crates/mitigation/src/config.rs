@@ -159,6 +159,21 @@ impl FunctionConfig {
             aws: AwsSettings::from_lookup(&get)?,
         })
     }
+
+    /// Read configuration from a command line: `flags` are the values given on it, each
+    /// under the variable it stands for (`None`: not given); `fallback` answers for the
+    /// variables no flag gives (the environment, or the part of it a tool reads).
+    pub fn from_flags(
+        flags: &[(&str, Option<String>)],
+        fallback: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| {
+            flags
+                .iter()
+                .find_map(|(variable, value)| (*variable == name).then(|| value.clone()).flatten())
+                .or_else(|| fallback(name))
+        })
+    }
 }
 
 impl AwsSettings {
@@ -425,6 +440,31 @@ mod tests {
                 "{var}={value}"
             );
         }
+    }
+
+    #[test]
+    fn flags_come_before_the_fallback_and_only_when_given() {
+        let env = |name: &str| match name {
+            "QUARANTINE_GROUP" => Some("FromEnv".to_owned()),
+            "SHADOW_NAME" => Some("env-shadow".to_owned()),
+            "MAX_CONCURRENCY" => Some("4".to_owned()),
+            _ => None,
+        };
+        let config = FunctionConfig::from_flags(
+            &[
+                ("QUARANTINE_GROUP", Some("FromFlag".into())),
+                ("SHADOW_NAME", None),
+                ("DISCONNECT", Some("false".into())),
+            ],
+            env,
+        )
+        .unwrap();
+        assert_eq!(config.quarantine_group, "FromFlag");
+        assert_eq!(config.shadow_name.as_deref(), Some("env-shadow"));
+        assert_eq!(config.max_concurrency, 4);
+        assert!(!config.disconnect);
+        let err = FunctionConfig::from_flags(&[("DRY_RUN", Some("maybe".into()))], env);
+        assert_eq!(err.map_err(|e| e.variable), Err("DRY_RUN"));
     }
 
     #[test]

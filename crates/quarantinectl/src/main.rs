@@ -15,7 +15,6 @@ mod act;
 mod sdk;
 mod status;
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
@@ -158,33 +157,23 @@ const ENVIRONMENT: &[&str] = &[
 impl Common {
     /// The functions' configuration: flags first, then the environment variables above.
     fn config(&self, dry_run: bool) -> Result<FunctionConfig, mitigation::ConfigError> {
-        let mut flags: HashMap<&str, String> = HashMap::new();
-        let mut set = |name, value: &Option<String>| {
-            if let Some(v) = value {
-                flags.insert(name, v.clone());
-            }
-        };
-        set("QUARANTINE_GROUP", &self.quarantine_group);
-        set("SHADOW_NAME", &self.shadow_name);
-        set("IOT_DATA_ENDPOINT", &self.iot_data_endpoint);
-        set(
-            "CERTIFICATE_RECORD_ATTRIBUTE",
-            &self.certificate_record_attribute,
-        );
-        set("AWS_MAX_ATTEMPTS", &self.max_attempts);
-        if self.no_disconnect {
-            flags.insert("DISCONNECT", "false".into());
-        }
-        if dry_run {
-            flags.insert("DRY_RUN", "true".into());
-        }
-        let mut config = FunctionConfig::from_lookup(|name| {
-            flags.get(name).cloned().or_else(|| {
-                ENVIRONMENT
-                    .contains(&name)
-                    .then(|| std::env::var(name).ok())
-                    .flatten()
-            })
+        let flags = [
+            ("QUARANTINE_GROUP", self.quarantine_group.clone()),
+            ("SHADOW_NAME", self.shadow_name.clone()),
+            ("IOT_DATA_ENDPOINT", self.iot_data_endpoint.clone()),
+            (
+                "CERTIFICATE_RECORD_ATTRIBUTE",
+                self.certificate_record_attribute.clone(),
+            ),
+            ("AWS_MAX_ATTEMPTS", self.max_attempts.clone()),
+            ("DISCONNECT", self.no_disconnect.then(|| "false".into())),
+            ("DRY_RUN", dry_run.then(|| "true".into())),
+        ];
+        let mut config = FunctionConfig::from_flags(&flags, |name| {
+            ENVIRONMENT
+                .contains(&name)
+                .then(|| std::env::var(name).ok())
+                .flatten()
         })?;
         config.aws.endpoint_url = self.endpoint_url.clone();
         Ok(config)

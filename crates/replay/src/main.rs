@@ -5,7 +5,6 @@
 //! failed; 1 when an action failed; 2 when a file could not be read or is not an SNS or SQS
 //! Lambda event, or the configuration is invalid.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -110,35 +109,26 @@ impl FunctionChoice {
 impl Args {
     /// The functions' configuration: flags first, then the environment.
     fn config(&self) -> Result<FunctionConfig, mitigation::ConfigError> {
-        let mut flags: HashMap<&str, String> = HashMap::new();
-        let mut set = |name, value: &Option<String>| {
-            if let Some(v) = value {
-                flags.insert(name, v.clone());
-            }
-        };
-        set("QUARANTINE_GROUP", &self.quarantine_group);
-        set("SHADOW_NAME", &self.shadow_name);
-        set("IOT_DATA_ENDPOINT", &self.iot_data_endpoint);
-        set("SECURITY_PROFILE_FILTER", &self.security_profile_filter);
-        set("BEHAVIOR_FILTER", &self.behavior_filter);
-        set("METRIC_FILTER", &self.metric_filter);
-        set("MAX_CONCURRENCY", &self.max_concurrency);
-        set("AWS_MAX_ATTEMPTS", &self.max_attempts);
-        if self.release_on_clear {
-            flags.insert("RELEASE_ON_CLEAR", "true".into());
-        }
-        if self.dry_run {
-            flags.insert("DRY_RUN", "true".into());
-        }
-        if self.no_disconnect {
-            flags.insert("DISCONNECT", "false".into());
-        }
-        let mut config = FunctionConfig::from_lookup(|name| {
-            flags
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-        })?;
+        let flags = [
+            ("QUARANTINE_GROUP", self.quarantine_group.clone()),
+            ("SHADOW_NAME", self.shadow_name.clone()),
+            ("IOT_DATA_ENDPOINT", self.iot_data_endpoint.clone()),
+            (
+                "SECURITY_PROFILE_FILTER",
+                self.security_profile_filter.clone(),
+            ),
+            ("BEHAVIOR_FILTER", self.behavior_filter.clone()),
+            ("METRIC_FILTER", self.metric_filter.clone()),
+            ("MAX_CONCURRENCY", self.max_concurrency.clone()),
+            ("AWS_MAX_ATTEMPTS", self.max_attempts.clone()),
+            (
+                "RELEASE_ON_CLEAR",
+                self.release_on_clear.then(|| "true".into()),
+            ),
+            ("DRY_RUN", self.dry_run.then(|| "true".into())),
+            ("DISCONNECT", self.no_disconnect.then(|| "false".into())),
+        ];
+        let mut config = FunctionConfig::from_flags(&flags, |name| std::env::var(name).ok())?;
         config.aws.endpoint_url = self.endpoint_url.clone();
         Ok(config)
     }

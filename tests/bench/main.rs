@@ -115,6 +115,19 @@ impl Subject {
         })
     }
 
+    /// Starts the function against its own Runtime API and `aws`, and waits for its first
+    /// poll.
+    fn start(&self, aws: &StandIn) -> Res<Running> {
+        let api = RuntimeApi::start();
+        let mut process = self.spawn(&api, &aws.endpoint(), &[])?;
+        let ready = process.wait_ready(&api, Duration::from_secs(60))?;
+        Ok(Running {
+            process,
+            api,
+            ready,
+        })
+    }
+
     /// Starts the function against `api` and the stand-in at `endpoint`.
     fn spawn(
         &self,
@@ -136,6 +149,15 @@ impl Subject {
         FunctionProcess::spawn(command, api, &env)
             .map_err(|e| format!("{}: {e}", self.kind.label()))
     }
+}
+
+/// A function process polling its own Runtime API. (Fields drop in order: the process is
+/// stopped before its Runtime API.)
+struct Running {
+    process: FunctionProcess,
+    api: RuntimeApi,
+    /// From the spawn to the first poll.
+    ready: Duration,
 }
 
 fn subjects(programs: &Programs) -> Res<Vec<Subject>> {
@@ -353,17 +375,22 @@ struct Results {
     peak_kib: u64,
 }
 
+impl Results {
+    /// Keeps the process's peak memory if it is the highest yet.
+    fn note_peak(&mut self, process: &FunctionProcess) {
+        self.peak_kib = self.peak_kib.max(process.peak_rss_kib().unwrap_or(0));
+    }
+}
+
 /// A new process: time to the first poll, then one 1-record invocation (0 ms latency).
 fn cold_run(subject: &Subject, aws: &StandIn, results: &mut Results) -> Res<()> {
-    let api = RuntimeApi::start();
-    let mut process = subject.spawn(&api, &aws.endpoint(), &[])?;
-    let ready = process.wait_ready(&api, Duration::from_secs(60))?;
+    let mut run = subject.start(aws)?;
     let (event, things) = fresh_batch(subject.kind, 1, aws);
-    let first = invoke_ok(&api, &mut process, &event)?;
+    let first = invoke_ok(&run.api, &mut run.process, &event)?;
     verify_state(aws, subject.kind, &things)?;
-    results.cold_start.push(ready);
+    results.cold_start.push(run.ready);
     results.first_invoke.push(first);
-    results.peak_kib = results.peak_kib.max(process.peak_rss_kib().unwrap_or(0));
+    results.note_peak(&run.process);
     Ok(())
 }
 
@@ -372,31 +399,29 @@ fn cold_run(subject: &Subject, aws: &StandIn, results: &mut Results) -> Res<()> 
 fn warm_runs(subject: &Subject, li: usize, reps: usize, results: &mut Results) -> Res<()> {
     let latency = Duration::from_millis(LATENCIES_MS[li]);
     let aws = StandIn::with(StandInConfig::default().latency(latency));
-    let api = RuntimeApi::start();
-    let mut process = subject.spawn(&api, &aws.endpoint(), &[])?;
-    process.wait_ready(&api, Duration::from_secs(60))?;
+    let mut run = subject.start(&aws)?;
     // Warm-up: the SDK loads credentials and opens its connections on first use.
     let mut things = Vec::new();
     for size in BATCH_SIZES {
         let (event, mut batch) = fresh_batch(subject.kind, size, &aws);
-        invoke_ok(&api, &mut process, &event)?;
+        invoke_ok(&run.api, &mut run.process, &event)?;
         things.append(&mut batch);
     }
     verify_state(&aws, subject.kind, &things)?;
     aws.reset_counters();
-    let cpu_before = process_cpu_time(&process)?;
-    let precise_before = task_cpu(process.pid());
+    let cpu_before = process_cpu_time(&run.process)?;
+    let precise_before = task_cpu(run.process.pid());
     let mut measured = Vec::new();
     for (si, size) in BATCH_SIZES.into_iter().enumerate() {
         for _ in 0..reps {
             let (event, mut batch) = fresh_batch(subject.kind, size, &aws);
-            let took = invoke_ok(&api, &mut process, &event)?;
+            let took = invoke_ok(&run.api, &mut run.process, &event)?;
             results.warm[li][si].push(took);
             measured.append(&mut batch);
         }
     }
-    let cpu_after = process_cpu_time(&process)?;
-    let precise_after = task_cpu(process.pid());
+    let cpu_after = process_cpu_time(&run.process)?;
+    let precise_after = task_cpu(run.process.pid());
     verify_state(&aws, subject.kind, &measured)?;
     results.cpu += cpu_after.saturating_sub(cpu_before);
     let precise = match (precise_before, precise_after) {
@@ -414,7 +439,7 @@ fn warm_runs(subject: &Subject, li: usize, reps: usize, results: &mut Results) -
     };
     results.records += measured.len();
     results.calls += aws.calls().len();
-    results.peak_kib = results.peak_kib.max(process.peak_rss_kib().unwrap_or(0));
+    results.note_peak(&run.process);
     Ok(())
 }
 
@@ -482,26 +507,17 @@ fn table(settings: &Settings) -> Res<()> {
 }
 
 fn print_table(subjects: &[Subject], results: &[Results], settings: &Settings) {
-    let mut header = String::from("| metric |");
-    let mut rule = String::from("|---|");
-    for s in subjects {
-        header.push_str(&format!(" {} |", s.kind.label()));
-        rule.push_str("---:|");
-    }
-    println!("{header}\n{rule}");
-    let row = |name: String, cell: &dyn Fn(&Subject, &Results) -> String| {
-        let mut line = format!("| {name} |");
-        for (s, r) in subjects.iter().zip(results) {
-            line.push_str(&format!(" {} |", cell(s, r)));
-        }
-        println!("{line}");
+    let table = Markdown {
+        columns: subjects,
+        results,
     };
-    row(
-        format!(
+    table.header("metric", |s| s.kind.label().to_owned());
+    table.row(
+        &format!(
             "cold start: spawn to first poll (median of {}; min-max)",
             settings.cold_runs
         ),
-        &|_, r| {
+        |_, r| {
             let min = r.cold_start.iter().min().copied().unwrap_or_default();
             let max = r.cold_start.iter().max().copied().unwrap_or_default();
             format!(
@@ -512,27 +528,27 @@ fn print_table(subjects: &[Subject], results: &[Results], settings: &Settings) {
             )
         },
     );
-    row(
-        "first invocation after cold start, 1 record, 0 ms/call (median)".into(),
-        &|_, r| format!("{:.1} ms", ms(median(&r.first_invoke))),
+    table.row(
+        "first invocation after cold start, 1 record, 0 ms/call (median)",
+        |_, r| format!("{:.1} ms", ms(median(&r.first_invoke))),
     );
     for (li, latency) in LATENCIES_MS.iter().enumerate() {
         for (si, size) in BATCH_SIZES.iter().enumerate() {
-            row(
-                format!(
+            table.row(
+                &format!(
                     "warm, {size}-record SQS batch, {latency} ms/call: median (p90) of {}",
                     settings.warm_reps
                 ),
-                &|_, r| {
+                |_, r| {
                     let v = &r.warm[li][si];
                     format!("{:.1} ms ({:.1})", ms(median(v)), ms(percentile(v, 90.0)))
                 },
             );
         }
     }
-    row(
-        "CPU time per record (utime+stime over the warm runs)".into(),
-        &|_, r| {
+    table.row(
+        "CPU time per record (utime+stime over the warm runs)",
+        |_, r| {
             format!(
                 "{:.3} ms ({} records)",
                 ms(r.cpu) / r.records.max(1) as f64,
@@ -540,21 +556,54 @@ fn print_table(subjects: &[Subject], results: &[Results], settings: &Settings) {
             )
         },
     );
-    row(
-        "CPU time per record (sum of /proc/PID/task/*/schedstat, ns)".into(),
-        &|_, r| match r.cpu_precise {
+    table.row(
+        "CPU time per record (sum of /proc/PID/task/*/schedstat, ns)",
+        |_, r| match r.cpu_precise {
             Some(cpu) => format!("{:.3} ms", ms(cpu) / r.records.max(1) as f64),
             None => "n/a (a thread exited)".to_owned(),
         },
     );
-    row("peak memory (VmHWM, max over processes)".into(), &|_, r| {
+    table.row("peak memory (VmHWM, max over processes)", |_, r| {
         format!("{:.1} MiB", r.peak_kib as f64 / 1024.0)
     });
-    row("AWS calls per record (warm runs)".into(), &|_, r| {
+    table.row("AWS calls per record (warm runs)", |_, r| {
         format!("{:.2}", r.calls as f64 / r.records.max(1) as f64)
     });
-    row("binary size".into(), &|s, _| s.size.clone());
+    table.row("binary size", |s, _| s.size.clone());
     println!();
+}
+
+/// A Markdown table with a column per subject of a measurement: a row names a figure and
+/// shows it for each.
+struct Markdown<'a, C, R> {
+    columns: &'a [C],
+    /// One per column.
+    results: &'a [R],
+}
+
+impl<C, R> Markdown<'_, C, R> {
+    /// Prints the header: `corner` over the row names, then each column's label.
+    fn header(&self, corner: &str, label: impl Fn(&C) -> String) {
+        let mut header = if corner.is_empty() {
+            "| |".to_owned()
+        } else {
+            format!("| {corner} |")
+        };
+        let mut rule = String::from("|---|");
+        for column in self.columns {
+            header.push_str(&format!(" {} |", label(column)));
+            rule.push_str("---:|");
+        }
+        println!("{header}\n{rule}");
+    }
+
+    fn row(&self, name: &str, cell: impl Fn(&C, &R) -> String) {
+        let mut line = format!("| {name} |");
+        for (column, result) in self.columns.iter().zip(self.results) {
+            line.push_str(&format!(" {} |", cell(column, result)));
+        }
+        println!("{line}");
+    }
 }
 
 fn print_targets(subjects: &[Subject], results: &[Results]) {
@@ -636,6 +685,77 @@ struct Queue {
     stopped_by_time_limit: bool,
 }
 
+impl Queue {
+    /// `records` records, all visible, none received yet.
+    fn new(records: usize) -> Queue {
+        Queue {
+            ready: (0..records).collect(),
+            receives: vec![0; records],
+            done_on: vec![0; records],
+            dead: vec![false; records],
+            ..Queue::default()
+        }
+    }
+
+    /// Settles an invoked batch of (record, receive): a record the answer does not name as
+    /// failed is done; any other is dead-lettered on its last receive, else made visible
+    /// again after the visibility timeout. `failed` is None when the invocation gave no
+    /// batch answer: the whole batch failed.
+    fn settle(&mut self, batch: Vec<(usize, u32)>, failed: Option<Vec<String>>, spec: &BurstSpec) {
+        self.invocations += 1;
+        if failed.is_none() {
+            self.failed_invocations += 1;
+        }
+        self.in_flight -= batch.len();
+        let now = Instant::now();
+        for (idx, receive) in batch {
+            let id = message_id(idx);
+            let ok = failed.as_ref().is_some_and(|f| !f.contains(&id));
+            if ok {
+                self.done_on[idx] = receive;
+            } else if receive >= spec.max_receive_count {
+                self.dead[idx] = true;
+            } else {
+                self.delayed.push_back((now + spec.visibility_timeout, idx));
+            }
+        }
+    }
+
+    /// What became of record `idx`, whose thing is in the quarantine group or not.
+    fn fate(&self, idx: usize, in_group: bool) -> Fate {
+        if self.done_on[idx] > 0 {
+            if !in_group {
+                Fate::FalseSuccess
+            } else if self.done_on[idx] == 1 {
+                Fate::FirstTry
+            } else {
+                Fate::AfterRedelivery
+            }
+        } else if self.dead[idx] {
+            Fate::DeadLettered { in_group }
+        } else if self.ready.contains(&idx) || self.delayed.iter().any(|(_, i)| *i == idx) {
+            Fate::Unfinished
+        } else {
+            Fate::Lost
+        }
+    }
+}
+
+/// What became of one record of the burst.
+enum Fate {
+    FirstTry,
+    AfterRedelivery,
+    /// Reported done, but the thing is not in the group: lost too.
+    FalseSuccess,
+    DeadLettered {
+        in_group: bool,
+    },
+    /// Still queued when the time limit stopped the run.
+    Unfinished,
+    /// Neither done, dead-lettered nor queued.
+    Lost,
+}
+
 fn lock(q: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
     q.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -677,6 +797,7 @@ fn next_batch(queue: &Mutex<Queue>, deadline: Instant) -> Option<Vec<(usize, u32
     }
 }
 
+#[derive(Default)]
 struct BurstOutcome {
     first_try: usize,
     after_redelivery: usize,
@@ -698,6 +819,49 @@ struct BurstOutcome {
     stopped_by_time_limit: bool,
 }
 
+impl BurstOutcome {
+    /// The fate of every record and the stand-in's counts, once the drivers are done.
+    fn tally(queue: &Queue, aws: &StandIn, things: &[String], elapsed: Duration) -> BurstOutcome {
+        let members: BTreeSet<String> = aws.group_members(GROUP);
+        let mut out = BurstOutcome {
+            elapsed,
+            calls: aws.count(Op::AddThingToThingGroup),
+            accepted: aws.count_status(Op::AddThingToThingGroup, 200),
+            throttled: aws.count_status(Op::AddThingToThingGroup, 400),
+            failed_5xx: aws.count_status(Op::AddThingToThingGroup, 500),
+            disconnects: aws.count(Op::DeleteConnection),
+            cut: things.iter().filter(|t| !aws.is_connected(t)).count(),
+            invocations: queue.invocations,
+            failed_invocations: queue.failed_invocations,
+            stopped_by_time_limit: queue.stopped_by_time_limit,
+            ..BurstOutcome::default()
+        };
+        for (idx, thing) in things.iter().enumerate() {
+            out.count(queue.fate(idx, members.contains(thing)));
+        }
+        out
+    }
+
+    fn count(&mut self, fate: Fate) {
+        match fate {
+            Fate::FirstTry => self.first_try += 1,
+            Fate::AfterRedelivery => self.after_redelivery += 1,
+            Fate::FalseSuccess => {
+                self.false_success += 1;
+                self.lost += 1;
+            }
+            Fate::DeadLettered { in_group } => {
+                self.dead += 1;
+                if in_group {
+                    self.dead_but_in_group += 1;
+                }
+            }
+            Fate::Unfinished => self.unfinished += 1,
+            Fate::Lost => self.lost += 1,
+        }
+    }
+}
+
 fn burst_run(spec: &BurstSpec, group: &Subject) -> Res<BurstOutcome> {
     let aws = StandIn::with(
         StandInConfig::default()
@@ -707,13 +871,44 @@ fn burst_run(spec: &BurstSpec, group: &Subject) -> Res<BurstOutcome> {
             .seed(5),
     );
     let api = RuntimeApi::start();
+    let procs = start_burst_processes(spec, group, &api, &aws)?;
+    let things: Vec<String> = (0..spec.records)
+        .map(|i| format!("burst-{}-{i:05}", spec.retry_mode))
+        .collect();
+    for thing in &things {
+        aws.connect(thing, Some(thing));
+    }
+    let queue = Mutex::new(Queue::new(spec.records));
+    let started = Instant::now();
+    let deadline = started + spec.time_limit;
+    // One driver per process: Lambda's SQS poller keeps `processes` invocations in flight.
+    thread::scope(|scope| {
+        for _ in 0..spec.processes {
+            scope.spawn(|| drive(&api, &queue, &things, spec, deadline));
+        }
+    });
+    let elapsed = started.elapsed();
+    let out = BurstOutcome::tally(&lock(&queue), &aws, &things, elapsed);
+    let other_ops = aws.calls().len() - out.calls - out.disconnects;
+    if other_ops > 0 {
+        return Err(format!(
+            "quarantine-group made {other_ops} calls other than AddThingToThingGroup and DeleteConnection"
+        ));
+    }
+    drop(procs);
+    Ok(out)
+}
+
+/// `spec.processes` quarantine-group processes, once every one polls `api`.
+fn start_burst_processes(
+    spec: &BurstSpec,
+    group: &Subject,
+    api: &RuntimeApi,
+    aws: &StandIn,
+) -> Res<Vec<FunctionProcess>> {
     let mut procs = Vec::new();
     for _ in 0..spec.processes {
-        procs.push(group.spawn(
-            &api,
-            &aws.endpoint(),
-            &[("AWS_RETRY_MODE", spec.retry_mode)],
-        )?);
+        procs.push(group.spawn(api, &aws.endpoint(), &[("AWS_RETRY_MODE", spec.retry_mode)])?);
     }
     let ready_by = Instant::now() + Duration::from_secs(30);
     while api.polls() < spec.processes {
@@ -731,131 +926,38 @@ fn burst_run(spec: &BurstSpec, group: &Subject) -> Res<BurstOutcome> {
         }
         thread::sleep(Duration::from_millis(10));
     }
-    let things: Vec<String> = (0..spec.records)
-        .map(|i| format!("burst-{}-{i:05}", spec.retry_mode))
-        .collect();
-    for thing in &things {
-        aws.connect(thing, Some(thing));
+    Ok(procs)
+}
+
+/// One poller: invokes the batches the queue hands out and settles each, until the queue
+/// is finished or the deadline passes.
+fn drive(
+    api: &RuntimeApi,
+    queue: &Mutex<Queue>,
+    things: &[String],
+    spec: &BurstSpec,
+    deadline: Instant,
+) {
+    while let Some(batch) = next_batch(queue, deadline) {
+        let records: Vec<SqsMessage> = batch
+            .iter()
+            .map(|&(idx, receive)| sqs_record(idx, &things[idx], receive))
+            .collect();
+        let outcome = api.invoke(&sqs_event(records), INVOKE_TIMEOUT);
+        // Whole-batch failure unless the answer names the failed records.
+        let failed: Option<Vec<String>> = match &outcome {
+            Invocation::Response(answer) => batch_item_failures(answer),
+            _ => None,
+        };
+        lock(queue).settle(batch, failed, spec);
     }
-    let queue = Mutex::new(Queue {
-        ready: (0..spec.records).collect(),
-        receives: vec![0; spec.records],
-        done_on: vec![0; spec.records],
-        dead: vec![false; spec.records],
-        ..Queue::default()
-    });
-    let started = Instant::now();
-    let deadline = started + spec.time_limit;
-    // One driver per process: Lambda's SQS poller keeps `processes` invocations in flight.
-    thread::scope(|scope| {
-        for _ in 0..spec.processes {
-            scope.spawn(|| {
-                while let Some(batch) = next_batch(&queue, deadline) {
-                    let records: Vec<SqsMessage> = batch
-                        .iter()
-                        .map(|&(idx, receive)| sqs_record(idx, &things[idx], receive))
-                        .collect();
-                    let outcome = api.invoke(&sqs_event(records), INVOKE_TIMEOUT);
-                    // Whole-batch failure unless the answer names the failed records.
-                    let failed: Option<Vec<String>> = match &outcome {
-                        Invocation::Response(answer) => batch_item_failures(answer),
-                        _ => None,
-                    };
-                    let mut q = lock(&queue);
-                    q.invocations += 1;
-                    if failed.is_none() {
-                        q.failed_invocations += 1;
-                    }
-                    q.in_flight -= batch.len();
-                    let now = Instant::now();
-                    for (idx, receive) in batch {
-                        let id = message_id(idx);
-                        let ok = failed.as_ref().is_some_and(|f| !f.contains(&id));
-                        if ok {
-                            q.done_on[idx] = receive;
-                        } else if receive >= spec.max_receive_count {
-                            q.dead[idx] = true;
-                        } else {
-                            q.delayed.push_back((now + spec.visibility_timeout, idx));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let elapsed = started.elapsed();
-    let q = lock(&queue);
-    let members: BTreeSet<String> = aws.group_members(GROUP);
-    let mut out = BurstOutcome {
-        first_try: 0,
-        after_redelivery: 0,
-        dead: 0,
-        dead_but_in_group: 0,
-        unfinished: 0,
-        lost: 0,
-        false_success: 0,
-        elapsed,
-        calls: aws.count(Op::AddThingToThingGroup),
-        accepted: aws.count_status(Op::AddThingToThingGroup, 200),
-        throttled: aws.count_status(Op::AddThingToThingGroup, 400),
-        failed_5xx: aws.count_status(Op::AddThingToThingGroup, 500),
-        disconnects: aws.count(Op::DeleteConnection),
-        cut: things.iter().filter(|t| !aws.is_connected(t)).count(),
-        invocations: q.invocations,
-        failed_invocations: q.failed_invocations,
-        stopped_by_time_limit: q.stopped_by_time_limit,
-    };
-    for (idx, thing) in things.iter().enumerate() {
-        let in_group = members.contains(thing);
-        let pending = q.ready.contains(&idx) || q.delayed.iter().any(|(_, i)| *i == idx);
-        if q.done_on[idx] > 0 {
-            if !in_group {
-                out.false_success += 1;
-                out.lost += 1;
-            } else if q.done_on[idx] == 1 {
-                out.first_try += 1;
-            } else {
-                out.after_redelivery += 1;
-            }
-        } else if q.dead[idx] {
-            out.dead += 1;
-            if in_group {
-                out.dead_but_in_group += 1;
-            }
-        } else if pending {
-            out.unfinished += 1;
-        } else {
-            out.lost += 1;
-        }
-    }
-    let other_ops = aws.calls().len() - out.calls - out.disconnects;
-    if other_ops > 0 {
-        return Err(format!(
-            "quarantine-group made {other_ops} calls other than AddThingToThingGroup and DeleteConnection"
-        ));
-    }
-    drop(procs);
-    Ok(out)
 }
 
 fn burst(specs: &[BurstSpec], group: &Subject) -> Res<()> {
     let Some(first) = specs.first() else {
         return Ok(());
     };
-    println!(
-        "## Burst: {} violations in SQS batches of 10, {} quarantine-group processes\n",
-        first.records, first.processes
-    );
-    println!(
-        "Stand-in: {} req/s token bucket (HTTP 400 ThrottlingException above it), {:.0}% of requests 500, \
-         {} ms latency per call. SQS simulation: a failed record is redelivered after {} ms, \
-         dead-lettered after maxReceiveCount = {}. SDK: AWS_MAX_ATTEMPTS default (3), MAX_CONCURRENCY 10.\n",
-        first.rate_per_second,
-        first.failure_share * 100.0,
-        first.latency.as_millis(),
-        first.visibility_timeout.as_millis(),
-        first.max_receive_count,
-    );
+    print_burst_setup(first);
     let mut outcomes = Vec::new();
     for spec in specs {
         eprintln!(
@@ -864,25 +966,38 @@ fn burst(specs: &[BurstSpec], group: &Subject) -> Res<()> {
         );
         outcomes.push(burst_run(spec, group)?);
     }
-    let mut header = String::from("| | ");
-    let mut rule = String::from("|---|");
-    for spec in specs {
-        header.push_str(&format!("AWS_RETRY_MODE={} | ", spec.retry_mode));
-        rule.push_str("---:|");
-    }
-    println!("{}\n{rule}", header.trim_end());
-    let row = |name: &str, cell: &dyn Fn(&BurstSpec, &BurstOutcome) -> String| {
-        let mut line = format!("| {name} |");
-        for (s, o) in specs.iter().zip(&outcomes) {
-            line.push_str(&format!(" {} |", cell(s, o)));
-        }
-        println!("{line}");
+    print_burst_table(specs, &outcomes);
+    burst_verdict(specs, &outcomes)
+}
+
+fn print_burst_setup(spec: &BurstSpec) {
+    println!(
+        "## Burst: {} violations in SQS batches of 10, {} quarantine-group processes\n",
+        spec.records, spec.processes
+    );
+    println!(
+        "Stand-in: {} req/s token bucket (HTTP 400 ThrottlingException above it), {:.0}% of requests 500, \
+         {} ms latency per call. SQS simulation: a failed record is redelivered after {} ms, \
+         dead-lettered after maxReceiveCount = {}. SDK: AWS_MAX_ATTEMPTS default (3), MAX_CONCURRENCY 10.\n",
+        spec.rate_per_second,
+        spec.failure_share * 100.0,
+        spec.latency.as_millis(),
+        spec.visibility_timeout.as_millis(),
+        spec.max_receive_count,
+    );
+}
+
+fn print_burst_table(specs: &[BurstSpec], outcomes: &[BurstOutcome]) {
+    let table = Markdown {
+        columns: specs,
+        results: outcomes,
     };
-    row("done on first delivery", &|_, o| o.first_try.to_string());
-    row("done after redelivery", &|_, o| {
+    table.header("", |s| format!("AWS_RETRY_MODE={}", s.retry_mode));
+    table.row("done on first delivery", |_, o| o.first_try.to_string());
+    table.row("done after redelivery", |_, o| {
         o.after_redelivery.to_string()
     });
-    row("dead-lettered (maxReceiveCount reached)", &|_, o| {
+    table.row("dead-lettered (maxReceiveCount reached)", |_, o| {
         if o.dead_but_in_group > 0 {
             format!(
                 "{} ({} of them in the group anyway)",
@@ -892,20 +1007,20 @@ fn burst(specs: &[BurstSpec], group: &Subject) -> Res<()> {
             o.dead.to_string()
         }
     });
-    row("still queued at the time limit", &|_, o| {
+    table.row("still queued at the time limit", |_, o| {
         o.unfinished.to_string()
     });
-    row("lost (must be 0)", &|_, o| o.lost.to_string());
-    row("elapsed", &|_, o| {
+    table.row("lost (must be 0)", |_, o| o.lost.to_string());
+    table.row("elapsed", |_, o| {
         format!("{:.1} s", o.elapsed.as_secs_f64())
     });
-    row("records done per second", &|_, o| {
+    table.row("records done per second", |_, o| {
         format!(
             "{:.0}",
             (o.first_try + o.after_redelivery) as f64 / o.elapsed.as_secs_f64()
         )
     });
-    row("accepted calls per second vs the set rate", &|s, o| {
+    table.row("accepted calls per second vs the set rate", |s, o| {
         let rate = o.accepted as f64 / o.elapsed.as_secs_f64();
         format!(
             "{rate:.0} / {:.0} ({:.0}%)",
@@ -913,29 +1028,31 @@ fn burst(specs: &[BurstSpec], group: &Subject) -> Res<()> {
             100.0 * rate / s.rate_per_second
         )
     });
-    row("AddThingToThingGroup calls (all answers)", &|_, o| {
+    table.row("AddThingToThingGroup calls (all answers)", |_, o| {
         o.calls.to_string()
     });
-    row("  answered 400 ThrottlingException", &|_, o| {
+    table.row("  answered 400 ThrottlingException", |_, o| {
         o.throttled.to_string()
     });
-    row("  answered 500 (injected)", &|_, o| {
-        o.failed_5xx.to_string()
-    });
-    row(
+    table.row("  answered 500 (injected)", |_, o| o.failed_5xx.to_string());
+    table.row(
         "DeleteConnection calls (all answers); connections cut",
-        &|_, o| format!("{}; {}", o.disconnects, o.cut),
+        |_, o| format!("{}; {}", o.disconnects, o.cut),
     );
-    row("AddThingToThingGroup calls per record", &|s, o| {
+    table.row("AddThingToThingGroup calls per record", |s, o| {
         format!("{:.2}", o.calls as f64 / s.records as f64)
     });
-    row(
+    table.row(
         "invocations (of which failed without a batch answer)",
-        &|_, o| format!("{} ({})", o.invocations, o.failed_invocations),
+        |_, o| format!("{} ({})", o.invocations, o.failed_invocations),
     );
     println!();
+}
+
+/// Notes the runs that stopped at their time limit; fails if any run lost a record.
+fn burst_verdict(specs: &[BurstSpec], outcomes: &[BurstOutcome]) -> Res<()> {
     let mut problems = Vec::new();
-    for (s, o) in specs.iter().zip(&outcomes) {
+    for (s, o) in specs.iter().zip(outcomes) {
         if o.lost > 0 {
             problems.push(format!(
                 "AWS_RETRY_MODE={}: {} records lost ({} reported done but not in the group)",

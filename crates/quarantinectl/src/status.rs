@@ -4,7 +4,10 @@
 //! is reported unknown with the reason, never guessed, and the others are still shown.
 
 use aws_config::SdkConfig;
+use aws_sdk_iot::operation::list_active_violations::ListActiveViolationsOutput;
+use aws_sdk_iot::operation::list_thing_groups_for_thing::ListThingGroupsForThingOutput;
 use aws_sdk_iot::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_iot::types::ActiveViolation;
 use mitigation::{ActionError, FunctionConfig};
 use mitigation_aws::adapters::{
     data_plane_client, data_plane_endpoint_configured, describe_data_endpoint,
@@ -171,31 +174,31 @@ impl Clients {
     }
 
     async fn in_group(&self, thing: &ThingName) -> Known<bool> {
-        let mut token = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .iot
-                .list_thing_groups_for_thing()
-                .thing_name(thing.as_str())
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| unknown(classify("ListThingGroupsForThing", thing.as_str(), e)))?;
-            if page
-                .thing_groups()
-                .iter()
-                .any(|g| g.group_name() == Some(self.group.as_str()))
-            {
-                return Ok(true);
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(false),
-            }
+        let walk = walk_pages(
+            |token| async move {
+                self.iot
+                    .list_thing_groups_for_thing()
+                    .thing_name(thing.as_str())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| unknown(classify("ListThingGroupsForThing", thing.as_str(), e)))
+            },
+            ListThingGroupsForThingOutput::next_token,
+            |page| {
+                page.thing_groups()
+                    .iter()
+                    .any(|g| g.group_name() == Some(self.group.as_str()))
+            },
+        )
+        .await?;
+        match walk {
+            Walk::Stopped => Ok(true),
+            Walk::Ended => Ok(false),
+            Walk::PageLimit => Err(format!(
+                "ListThingGroupsForThing: more than {MAX_PAGES} pages of groups"
+            )),
         }
-        Err(format!(
-            "ListThingGroupsForThing: more than {MAX_PAGES} pages of groups"
-        ))
     }
 
     async fn shadow(&self, thing: &ThingName) -> Known<Shadow> {
@@ -284,34 +287,72 @@ impl Clients {
             .collect())
     }
 
+    /// The active violations, from at most MAX_PAGES pages.
     async fn violations(&self, thing: &ThingName) -> Known<Vec<Value>> {
         let mut violations = Vec::new();
-        let mut token = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .iot
-                .list_active_violations()
-                .thing_name(thing.as_str())
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| unknown(classify("ListActiveViolations", thing.as_str(), e)))?;
-            violations.extend(page.active_violations().iter().map(|v| {
-                json!({
-                    "violationId": v.violation_id(),
-                    "securityProfileName": v.security_profile_name(),
-                    "behaviorName": v.behavior().map(|b| b.name()),
-                    "metric": v.behavior().and_then(|b| b.metric()),
-                    "violationStartTime": v.violation_start_time().map(date),
-                })
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
+        walk_pages(
+            |token| async move {
+                self.iot
+                    .list_active_violations()
+                    .thing_name(thing.as_str())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| unknown(classify("ListActiveViolations", thing.as_str(), e)))
+            },
+            ListActiveViolationsOutput::next_token,
+            |page| {
+                violations.extend(page.active_violations().iter().map(violation_json));
+                false
+            },
+        )
+        .await?;
         Ok(violations)
     }
+}
+
+fn violation_json(v: &ActiveViolation) -> Value {
+    json!({
+        "violationId": v.violation_id(),
+        "securityProfileName": v.security_profile_name(),
+        "behaviorName": v.behavior().map(|b| b.name()),
+        "metric": v.behavior().and_then(|b| b.metric()),
+        "violationStartTime": v.violation_start_time().map(date),
+    })
+}
+
+/// How a walk through the pages of a listing ended.
+enum Walk {
+    /// `visit` found what it looked for.
+    Stopped,
+    /// The last page was read.
+    Ended,
+    /// MAX_PAGES pages were read and there were more.
+    PageLimit,
+}
+
+/// Reads a listing page by page, at most MAX_PAGES, handing each page to `visit` until it
+/// answers true.
+async fn walk_pages<P, Fut>(
+    mut fetch: impl FnMut(Option<String>) -> Fut,
+    next_token: impl Fn(&P) -> Option<&str>,
+    mut visit: impl FnMut(&P) -> bool,
+) -> Known<Walk>
+where
+    Fut: Future<Output = Known<P>>,
+{
+    let mut token = None;
+    for _ in 0..MAX_PAGES {
+        let page = fetch(token.take()).await?;
+        if visit(&page) {
+            return Ok(Walk::Stopped);
+        }
+        match next_token(&page) {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(Walk::Ended),
+        }
+    }
+    Ok(Walk::PageLimit)
 }
 
 fn date(t: &DateTime) -> String {
@@ -320,83 +361,39 @@ fn date(t: &DateTime) -> String {
 }
 
 impl ThingStatus {
+    /// The certificate ids the quarantine recorded as deactivated; none when unknown.
+    fn recorded(&self) -> &[CertificateId] {
+        match &self.registry {
+            Ok(Some(ids)) => ids,
+            _ => &[],
+        }
+    }
+
     fn to_json(&self, clients: &Clients) -> Value {
-        let mut unknown = Map::new();
-        let mut known = |field: &str, part: Result<Value, &String>| match part {
-            Ok(v) => v,
-            Err(reason) => {
-                unknown.insert(field.to_owned(), Value::from(reason.as_str()));
-                Value::Null
-            }
-        };
-        let registered = known(
-            "registered",
-            self.registry.as_ref().map(|r| Value::from(r.is_some())),
-        );
-        let recorded = known(
-            "certificateRecord",
-            self.registry.as_ref().map(|r| {
-                r.as_ref().map_or(Value::Null, |ids| {
-                    ids.iter().map(|i| Value::from(i.as_str())).collect()
-                })
-            }),
-        );
-        let in_group = known(
-            "inQuarantineGroup",
-            self.in_group.as_ref().map(|b| Value::from(*b)),
-        );
-        let shadow_desired = known(
-            "shadowQuarantine",
-            self.shadow.as_ref().map(|s| s.desired.clone()),
-        );
-        let shadow_reported = known(
-            "shadowReportedQuarantine",
-            self.shadow.as_ref().map(|s| s.reported.clone()),
-        );
-        let shadow_exists = known(
-            "shadowExists",
-            self.shadow.as_ref().map(|s| Value::from(s.exists)),
-        );
-        let connected = known(
-            "connected",
-            self.connection.as_ref().map(|c| Value::from(c.connected)),
-        );
+        let mut parts = JsonParts::default();
+        let registered = parts.known("registered", &self.registry, |r| Value::from(r.is_some()));
+        let recorded = parts.known("certificateRecord", &self.registry, |r| {
+            r.as_ref().map_or(Value::Null, |ids| {
+                ids.iter().map(|i| Value::from(i.as_str())).collect()
+            })
+        });
+        let in_group = parts.known("inQuarantineGroup", &self.in_group, |b| Value::from(*b));
+        let shadow_desired = parts.known("shadowQuarantine", &self.shadow, |s| s.desired.clone());
+        let shadow_reported = parts.known("shadowReportedQuarantine", &self.shadow, |s| {
+            s.reported.clone()
+        });
+        let shadow_exists = parts.known("shadowExists", &self.shadow, |s| Value::from(s.exists));
+        let connected = parts.known("connected", &self.connection, |c| Value::from(c.connected));
         let connection = self
             .connection
             .as_ref()
             .map_or(Value::Null, |c| c.details.clone());
-        let recorded_ids: &[CertificateId] = match &self.registry {
-            Ok(Some(ids)) => ids,
-            _ => &[],
-        };
-        let certificates = known(
-            "certificates",
-            self.certificates.as_ref().map(|certs| {
-                certs
-                    .iter()
-                    .map(|c| {
-                        let (status, reason) = match &c.status {
-                            Ok(Some(s)) => (Value::from(s.to_string()), None),
-                            Ok(None) => (Value::from("NOT_FOUND"), None),
-                            Err(reason) => (Value::Null, Some(reason.clone())),
-                        };
-                        let mut cert = json!({
-                            "certificateId": c.id.as_str(),
-                            "status": status,
-                            "deactivatedByQuarantine": recorded_ids.contains(&c.id),
-                        });
-                        if let (Some(reason), Some(map)) = (reason, cert.as_object_mut()) {
-                            map.insert("unknown".into(), Value::from(reason));
-                        }
-                        cert
-                    })
-                    .collect()
-            }),
-        );
-        let violations = known(
-            "activeViolations",
-            self.violations.as_ref().map(|v| Value::from(v.clone())),
-        );
+        let certificates = parts.known("certificates", &self.certificates, |certs| {
+            certs.iter().map(|c| c.to_json(self.recorded())).collect()
+        });
+        let violations = parts.known("activeViolations", &self.violations, |v| {
+            Value::from(v.clone())
+        });
         json!({
             "thingName": self.thing.as_str(),
             "registered": registered,
@@ -412,125 +409,195 @@ impl ThingStatus {
             "certificateRecordAttribute": clients.attribute,
             "certificateRecord": recorded,
             "activeViolations": violations,
-            "unknown": unknown,
+            "unknown": parts.unknown,
         })
     }
-}
 
-/// A table, one row per thing; unknown cells point to a numbered note with the reason.
-fn table(statuses: &[ThingStatus], clients: &Clients) -> String {
-    let mut notes: Vec<String> = Vec::new();
-    let mut cell = |part: Result<String, &String>, what: &str, thing: &ThingName| match part {
-        Ok(text) => text,
-        Err(reason) => {
-            notes.push(format!("{thing} {what}: {reason}"));
-            format!("unknown [{}]", notes.len())
-        }
-    };
-    let shadow_label = clients
-        .shadow_name
-        .as_deref()
-        .map_or("SHADOW".to_owned(), |n| format!("SHADOW {n}"));
-    let header = vec![
-        "THING".to_owned(),
-        format!("IN {}", clients.group),
-        format!("{shadow_label} (desired/reported)"),
-        "CONNECTED".to_owned(),
-        "CERTIFICATES (* deactivated by the quarantine)".to_owned(),
-        "ACTIVE VIOLATIONS".to_owned(),
-    ];
-    let mut rows = vec![header];
-    for s in statuses {
-        let t = &s.thing;
-        let registered = match &s.registry {
+    /// The table row of this thing; unknown cells are noted in `notes`.
+    fn row(&self, notes: &mut Notes) -> Vec<String> {
+        let t = &self.thing;
+        let registered = match &self.registry {
             Ok(None) => " (not registered)",
             _ => "",
         };
-        let in_group = cell(
-            s.in_group
-                .as_ref()
-                .map(|b| if *b { "yes" } else { "no" }.to_owned()),
+        let in_group = notes.cell(
+            self.in_group.as_ref().map(|b| yes_no(*b)),
             "quarantine group",
             t,
         );
-        let shadow = cell(
-            s.shadow.as_ref().map(|sh| {
-                if sh.exists {
-                    format!("{}/{}", flag(&sh.desired), flag(&sh.reported))
-                } else {
-                    "no shadow".to_owned()
-                }
-            }),
-            "shadow",
-            t,
-        );
-        let connected = cell(
-            s.connection
-                .as_ref()
-                .map(|c| if c.connected { "yes" } else { "no" }.to_owned()),
+        let shadow = notes.cell(self.shadow.as_ref().map(Shadow::cell), "shadow", t);
+        let connected = notes.cell(
+            self.connection.as_ref().map(|c| yes_no(c.connected)),
             "connection",
             t,
         );
-        let recorded: &[CertificateId] = match &s.registry {
-            Ok(Some(ids)) => ids,
-            _ => &[],
-        };
-        let certificates = cell(
-            s.certificates.as_ref().map(|certs| {
-                if certs.is_empty() {
-                    return "none".to_owned();
-                }
-                let parts: Vec<String> = certs
-                    .iter()
-                    .map(|c| {
-                        let status = match &c.status {
-                            Ok(Some(st)) => st.to_string(),
-                            Ok(None) => "NOT_FOUND".to_owned(),
-                            Err(_) => "unknown".to_owned(),
-                        };
-                        let mark = if recorded.contains(&c.id) { "*" } else { "" };
-                        format!("{}… {status}{mark}", &c.id.as_str()[..8])
-                    })
-                    .collect();
-                parts.join(", ")
-            }),
+        let certificates = notes.cell(
+            self.certificates
+                .as_ref()
+                .map(|certs| certificates_cell(certs, self.recorded())),
             "certificates",
             t,
         );
-        let violations = cell(
-            s.violations.as_ref().map(|v| {
-                if v.is_empty() {
-                    return "none".to_owned();
-                }
-                let names: Vec<String> = v
-                    .iter()
-                    .map(|x| {
-                        x["behaviorName"]
-                            .as_str()
-                            .or(x["violationId"].as_str())
-                            .unwrap_or("?")
-                            .to_owned()
-                    })
-                    .collect();
-                names.join(", ")
-            }),
+        let violations = notes.cell(
+            self.violations.as_ref().map(|v| violations_cell(v)),
             "active violations",
             t,
         );
-        rows.push(vec![
+        vec![
             format!("{t}{registered}"),
             in_group,
             shadow,
             connected,
             certificates,
             violations,
-        ]);
+        ]
     }
+}
+
+/// The parts of a status's JSON: a part that could not be read is null, with the reason
+/// under `unknown`.
+#[derive(Default)]
+struct JsonParts {
+    unknown: Map<String, Value>,
+}
+
+impl JsonParts {
+    fn known<T>(&mut self, field: &str, part: &Known<T>, value: impl FnOnce(&T) -> Value) -> Value {
+        match part {
+            Ok(v) => value(v),
+            Err(reason) => {
+                self.unknown
+                    .insert(field.to_owned(), Value::from(reason.as_str()));
+                Value::Null
+            }
+        }
+    }
+}
+
+impl Certificate {
+    /// The status as shown (`NOT_FOUND` when IoT does not know the certificate), or why it
+    /// is unknown.
+    fn status_text(&self) -> Result<String, &String> {
+        self.status.as_ref().map(|s| {
+            s.as_ref()
+                .map_or_else(|| "NOT_FOUND".to_owned(), CertStatus::to_string)
+        })
+    }
+
+    fn to_json(&self, recorded: &[CertificateId]) -> Value {
+        let (status, reason) = match self.status_text() {
+            Ok(text) => (Value::from(text), None),
+            Err(reason) => (Value::Null, Some(reason.clone())),
+        };
+        let mut cert = json!({
+            "certificateId": self.id.as_str(),
+            "status": status,
+            "deactivatedByQuarantine": recorded.contains(&self.id),
+        });
+        if let (Some(reason), Some(map)) = (reason, cert.as_object_mut()) {
+            map.insert("unknown".into(), Value::from(reason));
+        }
+        cert
+    }
+}
+
+impl Shadow {
+    fn cell(&self) -> String {
+        if self.exists {
+            format!("{}/{}", flag(&self.desired), flag(&self.reported))
+        } else {
+            "no shadow".to_owned()
+        }
+    }
+}
+
+/// The reasons of the table's unknown cells, numbered from 1.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Notes {
+    /// The cell's text, or `unknown [n]` pointing to a new note with the reason.
+    fn cell(&mut self, part: Result<String, &String>, what: &str, thing: &ThingName) -> String {
+        match part {
+            Ok(text) => text,
+            Err(reason) => {
+                self.0.push(format!("{thing} {what}: {reason}"));
+                format!("unknown [{}]", self.0.len())
+            }
+        }
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+fn certificates_cell(certs: &[Certificate], recorded: &[CertificateId]) -> String {
+    if certs.is_empty() {
+        return "none".to_owned();
+    }
+    let parts: Vec<String> = certs
+        .iter()
+        .map(|c| {
+            let status = c.status_text().unwrap_or_else(|_| "unknown".to_owned());
+            let mark = if recorded.contains(&c.id) { "*" } else { "" };
+            format!("{}… {status}{mark}", &c.id.as_str()[..8])
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn violations_cell(violations: &[Value]) -> String {
+    if violations.is_empty() {
+        return "none".to_owned();
+    }
+    let names: Vec<String> = violations
+        .iter()
+        .map(|x| {
+            x["behaviorName"]
+                .as_str()
+                .or(x["violationId"].as_str())
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    names.join(", ")
+}
+
+/// A table, one row per thing; unknown cells point to a numbered note with the reason.
+fn table(statuses: &[ThingStatus], clients: &Clients) -> String {
+    let mut notes = Notes::default();
+    let mut rows = vec![header(clients)];
+    rows.extend(statuses.iter().map(|s| s.row(&mut notes)));
+    let mut out = align(&rows);
+    for (i, note) in notes.0.iter().enumerate() {
+        out.push_str(&format!("[{}] {note}\n", i + 1));
+    }
+    out
+}
+
+fn header(clients: &Clients) -> Vec<String> {
+    let shadow_label = clients
+        .shadow_name
+        .as_deref()
+        .map_or("SHADOW".to_owned(), |n| format!("SHADOW {n}"));
+    vec![
+        "THING".to_owned(),
+        format!("IN {}", clients.group),
+        format!("{shadow_label} (desired/reported)"),
+        "CONNECTED".to_owned(),
+        "CERTIFICATES (* deactivated by the quarantine)".to_owned(),
+        "ACTIVE VIOLATIONS".to_owned(),
+    ]
+}
+
+/// The rows as lines of left-aligned columns two spaces apart.
+fn align(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for row in &rows {
+    for row in rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
@@ -538,9 +605,6 @@ fn table(statuses: &[ThingStatus], clients: &Clients) -> String {
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
-    }
-    for (i, note) in notes.iter().enumerate() {
-        out.push_str(&format!("[{}] {note}\n", i + 1));
     }
     out
 }
@@ -550,5 +614,78 @@ fn flag(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// A page of a listing of `pages` pages: its number and the token of the next.
+    struct FakePage {
+        number: usize,
+        next: String,
+    }
+
+    impl FakePage {
+        fn next_token(&self) -> Option<&str> {
+            Some(&self.next)
+        }
+    }
+
+    /// Walks a listing of `pages` pages, stopping at page `stop_at`; how the walk ended and
+    /// the numbers of the pages visited.
+    fn walk(pages: usize, stop_at: Option<usize>) -> (Known<Walk>, Vec<usize>) {
+        let mut seen = Vec::new();
+        let walk = futures::executor::block_on(walk_pages(
+            |token: Option<String>| async move {
+                let number = token.map_or(0, |t| t.parse::<usize>().unwrap());
+                let next = if number + 1 < pages {
+                    (number + 1).to_string()
+                } else {
+                    String::new()
+                };
+                Ok(FakePage { number, next })
+            },
+            FakePage::next_token,
+            |page| {
+                seen.push(page.number);
+                stop_at == Some(page.number)
+            },
+        ));
+        (walk, seen)
+    }
+
+    #[test]
+    fn walk_pages_ends_on_an_empty_token() {
+        let (walk, seen) = walk(3, None);
+        assert!(matches!(walk, Ok(Walk::Ended)));
+        assert_eq!(seen, [0, 1, 2]);
+    }
+
+    #[test]
+    fn walk_pages_stops_when_visit_finds() {
+        let (walk, seen) = walk(5, Some(1));
+        assert!(matches!(walk, Ok(Walk::Stopped)));
+        assert_eq!(seen, [0, 1]);
+    }
+
+    #[test]
+    fn walk_pages_reads_at_most_max_pages() {
+        let (walk, seen) = walk(MAX_PAGES + 1, None);
+        assert!(matches!(walk, Ok(Walk::PageLimit)));
+        assert_eq!(seen.len(), MAX_PAGES);
+    }
+
+    #[test]
+    fn walk_pages_passes_a_failed_page_on() {
+        let walk = futures::executor::block_on(walk_pages(
+            |_token| async { Err::<usize, _>("ListThings: denied".to_owned()) },
+            |_: &usize| None,
+            |_| panic!("no page to visit"),
+        ));
+        assert!(matches!(walk, Err(reason) if reason == "ListThings: denied"));
     }
 }

@@ -77,47 +77,29 @@ impl Collector {
     /// take a difference from.
     pub async fn sample(&mut self) -> Result<Sample, CollectError> {
         let root = self.config.proc_root.clone();
-        let interfaces = self.interfaces.table();
-        let name_of = |ip: &IpAddr| -> Option<String> {
-            if ip.is_unspecified() {
-                return None;
-            }
-            interfaces
-                .iter()
-                .find(|(a, _)| a == ip)
-                .map(|(_, n)| n.clone())
-        };
-
+        let names = InterfaceNames(self.interfaces.table());
         let tcp = read_sockets(&root, &["net/tcp", "net/tcp6"])?;
         let udp = read_sockets(&root, &["net/udp", "net/udp6"])?;
-        let listening = |sockets: &[net::Socket], state: u8| {
-            let ports: BTreeSet<Port> = sockets
-                .iter()
-                .filter(|s| s.state == state)
-                .filter(|s| state != net::TCP_CLOSE || s.remote_port == 0)
-                .map(|s| Port {
-                    pt: s.local_port,
-                    interface: name_of(&s.local),
-                })
-                .collect();
-            PortList::new(ports.into_iter().collect())
-        };
-        let tp = listening(&tcp, net::TCP_LISTEN);
+        let tp = names.listening(&tcp, net::TCP_LISTEN);
         // An unconnected UDP socket is in state CLOSE with no peer: it receives from anyone.
-        let up = listening(&udp, net::TCP_CLOSE);
-        let connections: BTreeSet<Connection> = tcp
-            .iter()
-            .filter(|s| s.state == net::TCP_ESTABLISHED)
-            .map(|s| Connection {
-                rad: match s.remote {
-                    IpAddr::V4(v4) => format!("{v4}:{}", s.remote_port),
-                    IpAddr::V6(v6) => format!("[{v6}]:{}", s.remote_port),
-                },
-                lp: s.local_port,
-                li: name_of(&s.local),
-            })
-            .collect();
+        let up = names.listening(&udp, net::TCP_CLOSE);
+        let ec = names.established(&tcp);
+        let ns = self.network_stats(&root)?;
+        let custom = self.custom_metrics(&root).await?;
+        Ok(Sample {
+            metrics: Metrics {
+                tp,
+                up,
+                ns,
+                tc: TcpConnections { ec },
+            },
+            custom,
+        })
+    }
 
+    /// The traffic since the previous sample (None on the first), from `net/dev`; keeps
+    /// these counters for the next.
+    fn network_stats(&mut self, root: &Path) -> Result<Option<NetworkStats>, CollectError> {
         let dev_path = root.join("net/dev");
         let dev_text = std::fs::read_to_string(&dev_path).map_err(|source| CollectError::Read {
             path: dev_path.clone(),
@@ -139,14 +121,22 @@ impl Collector {
             }
         });
         self.previous = Some(counters);
+        Ok(ns)
+    }
 
+    /// The custom metrics: the child-process count, then the configured commands (one that
+    /// fails is left out of this report).
+    async fn custom_metrics(
+        &self,
+        root: &Path,
+    ) -> Result<BTreeMap<String, [CustomValue; 1]>, CollectError> {
         let mut custom = BTreeMap::new();
         if let Some((process, metric)) = &self.config.child_metric {
-            let list = procs::processes(&root).map_err(|source| CollectError::Read {
-                path: root.clone(),
+            let list = procs::processes(root).map_err(|source| CollectError::Read {
+                path: root.to_path_buf(),
                 source,
             })?;
-            let n = procs::count_descendants(&root, &list, process);
+            let n = procs::count_descendants(root, &list, process);
             custom.insert(
                 metric.to_string(),
                 [CustomValue::Number(Number::Int(
@@ -164,24 +154,57 @@ impl Collector {
                 }
             }
         }
-
-        Ok(Sample {
-            metrics: Metrics {
-                tp,
-                up,
-                ns,
-                tc: TcpConnections {
-                    ec: ConnectionList::new(connections.into_iter().collect()),
-                },
-            },
-            custom,
-        })
+        Ok(custom)
     }
 
     /// A complete report with the given report id.
     pub async fn report(&mut self, rid: u64) -> Result<Report, CollectError> {
         let sample = self.sample().await?;
         Ok(Report::new(rid, Some(sample.metrics), sample.custom))
+    }
+}
+
+/// The interface names of the device's addresses, for the ports and connections.
+struct InterfaceNames(Vec<(IpAddr, String)>);
+
+impl InterfaceNames {
+    /// The interface of a local address; none for a wildcard address (all interfaces).
+    fn name_of(&self, ip: &IpAddr) -> Option<String> {
+        if ip.is_unspecified() {
+            return None;
+        }
+        self.0.iter().find(|(a, _)| a == ip).map(|(_, n)| n.clone())
+    }
+
+    /// The ports of the sockets in `state` (for CLOSE, only those with no peer).
+    fn listening(&self, sockets: &[net::Socket], state: u8) -> PortList {
+        let ports: BTreeSet<Port> = sockets
+            .iter()
+            .filter(|s| s.state == state)
+            .filter(|s| state != net::TCP_CLOSE || s.remote_port == 0)
+            .map(|s| Port {
+                pt: s.local_port,
+                interface: self.name_of(&s.local),
+            })
+            .collect();
+        PortList::new(ports.into_iter().collect())
+    }
+
+    /// The established TCP connections.
+    fn established(&self, tcp: &[net::Socket]) -> ConnectionList {
+        let connections: BTreeSet<Connection> = tcp
+            .iter()
+            .filter(|s| s.state == net::TCP_ESTABLISHED)
+            .map(|s| Connection {
+                rad: match s.remote {
+                    IpAddr::V4(v4) => format!("{v4}:{}", s.remote_port),
+                    IpAddr::V6(v6) => format!("[{v6}]:{}", s.remote_port),
+                },
+                lp: s.local_port,
+                li: self.name_of(&s.local),
+            })
+            .collect();
+        ConnectionList::new(connections.into_iter().collect())
     }
 }
 

@@ -151,16 +151,21 @@ impl Resolver<'_> {
             .await
             .map_err(Resolution::Failed)?;
         for (cert, names) in things {
-            if names.is_empty() {
-                return Err(Resolution::Failed(no_thing_for(cert)));
-            }
+            let mut valid = 0;
             for name in names {
                 match ThingName::parse(&name) {
-                    Ok(thing) => gathered.add(action, thing),
+                    Ok(thing) => {
+                        valid += 1;
+                        gathered.add(action, thing);
+                    }
                     Err(problem) => gathered.notes.push(format!(
                         "certificate {cert} is attached to {name:?}, not a valid thing name ({problem}); skipped"
                     )),
                 }
+            }
+            // No thing to act on for this certificate can never change by retrying.
+            if valid == 0 {
+                return Err(Resolution::Failed(no_thing_for(cert)));
             }
         }
         Ok(Completeness::Complete)
@@ -283,7 +288,7 @@ fn no_thing_for(cert: &CertificateId) -> ActionError {
         "ListPrincipalThingsV2",
         format!("cert/{cert}"),
         "NoThingForCertificate",
-        format!("certificate {cert} is attached to no thing"),
+        format!("certificate {cert} is attached to no thing that can be quarantined"),
     )
     .with_hint(format!(
         "nothing to quarantine by thing: deactivate the certificate by hand if it is compromised (aws iot update-certificate --certificate-id {cert} --new-status INACTIVE)"

@@ -106,6 +106,36 @@ async fn a_certificate_attached_to_no_thing_fails_permanently_naming_it() {
 }
 
 #[tokio::test]
+async fn a_certificate_attached_only_to_invalid_names_fails_permanently() {
+    // Found by fuzzing the handler: such a record used to end as ignored, so nothing was
+    // quarantined and nothing was dead-lettered.
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let h = handler(
+        &action,
+        ScriptedDirectory::new(10).certificate(CERT_A, &["bad name", ""]),
+    );
+    let request = json!({"certificateId": CERT_A, "action": "quarantine"});
+    let report = h.handle(&sqs(&[("m1", request)])).await.expect("decoded");
+    let record = &report.records[0];
+    assert_eq!(
+        record.outcome,
+        RecordOutcome::Failed {
+            retry: Retry::Permanent
+        }
+    );
+    assert_eq!(
+        record.failure().map(|f| f.code).as_deref(),
+        Some("NoThingForCertificate")
+    );
+    assert!(
+        record.notes.iter().any(|n| n.contains("bad name")),
+        "{:?}",
+        record.notes
+    );
+    assert!(action.calls().is_empty());
+}
+
+#[tokio::test]
 async fn an_audit_is_expanded_over_every_page_skipping_suppressed_findings() {
     // 1,000 findings over 4 pages of 250: certificates shared by two things each, client
     // ids, and suppressed findings that must change nothing.

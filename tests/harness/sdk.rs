@@ -74,3 +74,17 @@ pub fn data_client(endpoint: &str, settings: ClientSettings) -> aws_sdk_iotdatap
         .build();
     aws_sdk_iotdataplane::Client::from_conf(config)
 }
+
+/// Shared SDK configuration on `endpoint` with one attempt per call: what the functions'
+/// start-up builds its clients from (`mitigation_aws::startup::build_handler_on`).
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_iot::config::SharedCredentialsProvider::new(
+            credentials(),
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(ClientSettings::attempts(1).retry())
+        .build()
+}

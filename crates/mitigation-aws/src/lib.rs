@@ -6,6 +6,8 @@
 //!   recorded in a thing attribute; reactivate only those);
 //! - [`lookups`]: certificates to things, audit findings (what resolves a record's
 //!   subjects);
+//! - `fan_out` (feature `fan-out`): an audit's devices sent through the function's own
+//!   SQS queue;
 //! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
 //! - [`lambda`]: the Lambda start-up shared by the function binaries.
 //!
@@ -14,6 +16,8 @@
 
 pub mod adapters;
 pub mod certificates;
+#[cfg(feature = "fan-out")]
+pub mod fan_out;
 pub mod lambda;
 pub mod lookups;
 pub mod startup;

@@ -19,6 +19,8 @@ pub enum StartupError {
         "the {0:?} mitigation needs the IoT data-plane client: build with the `data-plane` feature"
     )]
     NotBuiltIn(DataPlaneAction),
+    #[error("FANOUT_QUEUE_URL is set, but this binary was built without the `fan-out` feature")]
+    FanOutNotBuiltIn,
 }
 
 /// Build a handler that performs `kinds` with the real AWS SDK clients. The only call made
@@ -75,7 +77,29 @@ pub async fn build_handler_on(
     if config.policy.release_on_clear || config.verify_violation {
         handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
     }
+    if let Some(queue_url) = &config.fan_out_queue_url {
+        handler = with_fan_out(handler, &sdk, queue_url)?;
+    }
     Ok(handler)
+}
+
+#[cfg(feature = "fan-out")]
+fn with_fan_out(
+    handler: Handler,
+    sdk: &aws_config::SdkConfig,
+    queue_url: &str,
+) -> Result<Handler, StartupError> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    Ok(handler.with_fan_out(Arc::new(crate::fan_out::QueueFanOut::new(sqs, queue_url))))
+}
+
+#[cfg(not(feature = "fan-out"))]
+fn with_fan_out(
+    _handler: Handler,
+    _sdk: &aws_config::SdkConfig,
+    _queue_url: &str,
+) -> Result<Handler, StartupError> {
+    Err(StartupError::FanOutNotBuiltIn)
 }
 
 /// The mitigations that call the IoT data plane.

@@ -210,6 +210,14 @@ pub trait AuditFindings: Send + Sync {
     ) -> BoxFuture<'a, Result<AuditFindingFields, ActionError>>;
 }
 
+/// Hands alerts to be handled later as records of their own: an audit with thousands of
+/// findings is fanned out through the function's own queue, one mitigation request per
+/// device, instead of being mitigated within one invocation.
+pub trait FanOut: Send + Sync {
+    /// Send every alert (JSON text), or fail.
+    fn send<'a>(&'a self, alerts: &'a [String]) -> BoxFuture<'a, Result<(), ActionError>>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::{ActionError, Retry};

@@ -81,6 +81,9 @@ pub struct FunctionConfig {
     /// `CERTIFICATE_RECORD_ATTRIBUTE`: the thing attribute in which quarantine-certificate
     /// records the certificates it deactivated (default `quarantineDeactivatedCerts`).
     pub certificate_record_attribute: String,
+    /// `FANOUT_QUEUE_URL`: the function's own SQS queue; an audit's devices are sent there
+    /// as mitigation requests of their own instead of being mitigated in one invocation.
+    pub fan_out_queue_url: Option<String>,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
     /// (default `IotQuarantine`).
     pub metrics_namespace: String,
@@ -102,6 +105,7 @@ impl Default for FunctionConfig {
             disconnect: true,
             verify_violation: false,
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
+            fan_out_queue_url: None,
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
             aws: AwsSettings::default(),
         }
@@ -152,6 +156,9 @@ impl FunctionConfig {
                 None => DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
                 Some(v) => attribute_name("CERTIFICATE_RECORD_ATTRIBUTE", v)?,
             },
+            fan_out_queue_url: get("FANOUT_QUEUE_URL")
+                .map(|v| queue_url("FANOUT_QUEUE_URL", v))
+                .transpose()?,
             metrics_namespace: match get("METRICS_NAMESPACE") {
                 None => crate::metrics::DEFAULT_NAMESPACE.to_owned(),
                 Some(v) => namespace("METRICS_NAMESPACE", v)?,
@@ -295,6 +302,21 @@ fn dimension_name(variable: &'static str, value: String) -> Result<String, Confi
     Ok(name.to_owned())
 }
 
+/// An SQS queue URL: `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` (or `http://` for an
+/// emulator).
+fn queue_url(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let scheme = v.starts_with("https://") || v.starts_with("http://");
+    if !scheme || v.contains(char::is_whitespace) || v.matches('/').count() < 4 {
+        return Err(bad(
+            variable,
+            value,
+            "expected an SQS queue URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
 /// A CloudWatch namespace: 1 to 255 of letters, digits and `.-_/#:`, not `AWS/...`.
 fn namespace(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
@@ -382,6 +404,10 @@ mod tests {
             ),
             ("THING_DIMENSION", "DeviceName"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "deactivated"),
+            (
+                "FANOUT_QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+            ),
         ])
         .expect("valid");
         assert!(c.policy.release_on_clear && c.dry_run);
@@ -410,6 +436,10 @@ mod tests {
         );
         assert_eq!(c.policy.thing_dimension, "DeviceName");
         assert_eq!(c.certificate_record_attribute, "deactivated");
+        assert_eq!(
+            c.fan_out_queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/q")
+        );
     }
 
     #[test]
@@ -433,6 +463,7 @@ mod tests {
             ("AUDIT_CHECKS", "SHARED CHECK"),
             ("AUDIT_CHECKS", ", ,"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
+            ("FANOUT_QUEUE_URL", "my-queue"),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

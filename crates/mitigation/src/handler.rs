@@ -14,7 +14,7 @@ use violation_core::{
 };
 
 use crate::action::{
-    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, KeptBecause,
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, KeptBecause,
     MitigationAction, Retry,
 };
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
@@ -68,6 +68,7 @@ pub struct Handler {
     active_violations: Option<Arc<dyn ActiveViolations>>,
     certificates: Option<Arc<dyn CertificateThings>>,
     audit: Option<Arc<dyn AuditFindings>>,
+    fan_out: Option<Arc<dyn FanOut>>,
     verify_violation: bool,
     dry_run: bool,
     max_concurrency: usize,
@@ -151,6 +152,7 @@ impl Handler {
             active_violations: None,
             certificates: None,
             audit: None,
+            fan_out: None,
             verify_violation: false,
             dry_run: false,
             max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
@@ -174,6 +176,13 @@ impl Handler {
     /// Expand audit tasks into their findings and look up published findings.
     pub fn with_audit_findings(mut self, audit: Arc<dyn AuditFindings>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// Fan an audit's devices out as mitigation requests of their own (`FANOUT_QUEUE_URL`)
+    /// instead of mitigating them all within the invocation.
+    pub fn with_fan_out(mut self, fan_out: Arc<dyn FanOut>) -> Self {
+        self.fan_out = Some(fan_out);
         self
     }
 
@@ -260,6 +269,7 @@ impl Handler {
                 .active_violations
                 .as_deref()
                 .filter(|_| live && self.verify_violation),
+            fan_out: self.fan_out.as_deref().filter(|_| live),
             concurrency: self.max_concurrency,
         }
     }

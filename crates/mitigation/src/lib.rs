@@ -24,7 +24,7 @@ pub mod targets;
 pub mod testing;
 
 pub use action::{
-    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FindingsPage,
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,
     KeptBecause, MitigationAction, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};

@@ -158,6 +158,7 @@ pub fn record_mitigation(
             };
         }
         Resolution::Nothing => return Mitigation::without_calls(RecordOutcome::Ignored),
+        Resolution::FannedOut(_) => return Mitigation::without_calls(RecordOutcome::Done),
         Resolution::Planned(targets) if targets.is_empty() => {
             return Mitigation::without_calls(RecordOutcome::DryRun);
         }

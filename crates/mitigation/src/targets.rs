@@ -15,7 +15,7 @@ use violation_core::{
     DecisionPolicy, RejectReason, Subject, ThingName, Verdict, decide_audit_finding,
 };
 
-use crate::action::{ActionError, ActiveViolations, AuditFindings, CertificateThings};
+use crate::action::{ActionError, ActiveViolations, AuditFindings, CertificateThings, FanOut};
 
 /// Pages of one check's findings read at most (250 findings a page: 250,000 findings).
 pub const MAX_FINDING_PAGES: usize = 1000;
@@ -36,6 +36,8 @@ pub enum Resolution {
     Nothing,
     /// A dry run: only the things named directly are known; the rest needs AWS.
     Planned(Vec<Target>),
+    /// An audit's devices were handed on as mitigation requests of their own (this many).
+    FannedOut(usize),
     /// Can never succeed.
     Rejected(RejectReason),
     /// A lookup failed after the SDK's retries.
@@ -58,6 +60,8 @@ pub struct Resolver<'a> {
     pub audit: Option<&'a dyn AuditFindings>,
     /// Set when `VERIFY_VIOLATION` is on.
     pub verify: Option<&'a dyn ActiveViolations>,
+    /// Set when audits are fanned out (`FANOUT_QUEUE_URL`).
+    pub fan_out: Option<&'a dyn FanOut>,
     pub concurrency: usize,
 }
 
@@ -89,6 +93,12 @@ impl Resolver<'_> {
     pub async fn resolve(&self, verdict: &Verdict) -> Resolved {
         let mut gathered = Gathered::default();
         let resolution = match self.gather(verdict, &mut gathered).await {
+            Err(Resolution::FannedOut(sent)) => {
+                gathered.notes.push(format!(
+                    "{sent} mitigation request(s), one per device, sent through the queue; each is handled as a record of its own"
+                ));
+                Resolution::FannedOut(sent)
+            }
             Err(resolution) => resolution,
             Ok(Completeness::NeedsAws) => Resolution::Planned(gathered.targets),
             Ok(Completeness::Complete) if gathered.targets.is_empty() => Resolution::Nothing,
@@ -200,7 +210,35 @@ impl Resolver<'_> {
                 }
             }
         }
-        self.findings(&findings, gathered).await
+        match self.fan_out {
+            Some(fan_out) => Err(self.fan_out_findings(task, &findings, fan_out).await),
+            None => self.findings(&findings, gathered).await,
+        }
+    }
+
+    /// Every device the findings name becomes one mitigation request of its own, sent
+    /// through the queue: each is then a record with its own retries and dead-letter queue,
+    /// and the audit record is done once all are sent. All findings are listed before any
+    /// request is sent, so a failed listing sends nothing twice.
+    async fn fan_out_findings(
+        &self,
+        task: &AuditTaskId,
+        findings: &[AuditFindingFields],
+        fan_out: &dyn FanOut,
+    ) -> Resolution {
+        let mut seen = HashSet::new();
+        let mut requests = Vec::new();
+        for finding in findings {
+            if let Decision::Act { subjects, .. } = decide_audit_finding(finding, self.policy) {
+                for subject in subjects.iter().filter(|s| seen.insert(s.to_string())) {
+                    requests.push(audit_request(task, finding, subject));
+                }
+            }
+        }
+        match fan_out.send(&requests).await {
+            Ok(()) => Resolution::FannedOut(requests.len()),
+            Err(e) => Resolution::Failed(e),
+        }
     }
 
     async fn lookup_finding(
@@ -281,6 +319,28 @@ impl Resolver<'_> {
         }
         Ok(())
     }
+}
+
+/// The mitigation request that quarantines one device of an audit finding.
+fn audit_request(task: &AuditTaskId, finding: &AuditFindingFields, subject: &Subject) -> String {
+    let check = finding.check_name.as_deref().unwrap_or("?");
+    let id = finding.finding_id.as_deref().unwrap_or("?");
+    let mut request = serde_json::json!({
+        "action": "quarantine",
+        "reason": format!("audit task {task}, check {check}, finding {id}"),
+        "source": format!("audit:{task}"),
+        "taskId": task.as_str(),
+        "checkName": check,
+        "findingId": id,
+    });
+    let (key, value) = match subject {
+        Subject::Thing(thing) => ("thingName", thing.to_string()),
+        Subject::Certificate(cert) => ("certificateId", cert.to_string()),
+    };
+    if let Some(map) = request.as_object_mut() {
+        map.insert(key.into(), serde_json::Value::from(value));
+    }
+    request.to_string()
 }
 
 fn no_thing_for(cert: &CertificateId) -> ActionError {

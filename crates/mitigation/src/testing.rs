@@ -12,7 +12,7 @@ use violation_core::{
 };
 
 use crate::action::{
-    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FindingsPage,
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,
     MitigationAction, Retry,
 };
 
@@ -274,6 +274,48 @@ impl AuditFindings for ScriptedDirectory {
                         "no such finding",
                     )
                 })
+        })
+    }
+}
+
+/// Keeps what is fanned out, in order; fails while `failures_left` is above zero.
+#[derive(Default)]
+pub struct ScriptedFanOut {
+    sent: Mutex<Vec<String>>,
+    failures_left: AtomicUsize,
+}
+
+impl ScriptedFanOut {
+    /// Fail the next `n` sends.
+    pub fn failing(n: usize) -> Self {
+        ScriptedFanOut {
+            failures_left: AtomicUsize::new(n),
+            ..Default::default()
+        }
+    }
+
+    pub fn sent(&self) -> Vec<String> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl FanOut for ScriptedFanOut {
+    fn send<'a>(&'a self, alerts: &'a [String]) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let failing = self
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(ActionError::retryable(
+                    "SendMessageBatch",
+                    "fan-out queue",
+                    "ThrottlingException",
+                    "scripted failure",
+                ));
+            }
+            lock(&self.sent).extend(alerts.iter().cloned());
+            Ok(())
         })
     }
 }

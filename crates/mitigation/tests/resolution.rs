@@ -273,3 +273,65 @@ async fn a_dry_run_resolves_nothing_and_says_what_it_would_look_up() {
     }
     assert!(action.calls().is_empty());
 }
+
+#[tokio::test]
+async fn with_a_queue_an_audit_is_fanned_out_one_request_per_device_and_acted_on_there() {
+    use mitigation::testing::ScriptedFanOut;
+    let findings = vec![
+        finding(1, Some(CERT_A), None, false),
+        finding(2, None, Some("client-2"), false),
+        finding(3, None, Some("client-2"), false),
+        finding(4, None, Some("suppressed-4"), true),
+    ];
+    let directory = ScriptedDirectory::new(2)
+        .certificate(CERT_A, &["cam-1"])
+        .findings("task-1", SHARED, findings);
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let queue = Arc::new(ScriptedFanOut::failing(1));
+    let h = handler(&action, directory).with_fan_out(queue.clone());
+    let event = sqs(&[("m1", audit_notification("task-1"))]);
+
+    // The queue refuses once: the record is handed back, nothing is acted on, nothing sent.
+    let report = h.handle(&event).await.expect("decoded");
+    assert_eq!(
+        report.records[0].outcome,
+        RecordOutcome::Failed {
+            retry: Retry::Retryable
+        }
+    );
+    assert!(queue.sent().is_empty() && action.calls().is_empty());
+
+    // The retry sends one request per device (client-2 once; nothing suppressed) and acts
+    // on none of them itself.
+    let report = h.handle(&event).await.expect("decoded");
+    assert_eq!(
+        report.records[0].outcome,
+        RecordOutcome::Done,
+        "{:?}",
+        report.records[0].notes
+    );
+    assert!(action.calls().is_empty());
+    let sent: Vec<Value> = queue
+        .sent()
+        .iter()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[0]["certificateId"], CERT_A);
+    assert_eq!(sent[1]["thingName"], "client-2");
+    assert!(
+        sent.iter()
+            .all(|r| r["action"] == "quarantine" && r["source"] == "audit:task-1")
+    );
+
+    // Each request is an alert of its own: handled, it quarantines its device.
+    let requests: Vec<(&str, Value)> = vec![("r1", sent[0].clone()), ("r2", sent[1].clone())];
+    let report = h.handle(&sqs(&requests)).await.expect("decoded");
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| r.outcome == RecordOutcome::Done)
+    );
+    assert_eq!(things(&action), ["cam-1", "client-2"]);
+}

@@ -173,3 +173,94 @@ async fn a_certificate_subject_is_resolved_with_list_principal_things_v2_against
         assert_eq!(moto::groups_for_thing(&iot, thing).await, groups, "{thing}");
     }
 }
+
+/// An SQS client on moto, as the tests' other clients are built.
+fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let iot_config = test_harness::sdk::sdk_config(endpoint);
+    aws_sdk_sqs::Client::new(&iot_config)
+}
+
+#[tokio::test]
+async fn with_a_queue_an_audit_is_fanned_out_and_each_request_mitigates_its_device() {
+    // The findings in the stand-in (moto has no Audit), the queue in moto (the stand-in has
+    // no SQS): the function's SQS client goes to moto through AWS_ENDPOINT_URL_SQS.
+    let aws = StandIn::start();
+    let moto = Moto::start();
+    let sqs = sqs_client(&moto.endpoint);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("quarantine-group")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue URL")
+        .to_owned();
+    let mut findings = Vec::new();
+    let mut expected = BTreeSet::new();
+    for i in 0..45 {
+        let f = if i % 3 == 0 {
+            let cert = format!("{i:064x}");
+            aws.attach_certificate(&format!("cam-{i}"), &cert);
+            expected.insert(format!("cam-{i}"));
+            finding(i, json!({"deviceCertificateId": cert}), false)
+        } else if i % 3 == 1 {
+            expected.insert(format!("client-{i}"));
+            finding(i, json!({"clientId": format!("client-{i}")}), false)
+        } else {
+            finding(i, json!({"clientId": format!("suppressed-{i}")}), true)
+        };
+        findings.push(f);
+    }
+    aws.set_audit_findings(findings);
+    let env = local_aws_env(Some(&aws.endpoint()))
+        .set("AWS_ENDPOINT_URL_SQS", &moto.endpoint)
+        .set("FANOUT_QUEUE_URL", &queue_url);
+    let function = LocalFunction::start(binary(), &env);
+
+    // The audit record sends one request per device and acts on none itself.
+    let answer = function.invoke(&sns_event(&[("audit-1", &audit_notification())]));
+    assert!(
+        matches!(&answer, Invocation::Response(s) if s["audits"] == 1),
+        "{answer:?}\n{}",
+        function.process.log_tail(30)
+    );
+    assert!(
+        aws.group_members(GROUP).is_empty(),
+        "nothing acted on in the audit's record"
+    );
+
+    // SQS delivers the requests to the function, as its event source mapping would.
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            bodies.push((
+                m.message_id().unwrap_or("?").to_owned(),
+                m.body().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    assert_eq!(bodies.len(), expected.len(), "one request per device");
+    for batch in bodies.chunks(10) {
+        let records: Vec<(&str, &str)> = batch
+            .iter()
+            .map(|(i, b)| (i.as_str(), b.as_str()))
+            .collect();
+        let answer = function.invoke(&sqs_event(&records));
+        assert_eq!(
+            answer,
+            Invocation::Response(json!({"batchItemFailures": []}))
+        );
+    }
+    assert_eq!(aws.group_members(GROUP), expected);
+}

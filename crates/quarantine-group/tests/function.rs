@@ -124,6 +124,21 @@ fn a_connected_thing_is_disconnected_after_joining_the_group() {
 }
 
 #[test]
+fn with_disconnect_off_a_connected_thing_keeps_its_connection() {
+    let aws = StandIn::start();
+    aws.connect("dev-1", Some("dev-1"));
+    let env = local_aws_env(Some(&aws.endpoint())).set("DISCONNECT", "false");
+    let function = LocalFunction::start(binary(), &env);
+    assert_eq!(
+        function.invoke(&sqs_alarms(&["dev-1"])),
+        Invocation::Response(batch_item_failures(&[]))
+    );
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+    assert_eq!(aws.count(Op::DeleteConnection), 0, "DISCONNECT=false: no call");
+    assert!(aws.is_connected("dev-1"));
+}
+
+#[test]
 fn throttling_then_success() {
     scenarios::throttling_then_success(binary(), Mitigation::ThingGroup);
 }

@@ -246,13 +246,15 @@ impl<R: CertificateRegistry> CertificateQuarantine<R> {
             tracing::warn!(thing = %thing, certificate = %id, shared_with = %others.join(","),
                 "certificate also used by other things: left ACTIVE");
         }
-        if deactivate.is_empty() && ours_already == 0 && !held_by.is_empty() {
-            return Ok(Applied::Kept {
-                because: KeptBecause::SharedCertificate,
-                held_by,
-            });
+        if held_by.is_empty() {
+            return Ok(Applied::Done);
         }
-        Ok(Applied::Done)
+        let because = KeptBecause::SharedCertificate;
+        if deactivate.is_empty() && ours_already == 0 {
+            Ok(Applied::Kept { because, held_by })
+        } else {
+            Ok(Applied::DoneKeeping { because, held_by })
+        }
     }
 
     async fn release(&self, thing: &ThingName) -> Result<Applied, ActionError> {
@@ -747,7 +749,14 @@ mod tests {
             &["dev-1", "dev-2"],
         );
         let applied = run(&r, Action::Quarantine, "dev-1").await.unwrap();
-        assert_eq!(applied, Applied::Done, "something was deactivated");
+        assert_eq!(
+            applied,
+            Applied::DoneKeeping {
+                because: KeptBecause::SharedCertificate,
+                held_by: vec!["dev-2".into()]
+            },
+            "something was deactivated, and the shared one is named"
+        );
         assert_eq!(
             (r.status_of(1), r.status_of(2)),
             ("INACTIVE".into(), "ACTIVE".into())

@@ -135,6 +135,12 @@ impl KeptBecause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     Done,
+    /// Done for part of the thing, and part deliberately left as it was: a thing whose own
+    /// certificates were deactivated while a certificate it shares with `held_by` was not.
+    DoneKeeping {
+        because: KeptBecause,
+        held_by: Vec<String>,
+    },
     /// Deliberately left as it was; `held_by` names what holds it (violation ids, alarms,
     /// the other things that share a certificate).
     Kept {

@@ -435,6 +435,9 @@ impl Handler {
             let outcome = match mitigation.apply(action, thing).await {
                 Ok(Applied::Done) => ActionOutcome::Done,
                 Ok(Applied::Kept { because, held_by }) => ActionOutcome::Kept { because, held_by },
+                Ok(Applied::DoneKeeping { because, held_by }) => {
+                    ActionOutcome::DoneKeeping { because, held_by }
+                }
                 Err(e) => ActionOutcome::Failed(e),
             };
             let stop = matches!(outcome, ActionOutcome::Failed(_));

@@ -14,6 +14,11 @@ use crate::targets::{Resolution, Target};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionOutcome {
     Done,
+    /// Done, with part deliberately left as it was (see [`Applied::DoneKeeping`]).
+    DoneKeeping {
+        because: KeptBecause,
+        held_by: Vec<String>,
+    },
     /// `DRY_RUN`: nothing was called.
     DryRun,
     /// Deliberately left as it was (see [`KeptBecause`]).
@@ -27,7 +32,7 @@ pub enum ActionOutcome {
 impl ActionOutcome {
     pub fn as_str(&self) -> &'static str {
         match self {
-            ActionOutcome::Done => "done",
+            ActionOutcome::Done | ActionOutcome::DoneKeeping { .. } => "done",
             ActionOutcome::DryRun => "dry-run",
             ActionOutcome::Kept { .. } => "kept",
             ActionOutcome::Failed(_) => "failed",
@@ -58,6 +63,10 @@ impl ActionReport {
             ActionOutcome::Failed(e) => json!({
                 "action": self.action, "thing": self.thing, "outcome": "failed", "operation": e.operation,
                 "code": e.code, "retryable": e.retry == Retry::Retryable, "message": e.to_string(),
+            }),
+            ActionOutcome::DoneKeeping { because, held_by } => json!({
+                "action": self.action, "thing": self.thing, "outcome": "done",
+                "keptBecause": because.as_str(), "heldBy": held_by,
             }),
             ActionOutcome::Kept { because, held_by } => json!({
                 "action": self.action, "thing": self.thing, "outcome": "kept", "keptBecause": because.as_str(), "heldBy": held_by,
@@ -274,6 +283,24 @@ impl RecordReport {
         self.actions.iter().filter_map(ActionReport::error)
     }
 
+    /// What keeps the thing (other alarms, the things sharing a certificate), if anything.
+    pub fn held_by(&self) -> Vec<&str> {
+        let mut held: Vec<&str> = match &self.outcome {
+            RecordOutcome::Kept { held_by, .. } => held_by.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for action in &self.actions {
+            if let ActionOutcome::Kept { held_by, .. }
+            | ActionOutcome::DoneKeeping { held_by, .. } = &action.outcome
+            {
+                held.extend(held_by.iter().map(String::as_str));
+            }
+        }
+        held.sort_unstable();
+        held.dedup();
+        held
+    }
+
     /// The failed actions' errors, `; `-separated.
     pub fn action_errors(&self) -> String {
         let errors: Vec<String> = self.errors().map(ActionError::to_string).collect();
@@ -337,6 +364,7 @@ pub fn log_record(report: &RecordReport) {
         _ => None,
     };
     let error_type = report.failure().map(|f| f.error_type());
+    let held_by = report.held_by().join(",");
     let thing = match report.things.as_slice() {
         [one] => one.as_str(),
         _ => f.thing_name.as_deref().unwrap_or(""),
@@ -369,6 +397,7 @@ pub fn log_record(report: &RecordReport) {
                 decision = v.decision.kind(),
                 outcome = report.outcome.as_str(),
                 reason = %v.reason(),
+                held_by,
                 notes,
                 duration_ms = report.duration.as_secs_f64() * 1000.0,
                 error = error.as_deref().unwrap_or(""),

@@ -134,7 +134,11 @@ fn with_disconnect_off_a_connected_thing_keeps_its_connection() {
         Invocation::Response(batch_item_failures(&[]))
     );
     assert!(aws.group_members(GROUP).contains("dev-1"));
-    assert_eq!(aws.count(Op::DeleteConnection), 0, "DISCONNECT=false: no call");
+    assert_eq!(
+        aws.count(Op::DeleteConnection),
+        0,
+        "DISCONNECT=false: no call"
+    );
     assert!(aws.is_connected("dev-1"));
 }
 

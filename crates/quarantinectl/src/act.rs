@@ -130,6 +130,12 @@ fn sentence(thing: &ThingName, action: Action, record: &RecordReport) -> String 
                 because.as_str(),
                 held_by.join(", ")
             ),
+            ActionOutcome::DoneKeeping { because, held_by } => format!(
+                "{} done, some kept ({}: {})",
+                a.action,
+                because.as_str(),
+                held_by.join(", ")
+            ),
             other => format!("{} {}", a.action, other.as_str()),
         })
         .collect();

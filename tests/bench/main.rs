@@ -1200,7 +1200,11 @@ fn run(settings: &Settings) -> Res<()> {
             latency: Duration::from_millis(10),
             max_receive_count: 5,
             visibility_timeout: Duration::from_millis(500),
-            time_limit: Duration::from_secs(75),
+            // Twice what the rate limit allows for the group function's calls per record
+            // (AddThingToThingGroup, then DeleteConnection: both count against the bucket).
+            time_limit: Duration::from_secs_f64(
+                10_000.0 * Kind::Group.calls_per_record() as f64 / 200.0 * 2.0,
+            ),
         };
         let group = Subject::binary(Kind::Group, &settings.programs.group)?;
         burst(&[spec("adaptive"), spec("standard")], &group)?;

@@ -211,7 +211,9 @@ impl Resolver<'_> {
             }
         }
         match self.fan_out {
-            Some(fan_out) => Err(self.fan_out_findings(task, &findings, fan_out).await),
+            Some(fan_out) => Err(self
+                .fan_out_findings(task, &findings, fan_out, gathered)
+                .await),
             None => self.findings(&findings, gathered).await,
         }
     }
@@ -225,16 +227,13 @@ impl Resolver<'_> {
         task: &AuditTaskId,
         findings: &[AuditFindingFields],
         fan_out: &dyn FanOut,
+        gathered: &mut Gathered,
     ) -> Resolution {
-        let mut seen = HashSet::new();
-        let mut requests = Vec::new();
-        for finding in findings {
-            if let Decision::Act { subjects, .. } = decide_audit_finding(finding, self.policy) {
-                for subject in subjects.iter().filter(|s| seen.insert(s.to_string())) {
-                    requests.push(audit_request(task, finding, subject));
-                }
-            }
-        }
+        let requests: Vec<String> = self
+            .devices(findings, gathered)
+            .into_iter()
+            .map(|(subject, finding)| audit_request(task, finding, &subject))
+            .collect();
         match fan_out.send(&requests).await {
             Ok(()) => Resolution::FannedOut(requests.len()),
             Err(e) => Resolution::Failed(e),
@@ -259,18 +258,38 @@ impl Resolver<'_> {
         self.findings(&[finding], gathered).await
     }
 
-    /// Decide each finding; quarantine the subjects of those that ask for it. A finding
-    /// the core rejects is noted, not fatal: the others still count.
+    /// Decide each finding; quarantine the subjects of those that ask for it.
     async fn findings(
         &self,
         findings: &[AuditFindingFields],
         gathered: &mut Gathered,
     ) -> Result<Completeness, Resolution> {
-        let mut subjects = Vec::new();
+        let subjects: Vec<Subject> = self
+            .devices(findings, gathered)
+            .into_iter()
+            .map(|(subject, _)| subject)
+            .collect();
+        self.subjects(Action::Quarantine, &subjects, gathered).await
+    }
+
+    /// The devices the findings ask to quarantine, each once, with the first finding that
+    /// names it. A finding the core rejects is noted, not fatal: the others still count.
+    fn devices<'f>(
+        &self,
+        findings: &'f [AuditFindingFields],
+        gathered: &mut Gathered,
+    ) -> Vec<(Subject, &'f AuditFindingFields)> {
+        let mut seen = HashSet::new();
+        let mut devices = Vec::new();
         let (mut ignored, mut rejected) = (0usize, 0usize);
         for finding in findings {
             match decide_audit_finding(finding, self.policy) {
-                Decision::Act { subjects: s, .. } => subjects.extend(s),
+                Decision::Act { subjects, .. } => devices.extend(
+                    subjects
+                        .into_iter()
+                        .filter(|s| seen.insert(s.clone()))
+                        .map(|s| (s, finding)),
+                ),
                 Decision::Reject(reason) => {
                     rejected += 1;
                     gathered.notes.push(format!(
@@ -286,9 +305,7 @@ impl Resolver<'_> {
             findings.len(),
             findings.len() - ignored - rejected
         ));
-        let mut unique = HashSet::new();
-        subjects.retain(|s| unique.insert(s.to_string()));
-        self.subjects(Action::Quarantine, &subjects, gathered).await
+        devices
     }
 
     /// `VERIFY_VIOLATION`: a Detect in-alarm is acted on only when Device Defender lists

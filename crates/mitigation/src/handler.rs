@@ -255,7 +255,7 @@ impl Handler {
         let verdicts = decide_event(&decoded, &self.policy);
         Ok(EventReport {
             trigger: decoded.trigger,
-            records: self.execute_until(verdicts, deadline).await,
+            records: self.execute(verdicts, deadline).await,
         })
     }
 
@@ -277,11 +277,7 @@ impl Handler {
     /// Act on decided records. Each record's subjects are resolved to things first; then
     /// every (action, thing) of the batch gets one call however many records ask for it,
     /// at most `max_concurrency` at once, each in a span naming the record and thing.
-    pub async fn execute(&self, verdicts: Vec<Verdict>) -> Vec<RecordReport> {
-        self.execute_until(verdicts, Deadline::NONE).await
-    }
-
-    async fn execute_until(&self, verdicts: Vec<Verdict>, deadline: Deadline) -> Vec<RecordReport> {
+    async fn execute(&self, verdicts: Vec<Verdict>, deadline: Deadline) -> Vec<RecordReport> {
         let resolver = self.resolver();
         let resolved: Vec<Resolved> = stream::iter(verdicts.iter())
             .map(|v| resolver.resolve(v))

@@ -42,6 +42,8 @@ pub async fn build_handler_on(
 ) -> Result<Handler, StartupError> {
     let sdk = sdk.clone();
     let iot = aws_sdk_iot::Client::new(&sdk);
+    // One data-plane client (and at most one DescribeEndpoint) however many actions use it.
+    let mut data: Option<DataClient> = None;
     let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
     for kind in kinds {
         match kind {
@@ -52,12 +54,22 @@ pub async fn build_handler_on(
                 )));
                 if config.disconnect {
                     actions.push(
-                        data_plane_action(DataPlaneAction::Disconnect, &sdk, &iot, config).await?,
+                        data_plane_action(
+                            DataPlaneAction::Disconnect,
+                            &sdk,
+                            &iot,
+                            config,
+                            &mut data,
+                        )
+                        .await?,
                     );
                 }
             }
             FunctionKind::Shadow => {
-                actions.push(data_plane_action(DataPlaneAction::Shadow, &sdk, &iot, config).await?);
+                let action =
+                    data_plane_action(DataPlaneAction::Shadow, &sdk, &iot, config, &mut data)
+                        .await?;
+                actions.push(action);
             }
             FunctionKind::Certificate => {
                 actions.push(Arc::new(CertificateQuarantine::new(
@@ -109,29 +121,43 @@ pub enum DataPlaneAction {
     Disconnect,
 }
 
+#[cfg(feature = "data-plane")]
+type DataClient = aws_sdk_iotdataplane::Client;
+#[cfg(not(feature = "data-plane"))]
+type DataClient = ();
+
 /// A data-plane mitigation on the account's data-plane endpoint: `IOT_DATA_ENDPOINT`, the
-/// configured endpoint URL, or DescribeEndpoint once at start-up.
+/// configured endpoint URL, or DescribeEndpoint once at start-up. The client is built on the
+/// first call and kept in `cache` for the next.
 #[cfg(feature = "data-plane")]
 async fn data_plane_action(
     which: DataPlaneAction,
     sdk: &aws_config::SdkConfig,
     iot: &aws_sdk_iot::Client,
     config: &FunctionConfig,
+    cache: &mut Option<DataClient>,
 ) -> Result<Arc<dyn MitigationAction>, StartupError> {
     use crate::adapters::{
         ConnectionCut, ShadowFlag, data_plane_client, data_plane_endpoint_configured,
         describe_data_endpoint,
     };
-    let endpoint = match &config.iot_data_endpoint {
-        Some(e) => Some(e.clone()),
-        None if config.dry_run || data_plane_endpoint_configured(sdk) => None,
-        None => Some(
-            describe_data_endpoint(iot)
-                .await
-                .map_err(StartupError::DataEndpoint)?,
-        ),
+    let data = match cache {
+        Some(client) => client.clone(),
+        None => {
+            let endpoint = match &config.iot_data_endpoint {
+                Some(e) => Some(e.clone()),
+                None if config.dry_run || data_plane_endpoint_configured(sdk) => None,
+                None => Some(
+                    describe_data_endpoint(iot)
+                        .await
+                        .map_err(StartupError::DataEndpoint)?,
+                ),
+            };
+            cache
+                .insert(data_plane_client(sdk, endpoint.as_deref()))
+                .clone()
+        }
     };
-    let data = data_plane_client(sdk, endpoint.as_deref());
     Ok(match which {
         DataPlaneAction::Shadow => Arc::new(ShadowFlag::new(data, config.shadow_name.clone())),
         DataPlaneAction::Disconnect => Arc::new(ConnectionCut::new(data)),
@@ -144,6 +170,7 @@ async fn data_plane_action(
     _sdk: &aws_config::SdkConfig,
     _iot: &aws_sdk_iot::Client,
     _config: &FunctionConfig,
+    _cache: &mut Option<DataClient>,
 ) -> Result<Arc<dyn MitigationAction>, StartupError> {
     Err(StartupError::NotBuiltIn(which))
 }

@@ -424,3 +424,24 @@ fn replay_reports_a_missing_thing_as_a_permanent_failure() {
     let message = line["actions"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("dev-IZWB"), "{message}");
 }
+
+#[test]
+fn both_functions_share_one_data_plane_lookup() {
+    // Group (with its disconnect) and shadow both use the data plane: one DescribeEndpoint
+    // at start-up serves both.
+    let aws = test_harness::StandIn::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_replay"))
+        .env_clear()
+        .envs(local_aws_env(None).vars())
+        .env("AWS_ENDPOINT_URL_IOT", aws.endpoint())
+        .args(["--function", "both"])
+        .arg(events_dir().join("sns-num-messages-sent-in-alarm.json"))
+        .output()
+        .expect("replay runs");
+    assert!(
+        !lines(&output).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(aws.count(test_harness::Op::DescribeEndpoint), 1);
+}

@@ -38,14 +38,11 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
     sdk_config_loader(settings).load().await
 }
 
-/// The standard AWS configuration chain (environment, profiles, SSO) with `settings`' retries,
+/// The standard AWS configuration chain (environment, profiles, SSO) with `settings`'
 /// timeouts and endpoint; a command line adds its region or profile before loading it.
+/// Retries are aws-config's own (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile) unless
+/// `settings` set them: then both come from `settings`, the unset one at the SDK's default.
 pub fn sdk_config_loader(settings: &AwsSettings) -> ConfigLoader {
-    let retry = match settings.retry_mode {
-        RetryMode::Standard => RetryConfig::standard(),
-        RetryMode::Adaptive => RetryConfig::adaptive(),
-    }
-    .with_max_attempts(settings.max_attempts);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(
             settings
@@ -55,9 +52,18 @@ pub fn sdk_config_loader(settings: &AwsSettings) -> ConfigLoader {
         .operation_attempt_timeout(settings.attempt_timeout)
         .operation_timeout(settings.operation_timeout)
         .build();
-    let loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry)
-        .timeout_config(timeouts);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+    if settings.max_attempts.is_some() || settings.retry_mode.is_some() {
+        let retry = match settings.retry_mode {
+            Some(RetryMode::Adaptive) => RetryConfig::adaptive(),
+            Some(RetryMode::Standard) | None => RetryConfig::standard(),
+        };
+        // The SDK's own default when only the mode is set.
+        let attempts = settings
+            .max_attempts
+            .unwrap_or(RetryConfig::standard().max_attempts());
+        loader = loader.retry_config(retry.with_max_attempts(attempts));
+    }
     match &settings.endpoint_url {
         Some(url) => loader.endpoint_url(url),
         None => loader,

@@ -14,7 +14,7 @@ use crate::startup::build_handler;
 /// the process. Logs are JSON when the function's log format is JSON.
 pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = FunctionConfig::from_env().inspect_err(|e| {
+    let config = FunctionConfig::from_env(kind.into()).inspect_err(|e| {
         tracing::error!(error = %e, variable = e.variable, "invalid configuration");
     })?;
     let handler = build_handler(&[kind], &config).await.inspect_err(|e| {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use violation_core::{DEFAULT_THING_DIMENSION, DecisionPolicy, NameFilter};
+use violation_core::DecisionPolicy;
+
+use crate::settings::{self, Reader};
 
 /// Default static thing group that carries the deny policy.
 pub const DEFAULT_QUARANTINE_GROUP: &str = "Quarantine";
@@ -27,18 +29,20 @@ pub enum RetryMode {
     Adaptive,
 }
 
-/// Settings for the AWS SDK clients.
+/// Settings for the AWS SDK clients. Retries are aws-config's (its environment variables
+/// and the profile) unless `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or a tool's `--max-attempts`
+/// set them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
-    /// `AWS_MAX_ATTEMPTS`: attempts per call including the first (default 3).
-    pub max_attempts: u32,
-    /// `AWS_RETRY_MODE`: `standard` (default) or `adaptive`.
-    pub retry_mode: RetryMode,
+    /// `AWS_MAX_ATTEMPTS`: attempts per call including the first.
+    pub max_attempts: Option<u32>,
+    /// `AWS_RETRY_MODE`.
+    pub retry_mode: Option<RetryMode>,
     /// `AWS_ATTEMPT_TIMEOUT_MS`: one attempt's limit (default 2000).
     pub attempt_timeout: Duration,
     /// `AWS_OPERATION_TIMEOUT_MS`: one call's limit, retries included (default 10000).
     pub operation_timeout: Duration,
-    /// An endpoint for every service (replay's `--endpoint-url`); the standard
+    /// An endpoint for every service (the tools' `--endpoint-url`); the standard
     /// `AWS_ENDPOINT_URL*` variables are read by the SDK itself.
     pub endpoint_url: Option<String>,
 }
@@ -46,8 +50,8 @@ pub struct AwsSettings {
 impl Default for AwsSettings {
     fn default() -> Self {
         AwsSettings {
-            max_attempts: 3,
-            retry_mode: RetryMode::Standard,
+            max_attempts: None,
+            retry_mode: None,
             attempt_timeout: Duration::from_millis(2000),
             operation_timeout: Duration::from_millis(10_000),
             endpoint_url: None,
@@ -113,106 +117,21 @@ impl Default for FunctionConfig {
 }
 
 impl FunctionConfig {
-    /// Read the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The settings `reader` reads, from the process environment.
+    pub fn from_env(reader: Reader) -> Result<Self, ConfigError> {
+        settings::configure(reader, |name| std::env::var(name).ok())
     }
 
-    /// Read configuration through `lookup` (the environment, or replay's flags). Empty
-    /// values count as unset.
+    /// Every setting, read through `lookup`. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        Ok(FunctionConfig {
-            policy: DecisionPolicy {
-                release_on_clear: parse_bool("RELEASE_ON_CLEAR", get("RELEASE_ON_CLEAR"), false)?,
-                security_profiles: filter(get("SECURITY_PROFILE_FILTER")),
-                behaviors: filter(get("BEHAVIOR_FILTER")),
-                metrics: filter(get("METRIC_FILTER")),
-                audit_checks: match get("AUDIT_CHECKS") {
-                    None => DecisionPolicy::default().audit_checks,
-                    Some(v) => audit_checks("AUDIT_CHECKS", v)?,
-                },
-                thing_dimension: match get("THING_DIMENSION") {
-                    None => DEFAULT_THING_DIMENSION.to_owned(),
-                    Some(v) => dimension_name("THING_DIMENSION", v)?,
-                },
-            },
-            dry_run: parse_bool("DRY_RUN", get("DRY_RUN"), false)?,
-            max_concurrency: parse_number("MAX_CONCURRENCY", get("MAX_CONCURRENCY"), 1, 100)?
-                .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as usize),
-            quarantine_group: match get("QUARANTINE_GROUP") {
-                None => DEFAULT_QUARANTINE_GROUP.to_owned(),
-                Some(v) => iot_name("QUARANTINE_GROUP", v, 128)?,
-            },
-            shadow_name: get("SHADOW_NAME")
-                .map(|v| iot_name("SHADOW_NAME", v, 64))
-                .transpose()?,
-            iot_data_endpoint: get("IOT_DATA_ENDPOINT")
-                .map(|v| endpoint("IOT_DATA_ENDPOINT", v))
-                .transpose()?,
-            disconnect: parse_bool("DISCONNECT", get("DISCONNECT"), true)?,
-            verify_violation: parse_bool("VERIFY_VIOLATION", get("VERIFY_VIOLATION"), false)?,
-            certificate_record_attribute: match get("CERTIFICATE_RECORD_ATTRIBUTE") {
-                None => DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
-                Some(v) => attribute_name("CERTIFICATE_RECORD_ATTRIBUTE", v)?,
-            },
-            fan_out_queue_url: get("FANOUT_QUEUE_URL")
-                .map(|v| queue_url("FANOUT_QUEUE_URL", v))
-                .transpose()?,
-            metrics_namespace: match get("METRICS_NAMESPACE") {
-                None => crate::metrics::DEFAULT_NAMESPACE.to_owned(),
-                Some(v) => namespace("METRICS_NAMESPACE", v)?,
-            },
-            aws: AwsSettings::from_lookup(&get)?,
-        })
-    }
-
-    /// Read configuration from a command line: `flags` are the values given on it, each
-    /// under the variable it stands for (`None`: not given); `fallback` answers for the
-    /// variables no flag gives (the environment, or the part of it a tool reads).
-    pub fn from_flags(
-        flags: &[(&str, Option<String>)],
-        fallback: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| {
-            flags
-                .iter()
-                .find_map(|(variable, value)| (*variable == name).then(|| value.clone()).flatten())
-                .or_else(|| fallback(name))
-        })
+        settings::configure_all(lookup)
     }
 }
 
 impl AwsSettings {
-    /// The SDK settings alone, from the process environment (for binaries that read no
-    /// other variable of the functions, such as stack-setup).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-    }
-
-    /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, `AWS_ATTEMPT_TIMEOUT_MS`,
-    /// `AWS_OPERATION_TIMEOUT_MS`; the endpoint URL is never read here.
-    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let defaults = AwsSettings::default();
-        let millis = |variable: &'static str, default: Duration| {
-            parse_number(variable, get(variable), 1, 900_000)
-                .map(|n| n.map_or(default, Duration::from_millis))
-        };
-        Ok(AwsSettings {
-            max_attempts: parse_number("AWS_MAX_ATTEMPTS", get("AWS_MAX_ATTEMPTS"), 1, 10)?
-                .map_or(defaults.max_attempts, |n| n as u32),
-            retry_mode: match get("AWS_RETRY_MODE") {
-                None => defaults.retry_mode,
-                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                    "standard" => RetryMode::Standard,
-                    "adaptive" => RetryMode::Adaptive,
-                    _ => return Err(bad("AWS_RETRY_MODE", v, "expected standard or adaptive")),
-                },
-            },
-            attempt_timeout: millis("AWS_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout)?,
-            operation_timeout: millis("AWS_OPERATION_TIMEOUT_MS", defaults.operation_timeout)?,
-            endpoint_url: None,
-        })
+    /// The SDK settings of `reader`, from the process environment.
+    pub fn from_env(reader: Reader) -> Result<Self, ConfigError> {
+        FunctionConfig::from_env(reader).map(|c| c.aws)
     }
 }
 
@@ -224,18 +143,7 @@ fn bad(variable: &'static str, value: String, problem: impl Into<String>) -> Con
     }
 }
 
-fn filter(value: Option<String>) -> NameFilter {
-    value.map_or_else(NameFilter::any, |v| NameFilter::from_comma_list(&v))
-}
-
-fn parse_bool(
-    variable: &'static str,
-    value: Option<String>,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
+pub(crate) fn parse_bool(variable: &'static str, value: String) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
@@ -243,17 +151,14 @@ fn parse_bool(
     }
 }
 
-fn parse_number(
+pub(crate) fn parse_number(
     variable: &'static str,
-    value: Option<String>,
+    value: String,
     min: u64,
     max: u64,
-) -> Result<Option<u64>, ConfigError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
+) -> Result<u64, ConfigError> {
     match value.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(bad(
             variable,
             value,
@@ -262,8 +167,25 @@ fn parse_number(
     }
 }
 
+/// Milliseconds, 1 to 900000 (Lambda's 15 minutes).
+pub(crate) fn millis(variable: &'static str, value: String) -> Result<Duration, ConfigError> {
+    parse_number(variable, value, 1, 900_000).map(Duration::from_millis)
+}
+
+pub(crate) fn retry_mode(variable: &'static str, value: String) -> Result<RetryMode, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "standard" => Ok(RetryMode::Standard),
+        "adaptive" => Ok(RetryMode::Adaptive),
+        _ => Err(bad(variable, value, "expected standard or adaptive")),
+    }
+}
+
 /// Thing group and shadow names: `[a-zA-Z0-9:_-]+`.
-fn iot_name(variable: &'static str, value: String, max_len: usize) -> Result<String, ConfigError> {
+pub(crate) fn iot_name(
+    variable: &'static str,
+    value: String,
+    max_len: usize,
+) -> Result<String, ConfigError> {
     let name = value.trim();
     if name.len() > max_len
         || !name
@@ -277,7 +199,10 @@ fn iot_name(variable: &'static str, value: String, max_len: usize) -> Result<Str
 }
 
 /// Audit check names, comma-separated: `DEVICE_CERTIFICATE_SHARED_CHECK, ...`.
-fn audit_checks(variable: &'static str, value: String) -> Result<Vec<String>, ConfigError> {
+pub(crate) fn audit_checks(
+    variable: &'static str,
+    value: String,
+) -> Result<Vec<String>, ConfigError> {
     let checks: Vec<String> = value
         .split(',')
         .map(str::trim)
@@ -294,7 +219,7 @@ fn audit_checks(variable: &'static str, value: String) -> Result<Vec<String>, Co
 }
 
 /// A CloudWatch dimension name: 1 to 255 printable characters, not starting with ':'.
-fn dimension_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+pub(crate) fn dimension_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
     if name.len() > 255 || name.starts_with(':') || name.chars().any(char::is_control) {
         return Err(bad(variable, value, "expected a CloudWatch dimension name"));
@@ -304,7 +229,7 @@ fn dimension_name(variable: &'static str, value: String) -> Result<String, Confi
 
 /// An SQS queue URL: `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` (or `http://` for an
 /// emulator).
-fn queue_url(variable: &'static str, value: String) -> Result<String, ConfigError> {
+pub(crate) fn queue_url(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
     let scheme = v.starts_with("https://") || v.starts_with("http://");
     if !scheme || v.contains(char::is_whitespace) || v.matches('/').count() < 4 {
@@ -318,7 +243,7 @@ fn queue_url(variable: &'static str, value: String) -> Result<String, ConfigErro
 }
 
 /// A CloudWatch namespace: 1 to 255 of letters, digits and `.-_/#:`, not `AWS/...`.
-fn namespace(variable: &'static str, value: String) -> Result<String, ConfigError> {
+pub(crate) fn namespace(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
     let valid = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
     if name.len() > 255 || name.starts_with("AWS/") || !name.chars().all(valid) {
@@ -332,7 +257,7 @@ fn namespace(variable: &'static str, value: String) -> Result<String, ConfigErro
 }
 
 /// Thing attribute names: 1 to 128 of `[a-zA-Z0-9_.,@/:#-]`.
-fn attribute_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+pub(crate) fn attribute_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
     let valid = |c: char| c.is_ascii_alphanumeric() || "_.,@/:#-".contains(c);
     if name.len() > 128 || !name.chars().all(valid) {
@@ -343,7 +268,7 @@ fn attribute_name(variable: &'static str, value: String) -> Result<String, Confi
 }
 
 /// `https://` is added to a bare host name such as `abc123-ats.iot.eu-west-1.amazonaws.com`.
-fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
+pub(crate) fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
     if v.contains(char::is_whitespace) {
         return Err(bad(variable, value, "expected a host name or URL"));
@@ -422,8 +347,8 @@ mod tests {
             c.iot_data_endpoint.as_deref(),
             Some("https://abc-ats.iot.eu-west-1.amazonaws.com")
         );
-        assert_eq!(c.aws.max_attempts, 5);
-        assert_eq!(c.aws.retry_mode, RetryMode::Adaptive);
+        assert_eq!(c.aws.max_attempts, Some(5));
+        assert_eq!(c.aws.retry_mode, Some(RetryMode::Adaptive));
         assert_eq!(c.aws.attempt_timeout, Duration::from_millis(700));
         assert_eq!(c.aws.operation_timeout, Duration::from_millis(3000));
         assert!(!c.disconnect && c.verify_violation);
@@ -471,31 +396,6 @@ mod tests {
                 "{var}={value}"
             );
         }
-    }
-
-    #[test]
-    fn flags_come_before_the_fallback_and_only_when_given() {
-        let env = |name: &str| match name {
-            "QUARANTINE_GROUP" => Some("FromEnv".to_owned()),
-            "SHADOW_NAME" => Some("env-shadow".to_owned()),
-            "MAX_CONCURRENCY" => Some("4".to_owned()),
-            _ => None,
-        };
-        let config = FunctionConfig::from_flags(
-            &[
-                ("QUARANTINE_GROUP", Some("FromFlag".into())),
-                ("SHADOW_NAME", None),
-                ("DISCONNECT", Some("false".into())),
-            ],
-            env,
-        )
-        .unwrap();
-        assert_eq!(config.quarantine_group, "FromFlag");
-        assert_eq!(config.shadow_name.as_deref(), Some("env-shadow"));
-        assert_eq!(config.max_concurrency, 4);
-        assert!(!config.disconnect);
-        let err = FunctionConfig::from_flags(&[("DRY_RUN", Some("maybe".into()))], env);
-        assert_eq!(err.map_err(|e| e.variable), Err("DRY_RUN"));
     }
 
     #[test]

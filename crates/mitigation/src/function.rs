@@ -23,6 +23,16 @@ pub enum FunctionKind {
     Certificate,
 }
 
+impl From<FunctionKind> for crate::settings::Reader {
+    fn from(kind: FunctionKind) -> Self {
+        match kind {
+            FunctionKind::ThingGroup => crate::settings::Reader::Group,
+            FunctionKind::Shadow => crate::settings::Reader::Shadow,
+            FunctionKind::Certificate => crate::settings::Reader::Certificate,
+        }
+    }
+}
+
 /// The name of the certificate mitigation in logs and replay output.
 pub const CERTIFICATE_ACTION: &str = "certificate";
 

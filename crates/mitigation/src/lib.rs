@@ -9,7 +9,9 @@
 //! - [`report`]: what happened to each record, its JSON line and its log line;
 //! - [`answer`]: the answer to Lambda (SQS partial batch response, SNS summary or failure);
 //! - [`metrics`]: CloudWatch embedded-metric-format figures per invocation;
-//! - [`config`]: environment variables, parsed once;
+//! - [`settings`]: every setting declared once (the configuration, the tools' flags, the
+//!   reference page and the template checks come from it);
+//! - [`config`]: the configuration the settings are parsed into, once;
 //! - [`function`]: which mitigation a function performs, and the dry-run handler;
 //! - [`testing`]: in-memory actions for tests, fuzzing and benchmarks.
 
@@ -20,6 +22,7 @@ pub mod function;
 pub mod handler;
 pub mod metrics;
 pub mod report;
+pub mod settings;
 pub mod targets;
 pub mod testing;
 
@@ -34,3 +37,4 @@ pub use handler::Handler;
 pub use report::{
     ActionOutcome, ActionReport, Failure, Mitigation, RecordOutcome, RecordReport, log_record,
 };
+pub use settings::Reader;

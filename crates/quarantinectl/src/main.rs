@@ -17,8 +17,9 @@ mod status;
 
 use std::process::ExitCode;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mitigation::FunctionConfig;
+use mitigation::settings::{self, Reader};
 use violation_core::ThingName;
 
 /// Operator command for the AWS IoT quarantine: see the state of things, and quarantine or
@@ -26,9 +27,9 @@ use violation_core::ThingName;
 ///
 /// AWS credentials, region and profile come from the standard AWS environment and files
 /// (AWS_PROFILE, AWS_REGION, ~/.aws/config, SSO, ...) unless --profile / --region say
-/// otherwise. Options not given are read from the same environment variables as the
+/// otherwise. Settings not given are read from the same environment variables as the
 /// functions (QUARANTINE_GROUP, SHADOW_NAME, IOT_DATA_ENDPOINT, DISCONNECT,
-/// CERTIFICATE_RECORD_ATTRIBUTE, AWS_MAX_ATTEMPTS, ...).
+/// CERTIFICATE_RECORD_ATTRIBUTE, AWS_MAX_ATTEMPTS, ...; docs/configuration.md).
 ///
 /// Exit status: 0 ok; 1 an action failed, a request was rejected or a thing is not
 /// registered; 2 usage or configuration error.
@@ -109,74 +110,25 @@ struct Common {
     /// Named profile from ~/.aws/config and ~/.aws/credentials (instead of AWS_PROFILE).
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
-
-    /// Static thing group of quarantined things [env: QUARANTINE_GROUP] [default: Quarantine].
-    #[arg(long, global = true, value_name = "NAME")]
-    quarantine_group: Option<String>,
-
-    /// Named shadow that carries the flag, instead of the classic shadow [env: SHADOW_NAME].
-    #[arg(long, global = true, value_name = "NAME")]
-    shadow_name: Option<String>,
-
-    /// The account's IoT data-plane endpoint; looked up with DescribeEndpoint when absent
-    /// and no endpoint URL is set [env: IOT_DATA_ENDPOINT].
-    #[arg(long, global = true, value_name = "HOST_OR_URL")]
-    iot_data_endpoint: Option<String>,
-
-    /// Thing attribute recording the certificates the quarantine deactivated
-    /// [env: CERTIFICATE_RECORD_ATTRIBUTE] [default: quarantineDeactivatedCerts].
-    #[arg(long, global = true, value_name = "NAME")]
-    certificate_record_attribute: Option<String>,
-
-    /// Do not cut a quarantined thing's live connection (DeleteConnection; emulators such
-    /// as moto lack it) [env: DISCONNECT=false].
-    #[arg(long, global = true)]
-    no_disconnect: bool,
-
-    /// Attempts per AWS call, the first included [env: AWS_MAX_ATTEMPTS] [default: 3].
-    #[arg(long, global = true, value_name = "N")]
-    max_attempts: Option<String>,
 }
 
-/// The environment variables quarantinectl reads; the decision filters (RELEASE_ON_CLEAR,
-/// BEHAVIOR_FILTER, ...) of a function's environment are deliberately not among them: an
-/// operator's request is acted on as asked.
-const ENVIRONMENT: &[&str] = &[
-    "QUARANTINE_GROUP",
-    "SHADOW_NAME",
-    "IOT_DATA_ENDPOINT",
-    "DISCONNECT",
-    "CERTIFICATE_RECORD_ATTRIBUTE",
-    "MAX_CONCURRENCY",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_RETRY_MODE",
-    "AWS_ATTEMPT_TIMEOUT_MS",
-    "AWS_OPERATION_TIMEOUT_MS",
-];
-
-impl Common {
-    /// The functions' configuration: flags first, then the environment variables above.
-    fn config(&self, dry_run: bool) -> Result<FunctionConfig, mitigation::ConfigError> {
-        let flags = [
-            ("QUARANTINE_GROUP", self.quarantine_group.clone()),
-            ("SHADOW_NAME", self.shadow_name.clone()),
-            ("IOT_DATA_ENDPOINT", self.iot_data_endpoint.clone()),
-            (
-                "CERTIFICATE_RECORD_ATTRIBUTE",
-                self.certificate_record_attribute.clone(),
-            ),
-            ("AWS_MAX_ATTEMPTS", self.max_attempts.clone()),
-            ("DISCONNECT", self.no_disconnect.then(|| "false".into())),
-            ("DRY_RUN", dry_run.then(|| "true".into())),
-        ];
-        let mut config = FunctionConfig::from_flags(&flags, |name| {
-            ENVIRONMENT
-                .contains(&name)
-                .then(|| std::env::var(name).ok())
-                .flatten()
-        })?;
-        config.aws.endpoint_url = self.endpoint_url.clone();
-        Ok(config)
+impl Cli {
+    /// The arguments, with a global flag for every setting quarantinectl reads
+    /// (crates/mitigation's settings table; the decision filters of a function's environment
+    /// are deliberately not among them: an operator's request is acted on as asked), and the
+    /// functions' configuration: flags first, then the environment.
+    fn parse_with_config() -> (Self, Result<FunctionConfig, mitigation::ConfigError>) {
+        let command = settings::cli::add_flags(Cli::command(), Reader::Quarantinectl, true);
+        let matches = command.get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let dry_run =
+            matches!(&cli.command, Command::Quarantine(a) | Command::Release(a) if a.dry_run);
+        let config = settings::cli::configure(&matches, Reader::Quarantinectl).map(|mut config| {
+            config.aws.endpoint_url = cli.common.endpoint_url.clone();
+            config.dry_run = dry_run;
+            config
+        });
+        (cli, config)
     }
 }
 
@@ -190,10 +142,10 @@ fn thing_names(names: &[String]) -> Result<Vec<ThingName>, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, config) = Cli::parse_with_config();
     mitigation::init_cli_logging("info");
-    let dry_run = matches!(&cli.command, Command::Quarantine(a) | Command::Release(a) if a.dry_run);
-    let config = match cli.common.config(dry_run) {
+    let dry_run = config.as_ref().is_ok_and(|c| c.dry_run);
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("quarantinectl: {e}");

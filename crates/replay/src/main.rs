@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use mitigation::settings::{self, Reader};
 use mitigation::{FunctionConfig, FunctionKind, Handler, dry_run_handler};
 use mitigation_aws::build_handler;
 use serde_json::Value;
@@ -18,19 +19,15 @@ use serde_json::Value;
 /// default credential chain, or against an emulator with --endpoint-url.
 ///
 /// Prints one JSON object per record on stdout: file, recordId, thingName, violationId,
-/// decision (quarantine | release | ignore | reject), reason, outcome and actions. Options
+/// decision (quarantine | release | ignore | reject), reason, outcome and actions. Settings
 /// not given on the command line are read from the same environment variables as the
-/// functions.
+/// functions (docs/configuration.md).
 #[derive(Debug, Parser)]
 #[command(name = "replay", version)]
 struct Args {
     /// Lambda event files (JSON): SNS events, or SQS events of SNS envelopes or raw messages.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-
-    /// Only decide and print; build no AWS client and call nothing [env: DRY_RUN].
-    #[arg(long)]
-    dry_run: bool,
 
     /// Send every AWS call to this endpoint, e.g. a local moto server
     /// (http://127.0.0.1:5000). Without it the standard AWS_ENDPOINT_URL* variables and
@@ -41,49 +38,6 @@ struct Args {
     /// Which function's action to run on each record.
     #[arg(long, value_enum, default_value_t = FunctionChoice::Both)]
     function: FunctionChoice,
-
-    /// Static thing group to add quarantined things to [env: QUARANTINE_GROUP] [default: Quarantine].
-    #[arg(long, value_name = "NAME")]
-    quarantine_group: Option<String>,
-
-    /// Named shadow to set the flag in, instead of the classic shadow [env: SHADOW_NAME].
-    #[arg(long, value_name = "NAME")]
-    shadow_name: Option<String>,
-
-    /// The account's IoT data-plane endpoint; looked up with DescribeEndpoint when absent
-    /// and no endpoint URL is set [env: IOT_DATA_ENDPOINT].
-    #[arg(long, value_name = "HOST_OR_URL")]
-    iot_data_endpoint: Option<String>,
-
-    /// Release a thing when its alarm clears and it has no other active violation
-    /// [env: RELEASE_ON_CLEAR].
-    #[arg(long)]
-    release_on_clear: bool,
-
-    /// Only act on these security profiles, comma-separated [env: SECURITY_PROFILE_FILTER].
-    #[arg(long, value_name = "NAMES")]
-    security_profile_filter: Option<String>,
-
-    /// Only act on these behaviors, comma-separated [env: BEHAVIOR_FILTER].
-    #[arg(long, value_name = "NAMES")]
-    behavior_filter: Option<String>,
-
-    /// Only act on these metrics, comma-separated, e.g. aws:num-messages-sent [env: METRIC_FILTER].
-    #[arg(long, value_name = "NAMES")]
-    metric_filter: Option<String>,
-
-    /// Do not cut a quarantined thing's live connection after adding it to the group
-    /// (DeleteConnection; emulators such as moto lack it) [env: DISCONNECT=false].
-    #[arg(long)]
-    no_disconnect: bool,
-
-    /// Records of one event processed at once [env: MAX_CONCURRENCY] [default: 10].
-    #[arg(long, value_name = "N")]
-    max_concurrency: Option<String>,
-
-    /// Attempts per AWS call, the first included [env: AWS_MAX_ATTEMPTS] [default: 3].
-    #[arg(long, value_name = "N")]
-    max_attempts: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,38 +61,25 @@ impl FunctionChoice {
 }
 
 impl Args {
-    /// The functions' configuration: flags first, then the environment.
-    fn config(&self) -> Result<FunctionConfig, mitigation::ConfigError> {
-        let flags = [
-            ("QUARANTINE_GROUP", self.quarantine_group.clone()),
-            ("SHADOW_NAME", self.shadow_name.clone()),
-            ("IOT_DATA_ENDPOINT", self.iot_data_endpoint.clone()),
-            (
-                "SECURITY_PROFILE_FILTER",
-                self.security_profile_filter.clone(),
-            ),
-            ("BEHAVIOR_FILTER", self.behavior_filter.clone()),
-            ("METRIC_FILTER", self.metric_filter.clone()),
-            ("MAX_CONCURRENCY", self.max_concurrency.clone()),
-            ("AWS_MAX_ATTEMPTS", self.max_attempts.clone()),
-            (
-                "RELEASE_ON_CLEAR",
-                self.release_on_clear.then(|| "true".into()),
-            ),
-            ("DRY_RUN", self.dry_run.then(|| "true".into())),
-            ("DISCONNECT", self.no_disconnect.then(|| "false".into())),
-        ];
-        let mut config = FunctionConfig::from_flags(&flags, |name| std::env::var(name).ok())?;
-        config.aws.endpoint_url = self.endpoint_url.clone();
-        Ok(config)
+    /// The arguments, with a flag for every setting replay reads (crates/mitigation's settings
+    /// table), and the functions' configuration: flags first, then the environment.
+    fn parse_with_config() -> (Self, Result<FunctionConfig, mitigation::ConfigError>) {
+        let command = settings::cli::add_flags(Args::command(), Reader::Replay, false);
+        let matches = command.get_matches();
+        let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let config = settings::cli::configure(&matches, Reader::Replay).map(|mut config| {
+            config.aws.endpoint_url = args.endpoint_url.clone();
+            config
+        });
+        (args, config)
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let (args, config) = Args::parse_with_config();
     mitigation::init_cli_logging("warn");
-    let config = match args.config() {
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("replay: {e}");

@@ -351,11 +351,11 @@ impl Handler {
     }
 
     /// Set up from the environment (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`,
-    /// `AWS_ATTEMPT_TIMEOUT_MS`, `AWS_OPERATION_TIMEOUT_MS`, `AWS_ENDPOINT_URL*`; see the
-    /// README). A bad value is answered FAILED on every request, naming the variable.
+    /// `AWS_ATTEMPT_TIMEOUT_MS`, `AWS_OPERATION_TIMEOUT_MS`, `AWS_ENDPOINT_URL*`; see
+    /// docs/configuration.md). A bad value is answered FAILED on every request, naming the variable.
     pub async fn from_env() -> Result<Handler, rustls::Error> {
         let responder = Arc::new(HttpResponder::new(RetryPolicy::default())?);
-        let aws = match mitigation::AwsSettings::from_env() {
+        let aws = match mitigation::AwsSettings::from_env(mitigation::Reader::StackSetup) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, variable = e.variable, "invalid configuration");

@@ -1,0 +1,601 @@
+//! Every setting, declared once. The functions' configuration ([`FunctionConfig`]), the
+//! flags of replay and quarantinectl, the configuration reference (docs/configuration.md) and
+//! the checks of the template's and the crates' environment blocks all come from [`SETTINGS`]:
+//! a new setting is one entry here plus its use.
+
+use std::fmt::Write as _;
+
+use violation_core::NameFilter;
+
+use crate::config::{self, ConfigError, FunctionConfig};
+
+/// A program that reads settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Group,
+    Shadow,
+    Certificate,
+    StackSetup,
+    Replay,
+    Quarantinectl,
+}
+
+impl Reader {
+    pub const ALL: [Reader; 6] = [
+        Reader::Group,
+        Reader::Shadow,
+        Reader::Certificate,
+        Reader::StackSetup,
+        Reader::Replay,
+        Reader::Quarantinectl,
+    ];
+
+    /// The binary's name (the template's `BuildProperties: Binary`).
+    pub fn binary(self) -> &'static str {
+        match self {
+            Reader::Group => "quarantine-group",
+            Reader::Shadow => "quarantine-shadow",
+            Reader::Certificate => "quarantine-certificate",
+            Reader::StackSetup => "stack-setup",
+            Reader::Replay => "replay",
+            Reader::Quarantinectl => "quarantinectl",
+        }
+    }
+
+    /// Deployed as a Lambda function (by the template).
+    pub fn is_function(self) -> bool {
+        !matches!(self, Reader::Replay | Reader::Quarantinectl)
+    }
+}
+
+/// The three mitigating functions, replay and quarantinectl.
+const MITIGATORS: &[Reader] = &[
+    Reader::Group,
+    Reader::Shadow,
+    Reader::Certificate,
+    Reader::Replay,
+    Reader::Quarantinectl,
+];
+/// The three functions and replay: the settings that shape decisions, which quarantinectl
+/// deliberately ignores (an operator's request is acted on as asked).
+const DECIDERS: &[Reader] = &[
+    Reader::Group,
+    Reader::Shadow,
+    Reader::Certificate,
+    Reader::Replay,
+];
+const FUNCTIONS: &[Reader] = &[Reader::Group, Reader::Shadow, Reader::Certificate];
+const EVERYONE: &[Reader] = &Reader::ALL;
+
+/// A setting's value when the variable is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// This value (parsing it gives the default configuration).
+    Value(&'static str),
+    /// No value; the text says what happens then.
+    Unset(&'static str),
+}
+
+/// The command-line flag of a setting, on the tools that read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// No flag: environment only.
+    None,
+    /// `--NAME VALUE`.
+    Value {
+        long: &'static str,
+        value_name: &'static str,
+    },
+    /// `--NAME` alone sets the variable to `sets`.
+    Switch {
+        long: &'static str,
+        sets: &'static str,
+    },
+}
+
+/// Parses a value into the configuration; `None`: read by another library as it documents
+/// (the AWS SDK, tracing) and not checked here.
+pub type Parser = Option<fn(&mut FunctionConfig, &'static str, String) -> Result<(), ConfigError>>;
+
+/// One setting.
+#[derive(Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    pub default: DefaultValue,
+    /// One line for the reference and `--help`.
+    pub doc: &'static str,
+    pub read_by: &'static [Reader],
+    /// The template sets it on every Lambda function that reads it (and on no other).
+    pub in_template: bool,
+    pub flag: Flag,
+    pub parser: Parser,
+}
+
+impl Setting {
+    pub fn is_read_by(&self, reader: Reader) -> bool {
+        self.read_by.contains(&reader)
+    }
+}
+
+/// Every setting, in the order of the reference.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "DRY_RUN",
+        default: DefaultValue::Value("false"),
+        doc: "Decide and log, call nothing.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Switch {
+            long: "dry-run",
+            sets: "true",
+        },
+        parser: Some(|c, name, v| {
+            c.dry_run = config::parse_bool(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "RELEASE_ON_CLEAR",
+        default: DefaultValue::Value("false"),
+        doc: "Release a thing when its alarm clears and no other violation of it is active. Device-reported metrics then decide a release.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Switch {
+            long: "release-on-clear",
+            sets: "true",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.release_on_clear = config::parse_bool(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "SECURITY_PROFILE_FILTER",
+        default: DefaultValue::Unset("every security profile"),
+        doc: "Act only on Detect violations of these security profiles, comma-separated.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "security-profile-filter",
+            value_name: "NAMES",
+        },
+        parser: Some(|c, _, v| {
+            c.policy.security_profiles = NameFilter::from_comma_list(&v);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "BEHAVIOR_FILTER",
+        default: DefaultValue::Unset("every behavior"),
+        doc: "Act only on Detect violations of these behaviors, comma-separated.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "behavior-filter",
+            value_name: "NAMES",
+        },
+        parser: Some(|c, _, v| {
+            c.policy.behaviors = NameFilter::from_comma_list(&v);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "METRIC_FILTER",
+        default: DefaultValue::Unset("every metric"),
+        doc: "Act only on Detect violations of these metrics, comma-separated (e.g. aws:num-messages-sent).",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "metric-filter",
+            value_name: "NAMES",
+        },
+        parser: Some(|c, _, v| {
+            c.policy.metrics = NameFilter::from_comma_list(&v);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "AUDIT_CHECKS",
+        default: DefaultValue::Value(
+            "DEVICE_CERTIFICATE_SHARED_CHECK,REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK,INTERMEDIATE_CA_REVOKED_FOR_ACTIVE_DEVICE_CERTIFICATES_CHECK,CONFLICTING_CLIENT_IDS_CHECK",
+        ),
+        doc: "Audit checks whose non-compliant devices are quarantined, comma-separated.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "audit-checks",
+            value_name: "CHECKS",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.audit_checks = config::audit_checks(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "THING_DIMENSION",
+        default: DefaultValue::Value("ThingName"),
+        doc: "The CloudWatch alarm dimension that names the thing.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "thing-dimension",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.thing_dimension = config::dimension_name(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "VERIFY_VIOLATION",
+        default: DefaultValue::Value("false"),
+        doc: "Before quarantining on a Detect in-alarm, confirm with ListActiveViolations that it is active.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Switch {
+            long: "verify-violation",
+            sets: "true",
+        },
+        parser: Some(|c, name, v| {
+            c.verify_violation = config::parse_bool(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "MAX_CONCURRENCY",
+        default: DefaultValue::Value("10"),
+        doc: "Records of one batch processed at once (1 to 100).",
+        read_by: MITIGATORS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "max-concurrency",
+            value_name: "N",
+        },
+        parser: Some(|c, name, v| {
+            c.max_concurrency = config::parse_number(name, v, 1, 100)? as usize;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "QUARANTINE_GROUP",
+        default: DefaultValue::Value("Quarantine"),
+        doc: "The static thing group (not a dynamic one) that carries the quarantine policy.",
+        read_by: &[Reader::Group, Reader::Replay, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Value {
+            long: "quarantine-group",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.quarantine_group = config::iot_name(name, v, 128)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "DISCONNECT",
+        default: DefaultValue::Value("true"),
+        doc: "After adding a thing to the group, cut its live MQTT connection (DeleteConnection) so it reconnects under the quarantine policy.",
+        read_by: &[Reader::Group, Reader::Replay, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Switch {
+            long: "no-disconnect",
+            sets: "false",
+        },
+        parser: Some(|c, name, v| {
+            c.disconnect = config::parse_bool(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "SHADOW_NAME",
+        default: DefaultValue::Unset("the classic shadow"),
+        doc: "A named shadow that carries the quarantine flag.",
+        read_by: &[Reader::Shadow, Reader::Replay, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Value {
+            long: "shadow-name",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.shadow_name = Some(config::iot_name(name, v, 64)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "IOT_DATA_ENDPOINT",
+        default: DefaultValue::Unset("looked up once at start-up with DescribeEndpoint"),
+        doc: "The account's IoT data-plane endpoint (host name or URL), for the shadow and DeleteConnection.",
+        read_by: &[
+            Reader::Group,
+            Reader::Shadow,
+            Reader::Replay,
+            Reader::Quarantinectl,
+        ],
+        in_template: true,
+        flag: Flag::Value {
+            long: "iot-data-endpoint",
+            value_name: "HOST_OR_URL",
+        },
+        parser: Some(|c, name, v| {
+            c.iot_data_endpoint = Some(config::endpoint(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "CERTIFICATE_RECORD_ATTRIBUTE",
+        default: DefaultValue::Value("quarantineDeactivatedCerts"),
+        doc: "The thing attribute in which the certificates the quarantine deactivated are recorded.",
+        read_by: &[Reader::Certificate, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Value {
+            long: "certificate-record-attribute",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.certificate_record_attribute = config::attribute_name(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "FANOUT_QUEUE_URL",
+        default: DefaultValue::Unset("an audit's devices are mitigated in the invocation"),
+        doc: "The function's own SQS queue: an audit's devices are sent there as mitigation requests of their own.",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.fan_out_queue_url = Some(config::queue_url(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "METRICS_NAMESPACE",
+        default: DefaultValue::Value("IotQuarantine"),
+        doc: "The CloudWatch namespace of the functions' embedded-metric-format figures.",
+        read_by: FUNCTIONS,
+        in_template: false,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.metrics_namespace = config::namespace(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "AWS_ATTEMPT_TIMEOUT_MS",
+        default: DefaultValue::Value("2000"),
+        doc: "One attempt of an AWS call may take this long (milliseconds).",
+        read_by: EVERYONE,
+        in_template: false,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.aws.attempt_timeout = config::millis(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "AWS_OPERATION_TIMEOUT_MS",
+        default: DefaultValue::Value("10000"),
+        doc: "One AWS call, retries included, may take this long (milliseconds).",
+        read_by: EVERYONE,
+        in_template: false,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.aws.operation_timeout = config::millis(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "AWS_MAX_ATTEMPTS",
+        default: DefaultValue::Unset("the profile's max_attempts, else 3"),
+        doc: "Attempts per AWS call, the first included (1 to 10).",
+        read_by: EVERYONE,
+        in_template: false,
+        flag: Flag::Value {
+            long: "max-attempts",
+            value_name: "N",
+        },
+        parser: Some(|c, name, v| {
+            c.aws.max_attempts = Some(config::parse_number(name, v, 1, 10)? as u32);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "AWS_RETRY_MODE",
+        default: DefaultValue::Unset("the profile's retry_mode, else standard"),
+        doc: "`standard` or `adaptive` (client-side rate limiting once throttled).",
+        read_by: EVERYONE,
+        in_template: false,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.aws.retry_mode = Some(config::retry_mode(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "RUST_LOG",
+        default: DefaultValue::Unset("info (the command-line tools: warn or info)"),
+        doc: "The log filter (tracing's EnvFilter syntax, e.g. `info,mitigation=debug`).",
+        read_by: EVERYONE,
+        in_template: true,
+        flag: Flag::None,
+        parser: None,
+    },
+    Setting {
+        name: "AWS_REGION",
+        default: DefaultValue::Unset("the profile's region (Lambda sets it)"),
+        doc: "The AWS region.",
+        read_by: EVERYONE,
+        in_template: false,
+        flag: Flag::None,
+        parser: None,
+    },
+    Setting {
+        name: "AWS_PROFILE",
+        default: DefaultValue::Unset("the default profile"),
+        doc: "The named profile of ~/.aws/config for credentials, region and retries (quarantinectl's --profile).",
+        read_by: &[Reader::Replay, Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::None,
+        parser: None,
+    },
+    Setting {
+        name: "AWS_ENDPOINT_URL",
+        default: DefaultValue::Unset("the AWS endpoints"),
+        doc: "One endpoint for every AWS service (and AWS_ENDPOINT_URL_<SERVICE> per service), e.g. a local emulator.",
+        read_by: EVERYONE,
+        in_template: false,
+        flag: Flag::None,
+        parser: None,
+    },
+];
+
+/// The setting named `name`.
+pub fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// The configuration `reader` runs with: every setting it reads, through `lookup` (the
+/// environment, or a tool's flags then the environment). Empty values count as unset.
+pub fn configure(
+    reader: Reader,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<FunctionConfig, ConfigError> {
+    read(|s| s.is_read_by(reader), lookup)
+}
+
+/// Every setting any program reads, through `lookup` (tests, and tools that build a
+/// function's configuration by hand).
+pub fn configure_all(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<FunctionConfig, ConfigError> {
+    read(|_| true, lookup)
+}
+
+fn read(
+    wanted: impl Fn(&Setting) -> bool,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<FunctionConfig, ConfigError> {
+    let mut config = FunctionConfig::default();
+    for setting in SETTINGS.iter().filter(|s| wanted(s)) {
+        let Some(value) = lookup(setting.name).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        if let Some(apply) = setting.parser {
+            apply(&mut config, setting.name, value)?;
+        }
+    }
+    Ok(config)
+}
+
+/// docs/configuration.md, generated from [`SETTINGS`].
+pub fn reference_markdown() -> String {
+    let mut page = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from crates/mitigation/src/settings.rs by \
+         `UPDATE_REFERENCE=1 cargo test -p mitigation settings`; do not edit by hand. -->\n\n\
+         The functions read environment variables, once at start-up; a bad value stops the start \
+         with an error naming the variable, the value and what was expected. Empty counts as \
+         unset. replay and quarantinectl read the same variables, and take a flag for most of them \
+         (a flag wins over the variable). The template sets the variables marked *template* \
+         from its parameters.\n\n\
+         | Variable | Default | Read by | Flag | Meaning |\n|---|---|---|---|---|\n",
+    );
+    for setting in SETTINGS {
+        let default = match setting.default {
+            DefaultValue::Value(v) => format!("`{v}`"),
+            DefaultValue::Unset(text) => format!("unset: {text}"),
+        };
+        let mut readers: Vec<&str> = setting.read_by.iter().map(|r| r.binary()).collect();
+        if setting.in_template {
+            readers.push("*template*");
+        }
+        let flag = match setting.flag {
+            Flag::None => String::new(),
+            Flag::Value { long, value_name } => format!("`--{long} {value_name}`"),
+            Flag::Switch { long, sets } => format!("`--{long}` (= {sets})"),
+        };
+        let meaning = match setting.parser {
+            Some(_) => setting.doc.to_owned(),
+            None => format!("{} Read by its library, as it documents.", setting.doc),
+        };
+        let _ = writeln!(
+            page,
+            "| `{}` | {default} | {} | {flag} | {meaning} |",
+            setting.name,
+            readers.join(", "),
+        );
+    }
+    page.push_str(
+        "\nAWS credentials come from the standard chain (the Lambda role; on an operator's \
+         machine the environment, profiles, SSO). Retries: aws-config reads `AWS_MAX_ATTEMPTS`, \
+         `AWS_RETRY_MODE` and the profile's `max_attempts` and `retry_mode`; when either \
+         variable (or `--max-attempts`) is set, both are taken from there, the unset one at the \
+         SDK's default.\n",
+    );
+    page
+}
+
+#[cfg(feature = "cli")]
+pub mod cli {
+    //! The settings as command-line flags of replay and quarantinectl.
+
+    use clap::{Arg, ArgAction, ArgMatches, Command};
+
+    use super::{Flag, Reader, SETTINGS, Setting};
+    use crate::config::{ConfigError, FunctionConfig};
+
+    fn flagged(reader: Reader) -> impl Iterator<Item = (&'static Setting, &'static str)> {
+        SETTINGS
+            .iter()
+            .filter(move |s| s.is_read_by(reader))
+            .filter_map(|s| match s.flag {
+                Flag::None => None,
+                Flag::Value { long, .. } | Flag::Switch { long, .. } => Some((s, long)),
+            })
+    }
+
+    /// `command` with a flag for every setting `reader` reads that has one (global: for
+    /// every subcommand).
+    pub fn add_flags(mut command: Command, reader: Reader, global: bool) -> Command {
+        for (setting, long) in flagged(reader) {
+            let default = match setting.default {
+                super::DefaultValue::Value(v) => format!(" [default: {v}]"),
+                super::DefaultValue::Unset(_) => String::new(),
+            };
+            let arg = Arg::new(setting.name)
+                .long(long)
+                .global(global)
+                .help(format!("{} [env: {}]{default}", setting.doc, setting.name));
+            command = command.arg(match setting.flag {
+                Flag::Value { value_name, .. } => arg.value_name(value_name),
+                _ => arg.action(ArgAction::SetTrue),
+            });
+        }
+        command
+    }
+
+    /// The configuration from the flags of `matches`, then the environment.
+    pub fn configure(matches: &ArgMatches, reader: Reader) -> Result<FunctionConfig, ConfigError> {
+        let given: Vec<(&str, String)> = flagged(reader)
+            .filter_map(|(setting, _)| {
+                let value = match setting.flag {
+                    Flag::Switch { sets, .. } => {
+                        matches.get_flag(setting.name).then(|| sets.to_owned())
+                    }
+                    _ => matches.get_one::<String>(setting.name).cloned(),
+                };
+                value.map(|v| (setting.name, v))
+            })
+            .collect();
+        super::configure(reader, |name| {
+            given
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -28,7 +28,7 @@ pub mod testing;
 
 pub use action::{
     ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,
-    KeptBecause, MitigationAction, Retry,
+    KeptBecause, MitigationAction, MitigationKind, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};

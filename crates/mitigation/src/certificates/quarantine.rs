@@ -9,8 +9,7 @@ use super::plan::{Assessment, ReleaseStep, Standing, plan_quarantine, reads_othe
 use super::plan::{release_step, standing};
 use super::record::parse_record;
 use super::registry::{AttachedCertificate, CertificateRegistry};
-use crate::action::{ActionError, Applied, MitigationAction};
-use crate::function::CERTIFICATE_ACTION;
+use crate::action::{ActionError, Applied, MitigationAction, MitigationKind};
 
 /// Quarantine = deactivate the thing's own certificates (recorded first); release =
 /// reactivate the recorded ones and remove the record.
@@ -131,7 +130,7 @@ impl<R: CertificateRegistry> CertificateQuarantine<R> {
 
 impl<R: CertificateRegistry> MitigationAction for CertificateQuarantine<R> {
     fn name(&self) -> &'static str {
-        CERTIFICATE_ACTION
+        MitigationKind::Certificate.name()
     }
 
     fn apply<'a>(

@@ -54,6 +54,7 @@ lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	.tools/bin/cargo-machete
+	python3 scripts/check-docs.py
 
 check-infra: venv
 	scripts/check-infra.sh

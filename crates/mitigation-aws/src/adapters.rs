@@ -15,11 +15,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use mitigation::action::THING_GROUP_ACTION;
-#[cfg(feature = "data-plane")]
-use mitigation::action::{DISCONNECT_ACTION, SHADOW_ACTION};
 use mitigation::{
-    ActionError, ActiveViolations, Applied, AwsSettings, MitigationAction, Retry, RetryMode,
+    ActionError, ActiveViolations, Applied, AwsSettings, MitigationAction, MitigationKind, Retry,
+    RetryMode,
 };
 
 #[cfg(feature = "data-plane")]
@@ -126,7 +124,7 @@ impl ThingGroupMembership {
 
 impl MitigationAction for ThingGroupMembership {
     fn name(&self) -> &'static str {
-        THING_GROUP_ACTION
+        MitigationKind::ThingGroup.name()
     }
 
     fn apply<'a>(
@@ -189,7 +187,7 @@ impl ShadowFlag {
 #[cfg(feature = "data-plane")]
 impl MitigationAction for ShadowFlag {
     fn name(&self) -> &'static str {
-        SHADOW_ACTION
+        MitigationKind::Shadow.name()
     }
 
     fn apply<'a>(
@@ -230,11 +228,11 @@ impl ConnectionCut {
 #[cfg(feature = "data-plane")]
 impl MitigationAction for ConnectionCut {
     fn name(&self) -> &'static str {
-        DISCONNECT_ACTION
+        MitigationKind::Disconnect.name()
     }
 
     fn performs(&self, action: Action) -> bool {
-        action == Action::Quarantine
+        MitigationKind::Disconnect.performs(action)
     }
 
     fn apply<'a>(

@@ -21,7 +21,7 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %e, "start-up failed");
     })?;
     tracing::info!(
-        action = kind.action_name(),
+        action = kind.mitigation().name(),
         dry_run = config.dry_run,
         release_on_clear = config.policy.release_on_clear,
         quarantine_group = %config.quarantine_group,
@@ -36,8 +36,8 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         "ready"
     );
     // The Function dimension is the deployed function's name, as in its alarms.
-    let function =
-        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| kind.action_name().to_owned());
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .unwrap_or_else(|_| kind.mitigation().name().to_owned());
     let handler = Arc::new(handler.with_metrics(MetricsSink {
         namespace: config.metrics_namespace.clone(),
         function,

@@ -2,8 +2,8 @@
 //!
 //! - [`adapters`]: one adapter per mitigation on the IoT and IoT data-plane clients, SDK
 //!   configuration, and error classification by AWS error code;
-//! - [`certificates`]: the certificate mitigation (deactivate a thing's own certificates,
-//!   recorded in a thing attribute; reactivate only those);
+//! - [`certificates`]: the certificate mitigation's registry calls (its rules are in
+//!   `mitigation::certificates`);
 //! - [`lookups`]: certificates to things, audit findings (what resolves a record's
 //!   subjects);
 //! - `fan_out` (feature `fan-out`): an audit's devices sent through the function's own

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use mitigation::{ActionError, FunctionConfig, FunctionKind, Handler, MitigationAction};
 
 use crate::adapters::{DeviceDefenderViolations, ThingGroupMembership, load_sdk_config};
-use crate::certificates::{CertificateQuarantine, IotCertificates};
+use crate::certificates::IotCertificates;
 use crate::lookups::IotDirectory;
+use mitigation::certificates::CertificateQuarantine;
 
 /// Start-up failed: the function cannot serve any event.
 #[derive(Debug, thiserror::Error)]

@@ -149,17 +149,42 @@ pub enum Applied {
     },
 }
 
-/// The name of the thing-group mitigation in logs and replay output.
-pub const THING_GROUP_ACTION: &str = "thing-group";
-/// The name of the shadow-flag mitigation in logs and replay output.
-pub const SHADOW_ACTION: &str = "shadow";
-/// The name of the live-connection cut (after the thing-group mitigation) in logs and replay output.
-pub const DISCONNECT_ACTION: &str = "disconnect";
+/// The mitigations, in the order a function performs them; what each did is an [`Applied`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MitigationKind {
+    /// Membership of the static quarantine thing group.
+    ThingGroup,
+    /// The thing's live MQTT connection cut, after the group change it makes effective.
+    Disconnect,
+    /// The desired `quarantine` flag in the thing's shadow.
+    Shadow,
+    /// The thing's own X.509 certificates deactivated (see [`crate::certificates`]).
+    Certificate,
+}
+
+impl MitigationKind {
+    /// The name in logs, replay output and quarantinectl's sentences.
+    pub fn name(self) -> &'static str {
+        match self {
+            MitigationKind::ThingGroup => "thing-group",
+            MitigationKind::Disconnect => "disconnect",
+            MitigationKind::Shadow => "shadow",
+            MitigationKind::Certificate => "certificate",
+        }
+    }
+
+    /// Whether the mitigation has anything to do for `action`: a cut connection has nothing
+    /// to undo on release.
+    pub fn performs(self, action: Action) -> bool {
+        self != MitigationKind::Disconnect || action == Action::Quarantine
+    }
+}
 
 /// One mitigation: put a thing in quarantine or take it out. Implementations must be
 /// idempotent: SNS and SQS deliver at least once.
 pub trait MitigationAction: Send + Sync {
-    /// Short name for logs and replay output: `thing-group`, `shadow`.
+    /// Short name for logs and replay output: a [`MitigationKind::name`] (test doubles name
+    /// themselves).
     fn name(&self) -> &'static str;
 
     /// Whether this mitigation has anything to do for `action` (a disconnect has nothing to
@@ -226,7 +251,18 @@ pub trait FanOut: Send + Sync {
 
 #[cfg(test)]
 mod tests {
-    use super::{ActionError, Retry};
+    use super::{ActionError, MitigationKind, Retry};
+    use violation_core::Action;
+
+    #[test]
+    fn only_the_disconnect_skips_a_release() {
+        use MitigationKind::*;
+        for kind in [ThingGroup, Shadow, Certificate] {
+            assert!(kind.performs(Action::Quarantine) && kind.performs(Action::Release));
+        }
+        assert!(Disconnect.performs(Action::Quarantine));
+        assert!(!Disconnect.performs(Action::Release));
+    }
 
     #[test]
     fn constructors_fill_every_field_and_the_hint_shows_last() {

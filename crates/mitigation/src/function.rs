@@ -5,9 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use violation_core::{Action, ThingName};
 
-use crate::action::{
-    ActionError, Applied, DISCONNECT_ACTION, MitigationAction, SHADOW_ACTION, THING_GROUP_ACTION,
-};
+use crate::action::{ActionError, Applied, MitigationAction, MitigationKind};
 use crate::config::FunctionConfig;
 use crate::handler::Handler;
 
@@ -33,26 +31,23 @@ impl From<FunctionKind> for crate::settings::Reader {
     }
 }
 
-/// The name of the certificate mitigation in logs and replay output.
-pub const CERTIFICATE_ACTION: &str = "certificate";
-
 impl FunctionKind {
-    /// The action's name in logs and replay output.
-    pub fn action_name(self) -> &'static str {
+    /// The function's own mitigation.
+    pub fn mitigation(self) -> MitigationKind {
         match self {
-            FunctionKind::ThingGroup => THING_GROUP_ACTION,
-            FunctionKind::Shadow => SHADOW_ACTION,
-            FunctionKind::Certificate => CERTIFICATE_ACTION,
+            FunctionKind::ThingGroup => MitigationKind::ThingGroup,
+            FunctionKind::Shadow => MitigationKind::Shadow,
+            FunctionKind::Certificate => MitigationKind::Certificate,
         }
     }
 
-    /// The names of the mitigations this function performs with `config`, in order.
-    pub fn action_names(self, config: &FunctionConfig) -> Vec<&'static str> {
+    /// The mitigations this function performs with `config`, in order.
+    pub fn mitigations(self, config: &FunctionConfig) -> Vec<MitigationKind> {
         match self {
             FunctionKind::ThingGroup if config.disconnect => {
-                vec![THING_GROUP_ACTION, DISCONNECT_ACTION]
+                vec![MitigationKind::ThingGroup, MitigationKind::Disconnect]
             }
-            kind => vec![kind.action_name()],
+            kind => vec![kind.mitigation()],
         }
     }
 }
@@ -61,8 +56,8 @@ impl FunctionKind {
 pub fn dry_run_handler(kinds: &[FunctionKind], config: &FunctionConfig) -> Handler {
     let actions = kinds
         .iter()
-        .flat_map(|k| k.action_names(config))
-        .map(|name| Arc::new(Planned(name)) as Arc<dyn MitigationAction>)
+        .flat_map(|k| k.mitigations(config))
+        .map(|kind| Arc::new(Planned(kind)) as Arc<dyn MitigationAction>)
         .collect();
     Handler::new(config.policy.clone(), actions)
         .with_dry_run(true)
@@ -71,15 +66,15 @@ pub fn dry_run_handler(kinds: &[FunctionKind], config: &FunctionConfig) -> Handl
 
 /// Names an action in a dry run. A dry-run handler never applies actions; if one were
 /// applied by mistake it fails rather than pretend.
-struct Planned(&'static str);
+struct Planned(MitigationKind);
 
 impl MitigationAction for Planned {
     fn name(&self) -> &'static str {
-        self.0
+        self.0.name()
     }
 
     fn performs(&self, action: Action) -> bool {
-        self.0 != DISCONNECT_ACTION || action == Action::Quarantine
+        self.0.performs(action)
     }
 
     fn apply<'a>(

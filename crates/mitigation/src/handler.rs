@@ -27,6 +27,9 @@ use crate::targets::{Resolution, Resolved, Resolver, Target};
 
 /// The label of the check before a release in action reports.
 pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
+/// The label of work not started because the invocation's deadline was near, in action
+/// reports.
+pub const DEADLINE_STEP: &str = "deadline";
 
 /// Work not started this close to the invocation's deadline is handed back for a retry
 /// (an audit with thousands of findings may not fit in one invocation).
@@ -338,7 +341,7 @@ impl Handler {
                 }),
                 None if deadline.near() => Mitigation {
                     actions: vec![ActionReport {
-                        action: "deadline",
+                        action: DEADLINE_STEP,
                         thing: thing.to_string(),
                         outcome: ActionOutcome::Failed(deadline_error(thing)),
                     }],

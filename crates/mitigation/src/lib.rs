@@ -2,6 +2,8 @@
 //! in the `mitigation-aws` crate):
 //!
 //! - [`action`]: the narrow traits a mitigation sits behind, and [`ActionError`];
+//! - [`certificates`]: the certificate mitigation's rules (which certificates to deactivate,
+//!   the record of them, what a release reactivates), on a registry trait;
 //! - [`handler`]: the batch handler shared by the functions, replay and quarantinectl
 //!   (de-duplication, bounded concurrency, the release check, a tracing span per record);
 //! - [`targets`]: a record's subjects resolved to things (certificates, audit findings,
@@ -17,6 +19,7 @@
 
 pub mod action;
 pub mod answer;
+pub mod certificates;
 pub mod config;
 pub mod function;
 pub mod handler;
@@ -28,7 +31,7 @@ pub mod testing;
 
 pub use action::{
     ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,
-    KeptBecause, MitigationAction, Retry,
+    KeptBecause, MitigationAction, MitigationKind, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};

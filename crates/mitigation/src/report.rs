@@ -42,8 +42,9 @@ impl ActionOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionReport {
-    /// The action's name (`thing-group`, `shadow`, ...), `active-violations` for the
-    /// check before a release, or the lookup that resolves a record's things.
+    /// The mitigation's name ([`crate::MitigationKind::name`]), `active-violations` for the
+    /// check before a release, `deadline` for work not started, or the lookup that resolves
+    /// a record's things.
     pub action: &'static str,
     /// The thing acted on (or what a lookup was about).
     pub thing: String,

@@ -8,13 +8,14 @@ use aws_sdk_iot::operation::list_active_violations::ListActiveViolationsOutput;
 use aws_sdk_iot::operation::list_thing_groups_for_thing::ListThingGroupsForThingOutput;
 use aws_sdk_iot::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_iot::types::ActiveViolation;
+use mitigation::certificates::{
+    AttachedCertificate, CertStatus, CertificateRegistry, parse_record,
+};
 use mitigation::{ActionError, FunctionConfig};
 use mitigation_aws::adapters::{
     data_plane_client, data_plane_endpoint_configured, describe_data_endpoint,
 };
-use mitigation_aws::certificates::{
-    AttachedCertificate, CertStatus, CertificateRegistry, IotCertificates, parse_record,
-};
+use mitigation_aws::certificates::IotCertificates;
 use mitigation_aws::classify;
 use serde_json::{Map, Value, json};
 use violation_core::{CertificateId, ThingName};

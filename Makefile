@@ -53,6 +53,8 @@ unit-test: venv broker
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# After clippy, which has already checked the dependencies: the API docs, broken links denied.
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 	.tools/bin/cargo-machete
 	python3 scripts/check-docs.py
 

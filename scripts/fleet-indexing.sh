@@ -19,7 +19,7 @@
 # iot:CreateDynamicThingGroup. The current thing indexing configuration is kept (shadow,
 # connectivity, named shadows, custom fields, filter); only thingIndexingMode (REGISTRY when it is
 # OFF) and deviceDefenderIndexingMode=VIOLATIONS are changed. Re-running is harmless.
-# Fleet indexing is billed per index update and per query (README.md, Deploying, cost notes).
+# Fleet indexing is billed per index update and per query (docs/deploy.md, cost notes).
 set -euo pipefail
 
 profile=QuarantineDetect

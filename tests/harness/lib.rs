@@ -2,7 +2,7 @@
 //! - [`stand_in`]: a scriptable local AWS IoT / IoT data-plane stand-in (state and faults);
 //! - [`runtime_api`]: a local Lambda Runtime API that drives the real function binaries;
 //! - [`process`]: the one function process spawner ([`FunctionProcess`], [`LocalFunction`]);
-//! - [`env`]: the environment of a function talking to local AWS;
+//! - [`env`](mod@env): the environment of a function talking to local AWS;
 //! - [`fixtures`]: event builders on `aws_lambda_events` types, and the sample events;
 //! - [`sdk`]: SDK clients for local endpoints;
 //! - [`moto`]: the moto emulator from the project virtualenv, and helpers that drive it;

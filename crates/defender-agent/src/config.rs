@@ -47,7 +47,7 @@ impl Format {
 #[command(name = "defender-agent", version)]
 pub struct Cli {
     /// TOML configuration file; its keys are the long flag names with `_` for `-`
-    /// (e.g. thing_name, root_ca, interval), plus [[custom_metric]] tables.
+    /// (e.g. thing_name, root_ca, interval), plus `[[custom_metric]]` tables.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

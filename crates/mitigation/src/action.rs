@@ -1,5 +1,5 @@
 //! The narrow interfaces the handler acts through. One adapter of each sits on the real AWS
-//! SDK clients ([`crate::aws`]); tests and benchmarks substitute their own.
+//! SDK clients (in the `mitigation-aws` crate); tests and benchmarks substitute their own.
 
 use std::fmt;
 

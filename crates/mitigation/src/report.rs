@@ -14,7 +14,7 @@ use crate::targets::{Resolution, Target};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionOutcome {
     Done,
-    /// Done, with part deliberately left as it was (see [`Applied::DoneKeeping`]).
+    /// Done, with part deliberately left as it was (see [`Applied::DoneKeeping`](crate::action::Applied::DoneKeeping)).
     DoneKeeping {
         because: KeptBecause,
         held_by: Vec<String>,

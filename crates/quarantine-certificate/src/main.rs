@@ -3,7 +3,7 @@
 //! ACTIVE and reported), records them in a thing attribute, and on release reactivates
 //! exactly those. Triggered by SNS or SQS. The rules are in `mitigation::certificates`, the
 //! registry calls in `mitigation_aws::certificates`;
-//! configuration: see the README.
+//! configuration: docs/configuration.md.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

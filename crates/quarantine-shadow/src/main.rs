@@ -1,5 +1,5 @@
 //! `quarantine-shadow`: the Lambda function that sets the desired `quarantine` flag in a thing's shadow. Triggered by SNS or SQS.
-//! All the work is in the `mitigation` crate; configuration: see the README.
+//! All the work is in the `mitigation` crate; configuration: docs/configuration.md.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -11,7 +11,7 @@ pub const TCP_ESTABLISHED: u8 = 0x01;
 pub const TCP_CLOSE: u8 = 0x07;
 pub const TCP_LISTEN: u8 = 0x0A;
 
-/// One socket line of /proc/net/{tcp,udp}[6].
+/// One socket line of `/proc/net/{tcp,udp}[6]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Socket {
     pub local: IpAddr,

@@ -15,7 +15,8 @@
 //!   reference page and the template checks come from it);
 //! - [`config`]: the configuration the settings are parsed into, once;
 //! - [`function`]: which mitigation a function performs, and the dry-run handler;
-//! - [`testing`]: in-memory actions for tests, fuzzing and benchmarks.
+//! - `testing` (feature `testing`): in-memory actions for tests and fuzzing, not compiled
+//!   into the functions.
 
 pub mod action;
 pub mod answer;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod report;
 pub mod settings;
 pub mod targets;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use action::{

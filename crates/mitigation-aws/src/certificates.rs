@@ -9,7 +9,7 @@ use mitigation::certificates::{
 };
 use violation_core::{CertificateId, ThingName};
 
-use crate::adapters::{Paging, classify};
+use crate::errors::classify;
 
 /// Pages read at most when listing a thing's principals or a certificate's things.
 const MAX_PAGES: usize = 10;
@@ -38,16 +38,18 @@ impl CertificateRegistry for IotCertificates {
         Box::pin(async move {
             let mut certificates: Vec<AttachedCertificate> = Vec::new();
             let mut skipped = 0;
-            let mut pages = Paging::new(MAX_PAGES);
-            while let Some(token) = pages.next_page() {
-                let page = self
-                    .client
-                    .list_thing_principals_v2()
-                    .thing_name(thing.as_str())
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| classify("ListThingPrincipalsV2", thing.as_str(), e))?;
+            let mut pages = self
+                .client
+                .list_thing_principals_v2()
+                .thing_name(thing.as_str())
+                .into_paginator()
+                .send();
+            for _ in 0..MAX_PAGES {
+                let Some(page) = pages.next().await else {
+                    break;
+                };
+                let page =
+                    page.map_err(|e| classify("ListThingPrincipalsV2", thing.as_str(), e))?;
                 for object in page.thing_principal_objects() {
                     match certificate_of_principal(object.principal()) {
                         Some(c) if !certificates.contains(&c) => certificates.push(c),
@@ -55,7 +57,6 @@ impl CertificateRegistry for IotCertificates {
                         None => skipped += 1,
                     }
                 }
-                pages.answered(page.next_token());
             }
             if skipped > 0 {
                 tracing::debug!(thing = %thing, skipped, "principals that are not X.509 certificates skipped");
@@ -71,18 +72,19 @@ impl CertificateRegistry for IotCertificates {
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
         Box::pin(async move {
             let mut others = Vec::new();
-            let mut pages = Paging::new(MAX_PAGES);
-            while let Some(token) = pages.next_page() {
-                let page = self
-                    .client
-                    .list_principal_things_v2()
-                    .principal(&certificate.arn)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        classify("ListPrincipalThingsV2", &cert_subject(&certificate.id), e)
-                    })?;
+            let mut pages = self
+                .client
+                .list_principal_things_v2()
+                .principal(&certificate.arn)
+                .into_paginator()
+                .send();
+            for _ in 0..MAX_PAGES {
+                let Some(page) = pages.next().await else {
+                    break;
+                };
+                let page = page.map_err(|e| {
+                    classify("ListPrincipalThingsV2", &cert_subject(&certificate.id), e)
+                })?;
                 others.extend(
                     page.principal_thing_objects()
                         .iter()
@@ -91,7 +93,9 @@ impl CertificateRegistry for IotCertificates {
                         .map(str::to_owned),
                 );
                 // The first page that names another thing is enough.
-                pages.answered(page.next_token().filter(|_| others.is_empty()));
+                if !others.is_empty() {
+                    break;
+                }
             }
             Ok(others)
         })

@@ -5,7 +5,7 @@
 use futures::future::BoxFuture;
 use mitigation::{ActionError, FanOut};
 
-use crate::adapters::classify;
+use crate::errors::classify;
 
 /// SendMessageBatch takes at most ten entries.
 const BATCH: usize = 10;

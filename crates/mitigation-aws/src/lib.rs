@@ -1,7 +1,11 @@
 //! The mitigation traits on the real AWS SDK clients:
 //!
-//! - [`adapters`]: one adapter per mitigation on the IoT and IoT data-plane clients, SDK
-//!   configuration, and error classification by AWS error code;
+//! - [`sdk`]: the SDK configuration, loaded once, and the data-plane client on the account's
+//!   endpoint;
+//! - [`errors`]: error classification by AWS error code;
+//! - one adapter per mitigation: [`group`] (the quarantine thing group), `disconnect` and
+//!   `shadow` (on the data plane);
+//! - [`violations`]: a thing's active Device Defender violations;
 //! - [`certificates`]: the certificate mitigation's registry calls (its rules are in
 //!   `mitigation::certificates`);
 //! - [`lookups`]: certificates to things, audit findings (what resolves a record's
@@ -14,13 +18,20 @@
 //! The data-plane client is behind the `data-plane` feature, so a binary that never calls
 //! it does not link it.
 
-pub mod adapters;
 pub mod certificates;
+#[cfg(feature = "data-plane")]
+pub mod disconnect;
+pub mod errors;
 #[cfg(feature = "fan-out")]
 pub mod fan_out;
+pub mod group;
 pub mod lambda;
 pub mod lookups;
+pub mod sdk;
+#[cfg(feature = "data-plane")]
+pub mod shadow;
 pub mod startup;
+pub mod violations;
 
-pub use adapters::classify;
+pub use errors::classify;
 pub use startup::{StartupError, build_handler, build_handler_on};

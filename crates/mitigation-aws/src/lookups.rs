@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use mitigation::{ActionError, AuditFindings, CertificateThings, FindingsPage};
 use violation_core::{AuditFindingFields, AuditFindingId, AuditTaskId, CertificateId};
 
-use crate::adapters::{Paging, classify};
+use crate::errors::classify;
 
 /// Pages of a certificate's things read at most.
 const MAX_THING_PAGES: usize = 100;
@@ -56,22 +56,22 @@ impl CertificateThings for IotDirectory {
             let arn = self.certificate_arn(certificate).await?;
             let subject = format!("cert/{certificate}");
             let mut things = Vec::new();
-            let mut pages = Paging::new(MAX_THING_PAGES);
-            while let Some(token) = pages.next_page() {
-                let page = self
-                    .client
-                    .list_principal_things_v2()
-                    .principal(&arn)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| classify("ListPrincipalThingsV2", &subject, e))?;
+            let mut pages = self
+                .client
+                .list_principal_things_v2()
+                .principal(&arn)
+                .into_paginator()
+                .send();
+            for _ in 0..MAX_THING_PAGES {
+                let Some(page) = pages.next().await else {
+                    break;
+                };
+                let page = page.map_err(|e| classify("ListPrincipalThingsV2", &subject, e))?;
                 things.extend(
                     page.principal_thing_objects()
                         .iter()
                         .map(|o| o.thing_name().to_owned()),
                 );
-                pages.answered(page.next_token());
             }
             Ok(things)
         })

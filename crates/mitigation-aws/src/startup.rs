@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use mitigation::{ActionError, FunctionConfig, FunctionKind, Handler, MitigationAction};
 
-use crate::adapters::{DeviceDefenderViolations, ThingGroupMembership, load_sdk_config};
 use crate::certificates::IotCertificates;
+use crate::group::ThingGroupMembership;
 use crate::lookups::IotDirectory;
+use crate::sdk::load_sdk_config;
+use crate::violations::DeviceDefenderViolations;
 use mitigation::certificates::CertificateQuarantine;
 
 /// Start-up failed: the function cannot serve any event.
@@ -138,10 +140,9 @@ async fn data_plane_action(
     config: &FunctionConfig,
     cache: &mut Option<DataClient>,
 ) -> Result<Arc<dyn MitigationAction>, StartupError> {
-    use crate::adapters::{
-        ConnectionCut, ShadowFlag, data_plane_client, data_plane_endpoint_configured,
-        describe_data_endpoint,
-    };
+    use crate::disconnect::ConnectionCut;
+    use crate::sdk::{data_plane_client, data_plane_endpoint_configured, describe_data_endpoint};
+    use crate::shadow::ShadowFlag;
     let data = match cache {
         Some(client) => client.clone(),
         None => {

@@ -7,11 +7,14 @@
 
 use std::sync::Arc;
 
+use mitigation::certificates::CertificateRegistry;
 use mitigation::{Applied, Handler, MitigationAction, Retry};
-use mitigation_aws::adapters::{
-    ConnectionCut, DeviceDefenderViolations, ShadowFlag, ThingGroupMembership,
-    describe_data_endpoint,
-};
+use mitigation_aws::certificates::IotCertificates;
+use mitigation_aws::disconnect::ConnectionCut;
+use mitigation_aws::group::ThingGroupMembership;
+use mitigation_aws::sdk::describe_data_endpoint;
+use mitigation_aws::shadow::ShadowFlag;
+use mitigation_aws::violations::DeviceDefenderViolations;
 use serde_json::{Value, json};
 use test_harness::fixtures::{sqs_event, violation, violation_on_metric};
 use test_harness::sdk::{ClientSettings, data_client, iot_client};
@@ -307,4 +310,37 @@ async fn describe_endpoint_gives_the_data_ats_address() {
         .await
         .expect_err("no address");
     assert!(err.to_string().contains("IOT_DATA_ENDPOINT"), "{err}");
+}
+
+#[tokio::test]
+async fn certificate_listings_read_every_page_and_stop_at_the_first_other_thing() {
+    let aws = StandIn::with(StandInConfig::default().page_size(1));
+    let id = |n: u8| format!("{:064x}", u64::from(n) + 0xabc0);
+    for n in 1..=3 {
+        aws.attach_certificate("dev-1", &id(n));
+    }
+    for thing in ["dev-2", "dev-3"] {
+        aws.attach_certificate(thing, &id(2));
+    }
+    let registry = IotCertificates::new(iot(&aws, 1));
+    let attached = registry.thing_certificates(&thing("dev-1")).await.unwrap();
+    let ids: Vec<&str> = attached.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, [id(1), id(2), id(3)], "one certificate per page");
+    assert_eq!(aws.count(Op::ListThingPrincipalsV2), 3);
+
+    let others = registry
+        .other_things(&attached[1], &thing("dev-1"))
+        .await
+        .unwrap();
+    assert_eq!(others, ["dev-2"]);
+    assert_eq!(
+        aws.count(Op::ListPrincipalThingsV2),
+        2,
+        "the page naming dev-1, then the one naming dev-2; dev-3's is not read"
+    );
+    let alone = registry
+        .other_things(&attached[0], &thing("dev-1"))
+        .await
+        .unwrap();
+    assert!(alone.is_empty(), "{alone:?}");
 }

@@ -11,7 +11,7 @@ pub async fn load(
     region: Option<String>,
     profile: Option<String>,
 ) -> Result<SdkConfig, String> {
-    let mut loader = mitigation_aws::adapters::sdk_config_loader(settings);
+    let mut loader = mitigation_aws::sdk::sdk_config_loader(settings);
     if let Some(profile) = profile {
         loader = loader.profile_name(profile);
     }

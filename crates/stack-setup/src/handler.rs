@@ -362,7 +362,7 @@ impl Handler {
                 return Ok(Handler::unusable(e.to_string(), responder));
             }
         };
-        let sdk = mitigation_aws::adapters::load_sdk_config(&aws).await;
+        let sdk = mitigation_aws::sdk::load_sdk_config(&aws).await;
         let iot = AwsIotSetup::new(aws_sdk_iot::Client::new(&sdk));
         Ok(Handler::new(Arc::new(iot), responder))
     }

@@ -141,16 +141,63 @@ fn hint_for(operation: &str, code: &str, thing: &str) -> Option<String> {
     })
 }
 
-fn source_chain(err: &dyn StdError) -> String {
-    let mut parts = Vec::new();
-    let mut current = err.source();
-    while let Some(e) = current {
-        parts.push(e.to_string());
-        current = e.source();
+/// The error and its sources, outermost first.
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e| e.source())
+}
+
+/// The error and its sources, `: `-separated: a failed call's whole story in one line.
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let parts: Vec<String> = chain(err).map(ToString::to_string).collect();
+    parts.join(": ")
+}
+
+/// The error's sources, `: `-separated; the error itself when it has none. For an SDK
+/// error, whose own text (`dispatch failure`) says less than its causes.
+pub fn source_chain(err: &(dyn StdError + 'static)) -> String {
+    match err.source() {
+        Some(source) => error_chain(source),
+        None => err.to_string(),
     }
-    if parts.is_empty() {
-        err.to_string()
-    } else {
-        parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        let mut error: Option<Box<Layer>> = None;
+        for text in texts.iter().rev() {
+            error = Some(Box::new(Layer {
+                text,
+                source: error,
+            }));
+        }
+        *error.unwrap()
+    }
+
+    #[test]
+    fn chains_join_the_error_and_its_sources_outermost_first() {
+        let three = layers(&["dispatch failure", "io error", "connection refused"]);
+        assert_eq!(
+            error_chain(&three),
+            "dispatch failure: io error: connection refused"
+        );
+        assert_eq!(source_chain(&three), "io error: connection refused");
+        let alone = layers(&["timed out"]);
+        assert_eq!(
+            (error_chain(&alone), source_chain(&alone)),
+            ("timed out".into(), "timed out".into())
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
 use serde_json::Value;
+use violation_core::json_type;
 
 /// What a response needs, read leniently from the raw event. Only `ResponseURL` is required:
 /// without it there is nowhere to answer.
@@ -35,7 +36,7 @@ impl Envelope {
             None => {
                 return Err(NoResponseUrl(format!(
                     "the event is not a JSON object but {}",
-                    json_kind(event)
+                    json_type(event)
                 )));
             }
         };
@@ -75,7 +76,7 @@ impl Properties {
         if !value.is_object() {
             return Err(PropertyError {
                 property: "ResourceProperties",
-                problem: format!("is {}, expected an object", json_kind(value)),
+                problem: format!("is {}, expected an object", json_type(value)),
             });
         }
         let text = |property: &'static str| -> Result<String, PropertyError> {
@@ -87,7 +88,7 @@ impl Properties {
                 }),
                 Some(other) => Err(PropertyError {
                     property,
-                    problem: format!("is {}, expected a string", json_kind(other)),
+                    problem: format!("is {}, expected a string", json_type(other)),
                 }),
                 None => Err(PropertyError {
                     property,
@@ -120,7 +121,7 @@ impl Properties {
             Some(other) => {
                 return Err(PropertyError {
                     property: "EnableFleetIndexing",
-                    problem: format!("is {}, expected \"true\" or \"false\"", json_kind(other)),
+                    problem: format!("is {}, expected \"true\" or \"false\"", json_type(other)),
                 });
             }
         };
@@ -196,17 +197,6 @@ impl Request {
                 problem: "unknown RequestType, expected Create, Update or Delete".into(),
             }),
         }
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

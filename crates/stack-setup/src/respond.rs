@@ -125,7 +125,7 @@ impl HttpResponder {
             .client
             .request(request)
             .await
-            .map_err(|e| (error_chain(&e), None))?;
+            .map_err(|e| (mitigation_aws::errors::error_chain(&e), None))?;
         let status = response.status();
         if status.is_success() {
             return Ok(status);
@@ -216,17 +216,6 @@ fn retryable(status: u16) -> bool {
 /// The URL without its query string: the presigned signature stays out of the logs.
 pub fn redact(url: &str) -> String {
     url.split_once('?').map_or(url, |(base, _)| base).to_owned()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

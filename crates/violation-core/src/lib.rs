@@ -51,6 +51,7 @@ pub use decision::{
 pub use envelope::{
     DecodedEvent, Envelope, EventError, InboundRecord, Trigger, decode_event, decode_event_bytes,
 };
+pub use lenient::json_type;
 pub use reject::RejectReason;
 pub use sources::AlertSource;
 pub use sources::audit::{AuditFindingFields, decide_audit_finding};

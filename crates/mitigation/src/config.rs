@@ -136,6 +136,9 @@ impl FunctionConfig {
                     None => DEFAULT_THING_DIMENSION.to_owned(),
                     Some(v) => dimension_name("THING_DIMENSION", v)?,
                 },
+                // Account, region, Security Hub products and the subject cap keep their
+                // defaults until their settings are wired (issue 16).
+                ..DecisionPolicy::default()
             },
             dry_run: parse_bool("DRY_RUN", get("DRY_RUN"), false)?,
             max_concurrency: parse_number("MAX_CONCURRENCY", get("MAX_CONCURRENCY"), 1, 100)?

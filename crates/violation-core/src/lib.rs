@@ -39,6 +39,7 @@ pub mod reject;
 pub mod sources;
 pub mod subject;
 pub mod thing_name;
+mod timestamp;
 pub mod trust;
 pub mod verdict;
 pub mod violation;

@@ -103,33 +103,16 @@ fn decide_findings(
             });
             continue;
         }
-        let before = subjects.len();
-        for resource in finding.fields.objects("Resources", notes) {
-            let Some(found) = resource_subject(finding.fields, resource, &policy.scope, notes)
-            else {
-                continue;
-            };
-            named.push(excerpt(&found.written, 200));
-            match found.subject {
-                Ok(subject) => subjects.push(subject),
-                Err(problem) => {
-                    notes.push(format!(
-                        "finding {}: resource {:?} skipped: {problem}",
-                        finding.id, found.written
-                    ));
-                    first_invalid.get_or_insert(RejectReason::InvalidSubject {
-                        field: found.field.to_owned(),
-                        value: excerpt(&found.written, 200),
-                        problem,
-                    });
-                }
-            }
-        }
-        if subjects.len() == before {
+        let found = finding_subjects(finding, &policy.scope, named, notes);
+        if found.subjects.is_empty() {
             skipped.push(SkippedFinding {
                 finding_id: finding.id.clone(),
                 why: SkipWhy::NoIotResource,
             });
+        }
+        subjects.extend(found.subjects);
+        if let Some(reason) = found.first_invalid {
+            first_invalid.get_or_insert(reason);
         }
     }
     if let Some(decision) = Decision::act(Action::Quarantine, subjects) {
@@ -142,6 +125,46 @@ fn decide_findings(
         Some(reason) => Decision::Reject(reason),
         None => Decision::Ignore(IgnoreReason::NoActionableFinding { skipped }),
     }
+}
+
+/// The subjects of one trusted, open finding, and the first resource refused.
+struct FindingSubjects {
+    subjects: Vec<Subject>,
+    first_invalid: Option<RejectReason>,
+}
+
+fn finding_subjects(
+    finding: &Finding<'_>,
+    scope: &LocalScope,
+    named: &mut Vec<String>,
+    notes: &mut Notes,
+) -> FindingSubjects {
+    let mut out = FindingSubjects {
+        subjects: Vec::new(),
+        first_invalid: None,
+    };
+    for resource in finding.fields.objects("Resources", notes) {
+        let Some(found) = resource_subject(finding.fields, resource, scope, notes) else {
+            continue;
+        };
+        named.push(excerpt(&found.written, 200));
+        match found.subject {
+            Ok(subject) => out.subjects.push(subject),
+            Err(problem) => {
+                notes.push(format!(
+                    "finding {}: resource {:?} skipped: {problem}",
+                    finding.id, found.written
+                ));
+                out.first_invalid
+                    .get_or_insert(RejectReason::InvalidSubject {
+                        field: found.field.to_owned(),
+                        value: excerpt(&found.written, 200),
+                        problem,
+                    });
+            }
+        }
+    }
+    out
 }
 
 /// Why a finding cannot be trusted, if it cannot: its product, account or region.

@@ -135,7 +135,11 @@ impl AwsSettings {
     }
 }
 
-fn bad(variable: &'static str, value: String, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(
+    variable: &'static str,
+    value: String,
+    problem: impl Into<String>,
+) -> ConfigError {
     ConfigError {
         variable,
         value,
@@ -165,6 +169,15 @@ pub(crate) fn parse_number(
             format!("expected a whole number from {min} to {max}"),
         )),
     }
+}
+
+/// A 12-digit AWS account id.
+pub(crate) fn account_id(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let id = value.trim();
+    if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(variable, value, "expected a 12-digit AWS account id"));
+    }
+    Ok(id.to_owned())
 }
 
 /// Milliseconds, 1 to 900000 (Lambda's 15 minutes).

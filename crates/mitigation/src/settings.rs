@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use violation_core::NameFilter;
+use violation_core::{NameFilter, SecurityHubProducts};
 
 use crate::config::{self, ConfigError, FunctionConfig};
 
@@ -238,6 +238,54 @@ pub const SETTINGS: &[Setting] = &[
         },
         parser: Some(|c, name, v| {
             c.verify_violation = config::parse_bool(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "SECURITY_HUB_PRODUCTS",
+        default: DefaultValue::Value(
+            "aws/iot-device-defender-detect,aws/iot-device-defender-audit,custom-action",
+        ),
+        doc: "The Security Hub products (COMPANY/PRODUCT or full ProductArns) whose findings may act, and `custom-action` for findings an analyst sends to the stack's custom action, comma-separated. Empty: none.",
+        read_by: DECIDERS,
+        in_template: false,
+        flag: Flag::Value {
+            long: "security-hub-products",
+            value_name: "LIST",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.security_hub_products = SecurityHubProducts::from_comma_list(&v)
+                .map_err(|e| config::bad(name, v, e.to_string()))?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "ACCOUNT_ID",
+        default: DefaultValue::Unset("not checked"),
+        doc: "This account's id. With it, an ARN or a Security Hub finding of another account, or of another region than AWS_REGION, is refused, naming it.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "account-id",
+            value_name: "ID",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.scope.account = Some(config::account_id(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "MAX_THINGS_PER_RECORD",
+        default: DefaultValue::Value("100"),
+        doc: "A record naming more things (or certificates) than this is not acted on, naming the count (1 to 100000).",
+        read_by: DECIDERS,
+        in_template: false,
+        flag: Flag::Value {
+            long: "max-things-per-record",
+            value_name: "N",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.max_things_per_record = config::parse_number(name, v, 1, 100_000)? as usize;
             Ok(())
         }),
     },
@@ -476,13 +524,19 @@ fn read(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<FunctionConfig, ConfigError> {
     let mut config = FunctionConfig::default();
+    let mut reads_region = false;
     for setting in SETTINGS.iter().filter(|s| wanted(s)) {
+        reads_region |= setting.name == "AWS_REGION";
         let Some(value) = lookup(setting.name).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
         if let Some(apply) = setting.parser {
             apply(&mut config, setting.name, value)?;
         }
+    }
+    // ACCOUNT_ID turns the scope check on; the region is then the one the program runs in.
+    if reads_region && config.policy.scope.account.is_some() {
+        config.policy.scope.region = lookup("AWS_REGION").filter(|v| !v.trim().is_empty());
     }
     Ok(config)
 }

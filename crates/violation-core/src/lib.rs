@@ -39,14 +39,16 @@ pub mod reject;
 pub mod sources;
 pub mod subject;
 pub mod thing_name;
+mod timestamp;
+pub mod trust;
 pub mod verdict;
 pub mod violation;
 
 pub use audit_ids::{AuditFindingId, AuditTaskId, InvalidAuditId};
 pub use certificate::{CertificateId, InvalidCertificateId};
 pub use decision::{
-    Action, DEFAULT_AUDIT_CHECKS, DEFAULT_THING_DIMENSION, Decision, DecisionPolicy, EventType,
-    FilterKind, IgnoreReason, NameFilter, SkipWhy, SkippedFinding,
+    Action, DEFAULT_AUDIT_CHECKS, DEFAULT_MAX_THINGS_PER_RECORD, DEFAULT_THING_DIMENSION, Decision,
+    DecisionPolicy, EventType, FilterKind, IgnoreReason, NameFilter, SkipWhy, SkippedFinding,
 };
 pub use envelope::{
     DecodedEvent, Envelope, EventError, InboundRecord, Trigger, decode_event, decode_event_bytes,
@@ -58,5 +60,8 @@ pub use sources::audit::{AuditFindingFields, decide_audit_finding};
 pub use sources::detect::{MetricKind, classify_metric, parse_violation_json};
 pub use subject::{InvalidSubject, Subject};
 pub use thing_name::{InvalidThingName, ThingName};
+pub use trust::{
+    DEFAULT_SECURITY_HUB_PRODUCTS, FindingOrigin, InvalidOrigin, LocalScope, SecurityHubProducts,
+};
 pub use verdict::{AlertFacts, AlertTime, Verdict, decide, decide_event};
 pub use violation::ViolationNotification;

@@ -8,8 +8,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use violation_core::{
-    AlertSource, Decision, DecisionPolicy, MetricKind, NameFilter, Subject, ThingName, Verdict,
-    classify_metric, decide_event, decode_event, decode_event_bytes,
+    AlertSource, Decision, DecisionPolicy, LocalScope, MetricKind, NameFilter, Subject, ThingName,
+    Verdict, classify_metric, decide_event, decode_event, decode_event_bytes,
 };
 
 /// Arbitrary JSON, a few levels deep, using the keys and values of every source.
@@ -41,7 +41,18 @@ fn any_json() -> impl Strategy<Value = Value> {
             "aws.cloudwatch",
             "aws.securityhub",
             "SUPPRESSED",
+            "NEW",
+            "ACTIVE",
+            "RESOLVED",
+            "AwsIotRegisteredThing",
+            "Security Hub Findings - Imported",
+            "Security Hub Findings - Custom Action",
+            "arn:aws:securityhub:eu-west-1::product/aws/iot-device-defender-detect",
+            "123456789012",
+            "eu-west-1",
+            "2026-11-20T10:00:00Z",
             "arn:aws:iot:eu-west-1:1:thing/dev-2",
+            "arn:aws:iot:eu-west-1:123456789012:thing/dev-3",
             "arn:aws:iot:eu-west-1:1:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
             "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
         ])
@@ -87,6 +98,20 @@ fn any_json() -> impl Strategy<Value = Value> {
                     "findings",
                     "Resources",
                     "Id",
+                    "Type",
+                    "ProductArn",
+                    "AwsAccountId",
+                    "Region",
+                    "RecordState",
+                    "Workflow",
+                    "WorkflowState",
+                    "Status",
+                    "Note",
+                    "UpdatedAt",
+                    "Details",
+                    "Other",
+                    "ThingArn",
+                    "detail-type",
                     "x",
                 ]),
                 inner,
@@ -138,11 +163,13 @@ fn base_alerts() -> Vec<Value> {
         json!({"thingName": "dev-1", "certificateId": cert, "action": "release", "reason": "r", "source": "s"}),
         json!({"source": "aws.securityhub", "detail-type": "Security Hub Findings - Imported",
                "detail": {"findings": [{"Id": "f", "Title": "t", "Workflow": {"Status": "NEW"},
-                 "Resources": [{"Id": "arn:aws:iot:r:1:thing/dev-1"}]}]}}),
+                 "RecordState": "ACTIVE", "AwsAccountId": "123456789012",
+                 "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/iot-device-defender-detect",
+                 "Resources": [{"Type": "AwsIotRegisteredThing", "Id": "dev-1", "Region": "eu-west-1"}]}]}}),
     ]
 }
 
-fn policies() -> [DecisionPolicy; 3] {
+fn policies() -> [DecisionPolicy; 4] {
     [
         DecisionPolicy::default(),
         DecisionPolicy {
@@ -152,6 +179,11 @@ fn policies() -> [DecisionPolicy; 3] {
         },
         DecisionPolicy {
             release_on_clear: true,
+            ..Default::default()
+        },
+        DecisionPolicy {
+            scope: LocalScope::new(Some("123456789012"), Some("eu-west-1")),
+            max_things_per_record: 2,
             ..Default::default()
         },
     ]
@@ -168,6 +200,10 @@ fn check_verdict(verdict: &Verdict, policy: &DecisionPolicy) -> Result<(), TestC
     );
     if let Decision::Act { action, subjects } = &verdict.decision {
         prop_assert!(!subjects.is_empty(), "an action without subject");
+        prop_assert!(
+            subjects.len() <= policy.max_things_per_record,
+            "too many subjects"
+        );
         let mut unique = subjects.clone();
         unique.sort();
         unique.dedup();
@@ -290,11 +326,97 @@ fn base_alerts_are_acted_on_before_mutation() {
         [
             "release",
             "expand-audit",
-            "quarantine",
+            "lookup-finding",
             "release",
             "quarantine",
             "release",
             "quarantine"
         ]
     );
+}
+
+/// Whatever a Security Hub event says, only a NEW, ACTIVE finding of a trusted product, this
+/// account and region quarantines, and nothing is taken from a foreign ARN.
+fn trusted_finding() -> impl Strategy<Value = (Value, bool)> {
+    let product = prop::sample::select(vec![
+        (
+            "arn:aws:securityhub:eu-west-1::product/aws/iot-device-defender-detect",
+            true,
+        ),
+        (
+            "arn:aws:securityhub:eu-west-1::product/aws/iot-device-defender-audit",
+            true,
+        ),
+        (
+            "arn:aws:securityhub:us-east-1::product/aws/iot-device-defender-detect",
+            false,
+        ),
+        (
+            "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default",
+            false,
+        ),
+        (
+            "arn:aws:securityhub:eu-west-1::product/aws/guardduty",
+            false,
+        ),
+    ]);
+    let account = prop::sample::select(vec![("123456789012", true), ("999999999999", false)]);
+    let record = prop::sample::select(vec![("ACTIVE", true), ("ARCHIVED", false)]);
+    let workflow = prop::sample::select(vec![
+        ("NEW", true),
+        ("NOTIFIED", false),
+        ("RESOLVED", false),
+        ("SUPPRESSED", false),
+    ]);
+    let note = prop::sample::select(vec![
+        (None, true),
+        (Some("2026-11-20T09:00:00Z"), true),
+        (Some("2026-11-20T11:00:00Z"), false),
+    ]);
+    let resource = prop::sample::select(vec![
+        (
+            json!({"Type": "AwsIotRegisteredThing", "Id": "dev-1", "Region": "eu-west-1"}),
+            true,
+        ),
+        (
+            json!({"Type": "Other", "Id": "arn:aws:iot:eu-west-1:123456789012:thing/dev-1"}),
+            true,
+        ),
+        (
+            json!({"Type": "Other", "Id": "arn:aws:iot:eu-west-1:999999999999:thing/dev-1"}),
+            false,
+        ),
+        (
+            json!({"Type": "Other", "Id": "arn:aws:iot:us-east-1:123456789012:thing/dev-1"}),
+            false,
+        ),
+        (
+            json!({"Type": "AwsIotRegisteredThing", "Id": "dev-1", "Region": "us-east-1"}),
+            false,
+        ),
+    ]);
+    (product, account, record, workflow, note, resource).prop_map(
+        |((p, p_ok), (a, a_ok), (r, r_ok), (w, w_ok), (n, n_ok), (res, res_ok))| {
+            let mut finding = json!({"Id": "f-1", "ProductArn": p, "AwsAccountId": a,
+                "RecordState": r, "Workflow": {"Status": w}, "UpdatedAt": "2026-11-20T10:00:00Z",
+                "Resources": [res]});
+            if let Some(at) = n {
+                finding["Note"] = json!({"Text": "x", "UpdatedBy": "alice", "UpdatedAt": at});
+            }
+            let event = json!({"source": "aws.securityhub",
+                "detail-type": "Security Hub Findings - Imported", "detail": {"findings": [finding]}});
+            (event, p_ok && a_ok && r_ok && w_ok && n_ok && res_ok)
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn a_security_hub_finding_quarantines_only_when_every_rule_allows((event, trusted) in trusted_finding()) {
+        let policy = &policies()[3];
+        let decoded = decode_event(&event).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let verdict = &decide_event(&decoded, policy)[0];
+        prop_assert_eq!(verdict.decision.kind() == "quarantine", trusted, "{:?}", verdict);
+        check_verdict(verdict, policy)?;
+    }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use violation_core::{DecisionPolicy, Verdict, decide_event, decode_event_bytes};
+use violation_core::{DecisionPolicy, LocalScope, Verdict, decide_event, decode_event_bytes};
 
 /// What must happen to one record: its source (`None` when unreadable), the subject as
 /// the alert wrote it, and the decision kind.
@@ -41,12 +41,36 @@ const CLOUDWATCH: Option<&str> = Some("cloudwatch-alarm");
 const REQUEST: Option<&str> = Some("mitigation-request");
 const SECURITY_HUB: Option<&str> = Some("security-hub");
 const CERT: &str = "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+const LOCAL_CERT_ARN: &str = "arn:aws:iot:eu-west-1:123456789012:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+const FOREIGN_CERT_ARN: &str = "arn:aws:iot:eu-west-1:999999999999:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+const FOREIGN_THING_ARN: &str = "arn:aws:iot:us-east-1:999999999999:thing/gw-01";
+
+/// The subjects of the sample naming 101 things, as the log line cuts them.
+fn many_things() -> String {
+    let all: Vec<String> = (0..101)
+        .map(|i| format!("arn:aws:iot:eu-west-1:123456789012:thing/cam-{i:03}"))
+        .collect();
+    let joined = all.join(", ");
+    format!("{}…", joined.chars().take(1_000).collect::<String>())
+}
 
 /// The expected records of every sample, in order, with the default policy.
 fn expected() -> BTreeMap<&'static str, Vec<Want>> {
+    expected_with(&[])
+}
+
+/// The expected records, with some files' outcomes replaced.
+fn expected_with(changes: &[(&'static str, Vec<Want>)]) -> BTreeMap<&'static str, Vec<Want>> {
+    let mut all = default_outcomes();
+    all.extend(changes.iter().cloned());
+    all
+}
+
+fn default_outcomes() -> BTreeMap<&'static str, Vec<Want>> {
     let cert_arn = format!("arn:aws:iot:eu-west-1:123456789012:cert/{CERT}");
     let custom_action_subjects =
         format!("arn:aws:iot:eu-west-1:123456789012:thing/cam-06, {cert_arn}");
+    let many_things = many_things();
     BTreeMap::from([
         // Device Defender Detect.
         (
@@ -68,6 +92,10 @@ fn expected() -> BTreeMap<&'static str, Vec<Want>> {
         (
             "sns-ml-detect-in-alarm.json",
             vec![want(DETECT, Some("ml-camera-07"), "quarantine")],
+        ),
+        (
+            "sns-ml-detect-benign-positive.json",
+            vec![want(DETECT, Some("ml-camera-08"), "ignore")],
         ),
         (
             "sns-custom-metric-in-alarm.json",
@@ -140,7 +168,8 @@ fn expected() -> BTreeMap<&'static str, Vec<Want>> {
             vec![
                 want(AUDIT_TASK, None, "expand-audit"),
                 want(AUDIT_TASK, None, "ignore"),
-                want(AUDIT_FINDING, Some(CERT), "quarantine"),
+                // It carries its nonCompliantResource, which is not trusted: looked up.
+                want(AUDIT_FINDING, None, "lookup-finding"),
             ],
         ),
         (
@@ -189,6 +218,10 @@ fn expected() -> BTreeMap<&'static str, Vec<Want>> {
             vec![want(REQUEST, Some("mything1"), "release")],
         ),
         (
+            "direct-mitigation-request-foreign-account.json",
+            vec![want(REQUEST, Some(FOREIGN_THING_ARN), "quarantine")],
+        ),
+        (
             "direct-mitigation-request-certificate.json",
             vec![want(REQUEST, Some(CERT), "quarantine")],
         ),
@@ -218,24 +251,60 @@ fn expected() -> BTreeMap<&'static str, Vec<Want>> {
             )],
         ),
         (
+            "direct-securityhub-custom-action-too-many-things.json",
+            vec![want(SECURITY_HUB, Some(many_things.as_str()), "reject")],
+        ),
+        // Imported findings of the account's own product: anyone allowed BatchImportFindings
+        // can write them, so they are not trusted (SECURITY_HUB_PRODUCTS).
+        (
             "direct-securityhub-imported.json",
-            vec![want(
-                SECURITY_HUB,
-                Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-07"),
-                "quarantine",
-            )],
+            vec![want(SECURITY_HUB, None, "ignore")],
         ),
         (
             "sqs-raw-eventbridge-securityhub-batch.json",
             vec![
+                want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, None, "ignore"),
+            ],
+        ),
+        // AWS IoT Device Defender's own findings: the thing by name, its ARN in the details.
+        (
+            "direct-securityhub-imported-device-defender.json",
+            vec![want(
+                SECURITY_HUB,
+                Some("arn:aws:iot:eu-west-1:123456789012:thing/MyThing"),
+                "quarantine",
+            )],
+        ),
+        // A finding created, noted by an analyst, resolved, notified, archived; an audit finding.
+        (
+            "sqs-raw-eventbridge-securityhub-device-defender-batch.json",
+            vec![
                 want(
                     SECURITY_HUB,
-                    Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-07"),
+                    Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-20"),
                     "quarantine",
                 ),
                 want(SECURITY_HUB, None, "ignore"),
                 want(SECURITY_HUB, None, "ignore"),
                 want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, None, "ignore"),
+                want(SECURITY_HUB, Some(LOCAL_CERT_ARN), "quarantine"),
+            ],
+        ),
+        // Another account's finding and certificate: acted on only while the account is
+        // unknown (see `with_the_stacks_account_and_region_foreign_resources_are_refused`).
+        (
+            "sqs-raw-eventbridge-securityhub-foreign-batch.json",
+            vec![
+                want(
+                    SECURITY_HUB,
+                    Some("arn:aws:iot:eu-west-1:999999999999:thing/gw-01"),
+                    "quarantine",
+                ),
+                want(SECURITY_HUB, Some(FOREIGN_CERT_ARN), "quarantine"),
             ],
         ),
         (
@@ -301,7 +370,7 @@ fn release_on_clear() -> DecisionPolicy {
 fn every_sample_has_an_expected_outcome_and_gets_it() {
     let expected = expected();
     let files = sample_files();
-    assert!(files.len() >= 39, "events/ holds {} samples", files.len());
+    assert!(files.len() >= 45, "events/ holds {} samples", files.len());
     for file in &files {
         let want = expected
             .get(file.as_str())
@@ -381,8 +450,12 @@ fn samples_name_their_subjects_precisely() {
         vec![vec![format!("cert/{CERT}")]]
     );
     assert_eq!(
-        subjects("sqs-sns-audit-batch.json")[2],
+        subjects("sqs-raw-eventbridge-securityhub-device-defender-batch.json")[5],
         vec![format!("cert/{CERT}")]
+    );
+    assert_eq!(
+        subjects("direct-securityhub-imported-device-defender.json"),
+        vec![vec!["thing/MyThing".to_owned()]]
     );
     assert_eq!(
         subjects("sqs-raw-mitigation-requests.json")[0],
@@ -415,4 +488,107 @@ fn samples_carry_the_ids_the_handler_needs() {
     assert_eq!(odd.notes.len(), 3, "{:?}", odd.notes);
     let fifo = &verdicts("sns-fifo-in-alarm-no-signature.json", &policy)[0];
     assert!(fifo.notes.is_empty(), "{:?}", fifo.notes);
+}
+
+/// The functions' own account and region, as the lead wires them.
+fn local() -> DecisionPolicy {
+    DecisionPolicy {
+        scope: LocalScope::new(Some("123456789012"), Some("eu-west-1")),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn with_the_stacks_account_and_region_foreign_resources_are_refused() {
+    let policy = local();
+    let expected = expected_with(&[
+        (
+            "direct-mitigation-request-foreign-account.json",
+            vec![want(REQUEST, Some(FOREIGN_THING_ARN), "reject")],
+        ),
+        (
+            "sqs-raw-eventbridge-securityhub-foreign-batch.json",
+            vec![
+                // A member account's finding: not this account's, ignored.
+                want(SECURITY_HUB, None, "ignore"),
+                // This account's finding naming another account's certificate: refused.
+                want(SECURITY_HUB, Some(FOREIGN_CERT_ARN), "reject"),
+            ],
+        ),
+    ]);
+    for file in sample_files() {
+        assert_eq!(
+            &decisions(&file, &policy),
+            &expected[file.as_str()],
+            "events/{file}"
+        );
+    }
+    let request = verdicts("direct-mitigation-request-foreign-account.json", &policy)[0].to_json();
+    assert_eq!(request["error"], "ForeignResource");
+    let reason = request["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(FOREIGN_THING_ARN)
+            && reason.contains("account 999999999999 in region us-east-1")
+            && reason.contains("account 123456789012 in region eu-west-1"),
+        "{reason}"
+    );
+    let member = verdicts(
+        "sqs-raw-eventbridge-securityhub-foreign-batch.json",
+        &policy,
+    )[0]
+    .reason();
+    assert!(
+        member.contains("its AwsAccountId is 999999999999, not this account 123456789012"),
+        "{member}"
+    );
+}
+
+#[test]
+fn security_hub_samples_say_why_a_finding_does_not_act() {
+    let policy = local();
+    let reasons: Vec<String> = verdicts(
+        "sqs-raw-eventbridge-securityhub-device-defender-batch.json",
+        &policy,
+    )
+    .iter()
+    .map(Verdict::reason)
+    .collect();
+    for (i, why) in [
+        (1, "an analyst's update"),
+        (2, "its workflow status is RESOLVED; only NEW findings act"),
+        (3, "its workflow status is NOTIFIED; only NEW findings act"),
+        (4, "its record state is ARCHIVED; only ACTIVE findings act"),
+    ] {
+        assert!(reasons[i].contains(why), "record {i}: {}", reasons[i]);
+    }
+    let own = verdicts("direct-securityhub-imported.json", &policy)[0].reason();
+    assert!(
+        own.contains("product/123456789012/default is not in SECURITY_HUB_PRODUCTS"),
+        "{own}"
+    );
+    let many = verdicts(
+        "direct-securityhub-custom-action-too-many-things.json",
+        &policy,
+    )[0]
+    .to_json();
+    assert_eq!(many["error"], "TooManySubjects");
+    assert!(
+        many["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("names 101 subjects; at most 100")),
+        "{many}"
+    );
+    let benign = &verdicts("sns-ml-detect-benign-positive.json", &policy)[0];
+    assert_eq!(
+        benign.facts.verification_state.as_deref(),
+        Some("BENIGN_POSITIVE")
+    );
+    let ml = verdicts("sns-ml-detect-in-alarm.json", &policy)[0].to_json();
+    assert_eq!(ml["criteria"], "ML Detect, confidence HIGH");
+    assert!(
+        ml["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ML Detect, confidence HIGH")),
+        "{ml}"
+    );
 }

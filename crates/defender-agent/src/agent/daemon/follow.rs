@@ -145,22 +145,7 @@ impl Daemon {
                 return;
             }
             Verdict::Follow(quarantine) => self.follower.target = Some(quarantine),
-            Verdict::Keep(why) => {
-                let kept = self
-                    .follower
-                    .target
-                    .or(self.reporter.state.state().quarantined);
-                let what = match kept {
-                    Some(true) => "keeping the quarantine",
-                    Some(false) => "keeping the device released",
-                    None => "nothing was ever applied; nothing to do",
-                };
-                let version = message
-                    .version
-                    .map_or_else(|| "(none)".to_owned(), |v| v.to_string());
-                tracing::warn!(shadow_version = ?message.version, "shadow version {version}: {why}; {what}");
-                self.follower.target = kept;
-            }
+            Verdict::Keep(why) => self.keep(&why, message.version),
         }
         if let Some(version) = message.version {
             self.took_version(version);
@@ -170,6 +155,30 @@ impl Daemon {
         }
         self.follower.gone = message.flag == Flag::NoShadow;
         self.reconcile().await;
+    }
+
+    /// A document without an instruction: the agent keeps what it follows, saying why.
+    fn keep(&mut self, why: &decision::Why, version: Option<u64>) {
+        let kept = self
+            .follower
+            .target
+            .or(self.reporter.state.state().quarantined);
+        let shown = version.map_or_else(|| "(none)".to_owned(), |v| v.to_string());
+        match kept {
+            Some(true) => tracing::warn!(
+                shadow_version = ?version,
+                "shadow version {shown}: {why}; keeping the quarantine"
+            ),
+            Some(false) => tracing::info!(
+                shadow_version = ?version,
+                "shadow version {shown}: {why}; keeping the device released"
+            ),
+            None => tracing::info!(
+                shadow_version = ?version,
+                "shadow version {shown}: {why}; the device was never quarantined"
+            ),
+        }
+        self.follower.target = kept;
     }
 
     fn took_version(&mut self, version: u64) {

@@ -433,6 +433,43 @@ async fn an_older_document_is_ignored_and_the_read_that_follows_is_obeyed() {
     );
 }
 
+/// For the Strict quarantine policy, which denies publishing to the shadow's update topic: the
+/// agent obeys the flag without ever reporting it.
+#[tokio::test]
+async fn without_reporting_the_agent_obeys_and_never_publishes_to_update() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let thing = "thing-strict";
+    let mut aws = Aws::connect(&pki, &broker, thing).await;
+    let marks_file = pki.dir.path().join("commands.log");
+    let state = pki.dir.path().join("state.json");
+    let mut args = with_commands(agent_args(&pki, &broker, thing, &state), &marks_file);
+    args.push("--no-report-quarantine".into());
+    let shadow = format!("$aws/things/{thing}/shadow");
+    let update = format!("{shadow}/update");
+
+    let agent = Agent::spawn(&args);
+    let read = aws.next_read(&shadow).await;
+    let quarantined = json!({"state": {"desired": {"quarantine": true}}, "version": 3});
+    aws.answer_read(&shadow, &read, quarantined.clone()).await;
+    // An older document makes the agent read again: by then it is done with the first answer.
+    aws.send(&format!("{shadow}/update/delta"), delta(2, json!(false)))
+        .await;
+    let read = aws.next_read(&shadow).await;
+    assert_eq!(marks(&marks_file), "quarantine\n");
+    assert_eq!(aws.count(&update), 0);
+    aws.answer_read(&shadow, &read, quarantined).await;
+
+    aws.send(&format!("{shadow}/update/delta"), delta(4, json!(false)))
+        .await;
+    aws.send(&format!("{shadow}/update/delta"), delta(1, json!(true)))
+        .await;
+    aws.next_read(&shadow).await;
+    assert_eq!(marks(&marks_file), "quarantine\nrelease\n");
+    assert_eq!(aws.count(&update), 0);
+    drop(agent);
+}
+
 /// A device quarantined while offline obeys at its next start-up, and a restart does not run the
 /// command again.
 #[tokio::test]

@@ -44,6 +44,7 @@ pub async fn daemon(collect: CollectConfig, conn: ConnectionConfig) -> Result<()
     tracing::info!(
         endpoint = %conn.endpoint, port = conn.port, thing = %conn.thing_name,
         client_id = %conn.client_id, interval_secs = conn.interval.as_secs(),
+        report_quarantine = conn.report_quarantine,
         metrics_topic = %reporter.topics.metrics, shadow = %reporter.topics.shadow_get.trim_end_matches("/get"),
         "defender-agent starting"
     );

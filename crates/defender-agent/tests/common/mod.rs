@@ -304,6 +304,14 @@ impl Aws {
         serde_json::from_slice(&p.payload).unwrap()
     }
 
+    /// How many messages on `topic` arrived so far and were not taken by `next`.
+    pub fn count(&mut self, topic: &str) -> usize {
+        while let Ok(p) = self.messages.try_recv() {
+            self.backlog.push(p);
+        }
+        self.backlog.iter().filter(|p| p.topic == topic).count()
+    }
+
     /// Waits for the agent to read `shadow` (its topic prefix); returns the request's
     /// clientToken, which the answer echoes.
     pub async fn next_read(&mut self, shadow: &str) -> Value {

@@ -215,7 +215,8 @@ impl Daemon {
         {
             tracing::error!("{e}");
         }
-        let report_needed = !self.follower.gone
+        let report_needed = self.conn.report_quarantine
+            && !self.follower.gone
             && self.follower.reported != Some(target)
             && (target || self.follower.reported.is_some() || !in_line);
         if report_needed {

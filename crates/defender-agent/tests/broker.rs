@@ -11,6 +11,40 @@ fn sh_quote(p: &Path) -> String {
     format!("'{}'", p.display())
 }
 
+/// The agent's arguments plus commands that append `quarantine` or `release` to `marks`.
+fn with_commands(mut args: Vec<String>, marks: &Path) -> Vec<String> {
+    for what in ["quarantine", "release"] {
+        args.push(format!("--{what}-command"));
+        args.push(format!("echo {what} >> {}", sh_quote(marks)));
+    }
+    args
+}
+
+fn marks(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn delta(version: u64, flag: Value) -> String {
+    json!({"version": version, "timestamp": 1, "state": {"quarantine": flag}, "metadata": {}})
+        .to_string()
+}
+
+/// The `update/documents` message of an update that left `desired` as given (`None`: cleared)
+/// and `reported.quarantine` true.
+fn documents(version: u64, desired: Option<Value>) -> String {
+    let mut state = json!({"reported": {"quarantine": true}});
+    if let Some(desired) = desired {
+        state["desired"] = desired;
+    }
+    json!({"previous": {}, "current": {"state": state, "version": version}, "timestamp": 1})
+        .to_string()
+}
+
+fn applied(state_file: &Path) -> Value {
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(state_file).unwrap()).unwrap();
+    json!({"quarantined": state["quarantined"], "shadow_version": state["shadow_version"]})
+}
+
 #[tokio::test]
 async fn report_follows_the_spec_and_is_accepted() {
     let pki = pki();
@@ -173,13 +207,8 @@ async fn quarantine_flag_runs_the_commands_and_is_reported() {
         .await;
 
     // At start-up the agent reads the shadow; there is none yet.
-    aws.next(&format!("{shadow}/get")).await;
-    aws.send(
-        &format!("{shadow}/get/rejected"),
-        json!({"code": 404, "message": "No shadow exists with name: 'thing-quarantine~security'"})
-            .to_string(),
-    )
-    .await;
+    let read = aws.next_read(&shadow).await;
+    aws.answer_no_shadow(&shadow, &read).await;
 
     aws.send(
         &format!("{shadow}/update/delta"),
@@ -194,7 +223,7 @@ async fn quarantine_flag_runs_the_commands_and_is_reported() {
         format!("quarantine {thing} true\n")
     );
 
-    // The flag is removed: update/documents shows desired without it.
+    // The flag is removed: update/documents shows desired without it. That is no release.
     aws.send(
         &format!("{shadow}/update/documents"),
         json!({
@@ -205,6 +234,28 @@ async fn quarantine_flag_runs_the_commands_and_is_reported() {
         .to_string(),
     )
     .await;
+    // An older document is ignored, and the agent reads the shadow again: that read also shows
+    // that the agent is done with the documents sent before.
+    aws.send(&format!("{shadow}/update/delta"), delta(3, json!(false)))
+        .await;
+    aws.next_read(&shadow).await;
+    assert_eq!(
+        std::fs::read_to_string(&marks).unwrap(),
+        format!("quarantine {thing} true\n")
+    );
+    let log = agent.log();
+    assert!(
+        log.contains("shadow version 4: desired.quarantine is missing; keeping the quarantine"),
+        "{log}"
+    );
+    assert!(
+        log.contains("ignored shadow document version 3: older than version 4"),
+        "{log}"
+    );
+
+    // Only an explicit false releases.
+    aws.send(&format!("{shadow}/update/delta"), delta(5, json!(false)))
+        .await;
     let update = aws.next_json(&format!("{shadow}/update")).await;
     assert_eq!(
         update,
@@ -214,6 +265,209 @@ async fn quarantine_flag_runs_the_commands_and_is_reported() {
         std::fs::read_to_string(&marks).unwrap(),
         format!("quarantine {thing} true\nrelease {thing} false\n")
     );
+}
+
+/// Deleting the shadow is no release, not even for an agent restarted since: it keeps the
+/// quarantine (and its state file says so), does not create the shadow again by reporting to
+/// it, and ignores a document older than the deleted one.
+#[tokio::test]
+async fn a_deleted_shadow_keeps_the_quarantine_across_restarts() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let thing = "thing-deleted";
+    let mut aws = Aws::connect(&pki, &broker, thing).await;
+    let marks_file = pki.dir.path().join("commands.log");
+    let state = pki.dir.path().join("state.json");
+    let args = with_commands(agent_args(&pki, &broker, thing, &state), &marks_file);
+    let shadow = format!("$aws/things/{thing}/shadow");
+    let update = format!("{shadow}/update");
+
+    let agent = Agent::spawn(&args);
+    let read = aws.next_read(&shadow).await;
+    assert!(read.is_string(), "the read carries a clientToken: {read}");
+    aws.answer_read(
+        &shadow,
+        &read,
+        json!({"state": {"desired": {"quarantine": true}}, "version": 3, "timestamp": 1}),
+    )
+    .await;
+    assert_eq!(
+        aws.next_json(&update).await,
+        json!({"state": {"reported": {"quarantine": true}}})
+    );
+    aws.send(
+        &format!("{shadow}/delete/accepted"),
+        json!({"version": 4, "timestamp": 2}).to_string(),
+    )
+    .await;
+    agent
+        .wait_log(
+            "shadow version 4: the shadow was deleted or does not exist; keeping the quarantine",
+            1,
+        )
+        .await;
+    drop(agent);
+
+    let agent = Agent::spawn(&args);
+    let read = aws.next_read(&shadow).await;
+    aws.answer_no_shadow(&shadow, &read).await;
+    agent
+        .wait_log(
+            "shadow version (none): the shadow was deleted or does not exist; keeping the quarantine",
+            1,
+        )
+        .await;
+    // Older than the deleted document, which the restarted agent remembers.
+    aws.send(&format!("{shadow}/update/delta"), delta(2, json!(false)))
+        .await;
+    aws.next_read(&shadow).await;
+    assert_eq!(marks(&marks_file), "quarantine\n");
+    assert_eq!(
+        applied(&state),
+        json!({"quarantined": true, "shadow_version": 4})
+    );
+
+    // A shadow created again within 48 hours continues the deleted one's versions.
+    aws.send(&format!("{shadow}/update/delta"), delta(5, json!(false)))
+        .await;
+    // The first update since the deletion is this release: nothing reported to the deleted shadow.
+    assert_eq!(
+        aws.next_json(&update).await,
+        json!({"state": {"reported": {"quarantine": false}}})
+    );
+    assert_eq!(marks(&marks_file), "quarantine\nrelease\n");
+}
+
+#[tokio::test]
+async fn a_non_boolean_or_cleared_flag_keeps_the_quarantine() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let thing = "thing-not-boolean";
+    let mut aws = Aws::connect(&pki, &broker, thing).await;
+    let marks_file = pki.dir.path().join("commands.log");
+    let state = pki.dir.path().join("state.json");
+    let args = with_commands(agent_args(&pki, &broker, thing, &state), &marks_file);
+    let shadow = format!("$aws/things/{thing}/shadow");
+
+    let agent = Agent::spawn(&args);
+    let read = aws.next_read(&shadow).await;
+    aws.answer_no_shadow(&shadow, &read).await;
+    aws.send(&format!("{shadow}/update/delta"), delta(3, json!(true)))
+        .await;
+    aws.next(&format!("{shadow}/update")).await;
+    let topic = format!("{shadow}/update/documents");
+    aws.send(&topic, documents(4, Some(json!({"quarantine": "false"}))))
+        .await;
+    aws.send(&topic, documents(5, Some(json!({"quarantine": 0}))))
+        .await;
+    aws.send(&topic, documents(6, None)).await;
+    aws.send(&format!("{shadow}/update/delta"), delta(4, json!(false)))
+        .await;
+    aws.next_read(&shadow).await;
+
+    assert_eq!(marks(&marks_file), "quarantine\n");
+    assert_eq!(
+        applied(&state),
+        json!({"quarantined": true, "shadow_version": 6})
+    );
+    let log = agent.log();
+    for kept in [
+        r#"shadow version 4: desired.quarantine is "false", not true or false; keeping the quarantine"#,
+        "shadow version 5: desired.quarantine is 0, not true or false; keeping the quarantine",
+        "shadow version 6: the shadow has no desired state; keeping the quarantine",
+        "ignored shadow document version 4: older than version 6",
+    ] {
+        assert!(log.contains(kept), "{kept:?} not in\n{log}");
+    }
+}
+
+/// An older document is ignored and makes the agent read the shadow; the answer to that read is
+/// the shadow as it is, even with a lower version: a shadow deleted more than 48 hours before
+/// starts again from version 0.
+#[tokio::test]
+async fn an_older_document_is_ignored_and_the_read_that_follows_is_obeyed() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let thing = "thing-older";
+    let mut aws = Aws::connect(&pki, &broker, thing).await;
+    let marks_file = pki.dir.path().join("commands.log");
+    let state = pki.dir.path().join("state.json");
+    let args = with_commands(agent_args(&pki, &broker, thing, &state), &marks_file);
+    let shadow = format!("$aws/things/{thing}/shadow");
+
+    let agent = Agent::spawn(&args);
+    let read = aws.next_read(&shadow).await;
+    let quarantined = json!({"state": {"desired": {"quarantine": true}}, "version": 10});
+    aws.answer_read(&shadow, &read, quarantined).await;
+    aws.next(&format!("{shadow}/update")).await;
+    aws.send(&format!("{shadow}/update/delta"), delta(9, json!(false)))
+        .await;
+    let read = aws.next_read(&shadow).await;
+    assert_eq!(marks(&marks_file), "quarantine\n");
+    // An answer to another client's read is compared with the version taken into account.
+    aws.answer_read(
+        &shadow,
+        &json!("someone-else"),
+        json!({"state": {"desired": {"quarantine": false}}, "version": 2}),
+    )
+    .await;
+    aws.answer_read(
+        &shadow,
+        &read,
+        json!({"state": {"desired": {"quarantine": false}, "reported": {"quarantine": true}}, "version": 2}),
+    )
+    .await;
+    assert_eq!(
+        aws.next_json(&format!("{shadow}/update")).await,
+        json!({"state": {"reported": {"quarantine": false}}})
+    );
+    assert_eq!(marks(&marks_file), "quarantine\nrelease\n");
+    let log = agent.log();
+    assert!(
+        log.contains("ignored shadow document version 2: older than version 10"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the shadow's version went back from 10 to 2"),
+        "{log}"
+    );
+}
+
+/// For the Strict quarantine policy, which denies publishing to the shadow's update topic: the
+/// agent obeys the flag without ever reporting it.
+#[tokio::test]
+async fn without_reporting_the_agent_obeys_and_never_publishes_to_update() {
+    let pki = pki();
+    let broker = Broker::start(&pki);
+    let thing = "thing-strict";
+    let mut aws = Aws::connect(&pki, &broker, thing).await;
+    let marks_file = pki.dir.path().join("commands.log");
+    let state = pki.dir.path().join("state.json");
+    let mut args = with_commands(agent_args(&pki, &broker, thing, &state), &marks_file);
+    args.push("--no-report-quarantine".into());
+    let shadow = format!("$aws/things/{thing}/shadow");
+    let update = format!("{shadow}/update");
+
+    let agent = Agent::spawn(&args);
+    let read = aws.next_read(&shadow).await;
+    let quarantined = json!({"state": {"desired": {"quarantine": true}}, "version": 3});
+    aws.answer_read(&shadow, &read, quarantined.clone()).await;
+    // An older document makes the agent read again: by then it is done with the first answer.
+    aws.send(&format!("{shadow}/update/delta"), delta(2, json!(false)))
+        .await;
+    let read = aws.next_read(&shadow).await;
+    assert_eq!(marks(&marks_file), "quarantine\n");
+    assert_eq!(aws.count(&update), 0);
+    aws.answer_read(&shadow, &read, quarantined).await;
+
+    aws.send(&format!("{shadow}/update/delta"), delta(4, json!(false)))
+        .await;
+    aws.send(&format!("{shadow}/update/delta"), delta(1, json!(true)))
+        .await;
+    aws.next_read(&shadow).await;
+    assert_eq!(marks(&marks_file), "quarantine\nrelease\n");
+    assert_eq!(aws.count(&update), 0);
+    drop(agent);
 }
 
 /// A device quarantined while offline obeys at its next start-up, and a restart does not run the

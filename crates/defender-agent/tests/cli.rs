@@ -49,6 +49,7 @@ fn help_documents_every_option() {
         "--shadow-name",
         "--quarantine-command",
         "--release-command",
+        "--no-report-quarantine",
         "--command-timeout",
         "--state-file",
         "--proc-root",

@@ -304,6 +304,39 @@ impl Aws {
         serde_json::from_slice(&p.payload).unwrap()
     }
 
+    /// How many messages on `topic` arrived so far and were not taken by `next`.
+    pub fn count(&mut self, topic: &str) -> usize {
+        while let Ok(p) = self.messages.try_recv() {
+            self.backlog.push(p);
+        }
+        self.backlog.iter().filter(|p| p.topic == topic).count()
+    }
+
+    /// Waits for the agent to read `shadow` (its topic prefix); returns the request's
+    /// clientToken, which the answer echoes.
+    pub async fn next_read(&mut self, shadow: &str) -> Value {
+        self.next_json(&format!("{shadow}/get")).await["clientToken"].clone()
+    }
+
+    /// Answers a read with the whole shadow `document`, as AWS IoT does.
+    pub async fn answer_read(&self, shadow: &str, token: &Value, mut document: Value) {
+        document["clientToken"] = token.clone();
+        self.send(&format!("{shadow}/get/accepted"), document.to_string())
+            .await;
+    }
+
+    /// Answers a read: the thing has no shadow (HTTP 404).
+    pub async fn answer_no_shadow(&self, shadow: &str, token: &Value) {
+        let answer = serde_json::json!({
+            "code": 404,
+            "message": "No shadow exists with name: 'x'",
+            "timestamp": 1,
+            "clientToken": token,
+        });
+        self.send(&format!("{shadow}/get/rejected"), answer.to_string())
+            .await;
+    }
+
     pub async fn send(&self, topic: &str, payload: impl Into<Vec<u8>>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload.into())

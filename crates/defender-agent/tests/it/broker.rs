@@ -1,6 +1,6 @@
 //! The agent against a real MQTT broker (mosquitto) with mutual TLS, a client playing AWS IoT.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

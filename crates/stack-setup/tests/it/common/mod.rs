@@ -2,8 +2,6 @@
 //! and CloudFormation custom resource events. (moto and the Lambda Runtime API come from
 //! the workspace's `test-harness`.)
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,8 +1,6 @@
 //! A real MQTT broker (mosquitto) with mutual TLS on a loopback port, certificates generated
 //! per test, a client that plays AWS IoT, and the agent as a child process.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -130,7 +128,6 @@ fn mosquitto_binary() -> PathBuf {
 pub struct Broker {
     child: Child,
     pub port: u16,
-    config: PathBuf,
 }
 
 impl Broker {
@@ -198,11 +195,7 @@ impl Broker {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Broker {
-            child,
-            port,
-            config,
-        }
+        Broker { child, port }
     }
 
     pub fn stop(&mut self) {

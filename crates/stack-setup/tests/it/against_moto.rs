@@ -5,7 +5,7 @@
 //! real HTTP responder against a local `ResponseURL` receiver: what the stack's create,
 //! update and delete really do to the account.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

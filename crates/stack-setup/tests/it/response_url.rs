@@ -4,7 +4,7 @@
 //! The answer as CloudFormation receives it: the handler with the real HTTP responder
 //! against a local server playing the presigned S3 `ResponseURL`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

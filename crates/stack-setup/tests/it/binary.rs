@@ -5,7 +5,7 @@
 //! Runtime API with the environment a deployed function has, talking to moto, answering a
 //! local `ResponseURL` receiver.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use test_harness::moto::Moto;

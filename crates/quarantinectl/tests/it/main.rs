@@ -1,0 +1,11 @@
+//! quarantinectl's integration tests: the command line, against moto and against the AWS stand-in, and containment end to end.
+//!
+//! One test binary for the package (each binary links the dependencies once); one
+//! module per subject.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod against_moto;
+mod against_stand_in;
+mod cli;
+mod containment_against_moto;

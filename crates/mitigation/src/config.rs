@@ -91,7 +91,40 @@ pub struct FunctionConfig {
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
     /// (default `IotQuarantine`).
     pub metrics_namespace: String,
+    /// `QUARANTINE_POLICY_NAME`: the IoT policy the stack attaches to the quarantine group
+    /// (stack-setup; quarantinectl doctor).
+    pub quarantine_policy: Option<String>,
+    pub stack: StackSettings,
+    pub doctor: DoctorSettings,
     pub aws: AwsSettings,
+}
+
+/// What stack-setup acts on and whom it answers, from the template, never from the event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackSettings {
+    /// `QUARANTINE_GROUP_ARN`: the group the quarantine policy is attached to.
+    pub quarantine_group_arn: Option<ThingGroupArn>,
+    /// `STACK_ID`: the only stack whose requests are answered.
+    pub stack_id: Option<String>,
+    /// `TEST_ONLY_RESPONSE_URL_PREFIX`: a `ResponseURL` starting with this is accepted too
+    /// (the tests' local receiver). The template never sets it.
+    pub test_response_url_prefix: Option<String>,
+}
+
+/// A thing group ARN, `arn:PARTITION:iot:REGION:ACCOUNT:thinggroup/NAME`, and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThingGroupArn {
+    pub arn: String,
+    pub name: String,
+}
+
+/// What `quarantinectl doctor` inspects besides the group and its policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoctorSettings {
+    /// `DEVICE_POLICY_NAME`: the devices' own IoT policy.
+    pub device_policy: Option<String>,
+    /// `DEAD_LETTER_QUEUE_URLS`: the queues whose depth is reported.
+    pub dead_letter_queues: Vec<String>,
 }
 
 /// Default thing attribute that records the certificates quarantine-certificate deactivated.
@@ -111,6 +144,9 @@ impl Default for FunctionConfig {
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
             fan_out_queue_url: None,
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
+            quarantine_policy: None,
+            stack: StackSettings::default(),
+            doctor: DoctorSettings::default(),
             aws: AwsSettings::default(),
         }
     }
@@ -280,6 +316,83 @@ pub(crate) fn attribute_name(variable: &'static str, value: String) -> Result<St
     Ok(name.to_owned())
 }
 
+/// An IoT policy name: 1 to 128 of `[a-zA-Z0-9_+=,.@-]`.
+pub(crate) fn policy_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+    if name.len() > 128 || !name.chars().all(valid) {
+        let problem = "expected an IoT policy name: 1 to 128 letters, digits or any of _+=,.@-";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
+}
+
+/// `arn:PARTITION:iot:REGION:ACCOUNT:thinggroup/NAME`.
+pub(crate) fn thing_group_arn(
+    variable: &'static str,
+    value: String,
+) -> Result<ThingGroupArn, ConfigError> {
+    let arn = value.trim();
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let name = match parts.as_slice() {
+        ["arn", partition, "iot", region, account, resource]
+            if !partition.is_empty() && !region.is_empty() && account.len() == 12 =>
+        {
+            resource.strip_prefix("thinggroup/")
+        }
+        _ => None,
+    };
+    match name {
+        Some(name) if iot_name(variable, name.to_owned(), 128).is_ok() => Ok(ThingGroupArn {
+            arn: arn.to_owned(),
+            name: name.to_owned(),
+        }),
+        _ => Err(bad(
+            variable,
+            value,
+            "expected a thing group ARN, arn:aws:iot:REGION:ACCOUNT:thinggroup/NAME",
+        )),
+    }
+}
+
+/// `arn:PARTITION:cloudformation:REGION:ACCOUNT:stack/NAME/ID`.
+pub(crate) fn stack_id(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let id = value.trim();
+    let parts: Vec<&str> = id.splitn(6, ':').collect();
+    let valid = match parts.as_slice() {
+        ["arn", _, "cloudformation", _, account, resource] => {
+            account.len() == 12
+                && resource
+                    .strip_prefix("stack/")
+                    .and_then(|r| r.split_once('/'))
+                    .is_some_and(|(name, guid)| !name.is_empty() && !guid.is_empty())
+        }
+        _ => false,
+    };
+    if !valid || id.contains(char::is_whitespace) {
+        return Err(bad(
+            variable,
+            value,
+            "expected a stack id, arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/ID",
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// An `http://` or `https://` URL prefix.
+pub(crate) fn url_prefix(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let scheme = v.starts_with("https://") || v.starts_with("http://");
+    if !scheme || v.contains(char::is_whitespace) {
+        return Err(bad(
+            variable,
+            value,
+            "expected an http:// or https:// URL prefix",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
 /// `https://` is added to a bare host name such as `abc123-ats.iot.eu-west-1.amazonaws.com`.
 pub(crate) fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
@@ -381,6 +494,44 @@ mod tests {
     }
 
     #[test]
+    fn the_stack_s_own_settings_are_typed() {
+        let c = config(&[
+            ("QUARANTINE_POLICY_NAME", " s-quarantine "),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
+            ),
+            (
+                "STACK_ID",
+                "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/0f6b8c70",
+            ),
+            ("TEST_ONLY_RESPONSE_URL_PREFIX", "http://127.0.0.1:"),
+            ("DEVICE_POLICY_NAME", "fleet-device"),
+            (
+                "DEAD_LETTER_QUEUE_URLS",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/a, ,https://sqs.eu-west-1.amazonaws.com/123456789012/b",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(c.quarantine_policy.as_deref(), Some("s-quarantine"));
+        let group = c.stack.quarantine_group_arn.expect("group");
+        assert_eq!(group.name, "Quarantine");
+        assert!(group.arn.ends_with(":thinggroup/Quarantine"));
+        assert!(
+            c.stack
+                .stack_id
+                .expect("stack")
+                .ends_with("stack/s/0f6b8c70")
+        );
+        assert_eq!(
+            c.stack.test_response_url_prefix.as_deref(),
+            Some("http://127.0.0.1:")
+        );
+        assert_eq!(c.doctor.device_policy.as_deref(), Some("fleet-device"));
+        assert_eq!(c.doctor.dead_letter_queues.len(), 2);
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         let err = config(&[("RELEASE_ON_CLEAR", "maybe")]).expect_err("bad bool");
         assert_eq!(err.variable, "RELEASE_ON_CLEAR");
@@ -402,6 +553,26 @@ mod tests {
             ("AUDIT_CHECKS", ", ,"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
             ("FANOUT_QUEUE_URL", "my-queue"),
+            ("QUARANTINE_POLICY_NAME", "a policy"),
+            ("QUARANTINE_GROUP_ARN", "Quarantine"),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:us-east-1:123456789012:thing/Quarantine",
+            ),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:us-east-1:1234:thinggroup/Q",
+            ),
+            ("STACK_ID", "s"),
+            (
+                "STACK_ID",
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/s",
+            ),
+            ("TEST_ONLY_RESPONSE_URL_PREFIX", "127.0.0.1:80"),
+            (
+                "DEAD_LETTER_QUEUE_URLS",
+                "https://sqs.us-east-1.amazonaws.com/1/a,b",
+            ),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

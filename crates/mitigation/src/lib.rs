@@ -36,7 +36,10 @@ pub use action::{
     KeptBecause, MitigationAction, MitigationKind, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
-pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};
+pub use config::{
+    AwsSettings, ConfigError, DoctorSettings, FunctionConfig, RetryMode, StackSettings,
+    ThingGroupArn,
+};
 pub use function::{FunctionKind, dry_run_handler, init_cli_logging};
 pub use handler::Handler;
 pub use report::{

@@ -400,11 +400,107 @@ pub const SETTINGS: &[Setting] = &[
         name: "METRICS_NAMESPACE",
         default: DefaultValue::Value("IotQuarantine"),
         doc: "The CloudWatch namespace of the functions' embedded-metric-format figures.",
-        read_by: FUNCTIONS,
+        read_by: &[
+            Reader::Group,
+            Reader::Shadow,
+            Reader::Certificate,
+            Reader::StackSetup,
+        ],
         in_template: false,
         flag: Flag::None,
         parser: Some(|c, name, v| {
             c.metrics_namespace = config::namespace(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "QUARANTINE_POLICY_NAME",
+        default: DefaultValue::Unset(
+            "stack-setup answers every request FAILED; doctor accepts any policy attached to the group",
+        ),
+        doc: "The quarantine IoT policy the stack attaches to the quarantine group (the stack's output QuarantinePolicyName).",
+        read_by: &[Reader::StackSetup, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Value {
+            long: "quarantine-policy",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.quarantine_policy = Some(config::policy_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "QUARANTINE_GROUP_ARN",
+        default: DefaultValue::Unset("stack-setup answers every request FAILED"),
+        doc: "The ARN of the group stack-setup attaches the quarantine policy to; the request's properties must name the same.",
+        read_by: &[Reader::StackSetup],
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.stack.quarantine_group_arn = Some(config::thing_group_arn(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "STACK_ID",
+        default: DefaultValue::Unset("stack-setup answers no request"),
+        doc: "The stack (its ARN) whose custom resource requests stack-setup acts on and answers; any other request is ignored.",
+        read_by: &[Reader::StackSetup],
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.stack.stack_id = Some(config::stack_id(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "TEST_ONLY_RESPONSE_URL_PREFIX",
+        default: DefaultValue::Unset(
+            "only https://cloudformation-custom-resource-response-*.s3*.amazonaws.com(.cn) URLs are answered",
+        ),
+        doc: "Tests only, never set in a deployment: a ResponseURL starting with this (the tests' local receiver) is answered too.",
+        read_by: &[Reader::StackSetup],
+        in_template: false,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.stack.test_response_url_prefix = Some(config::url_prefix(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "DEVICE_POLICY_NAME",
+        default: DefaultValue::Unset(
+            "doctor reads the policies of the certificates of up to 10 things",
+        ),
+        doc: "The devices' own IoT policy, which doctor checks pins the client id to the thing name.",
+        read_by: &[Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::Value {
+            long: "device-policy",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.doctor.device_policy = Some(config::policy_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "DEAD_LETTER_QUEUE_URLS",
+        default: DefaultValue::Unset("doctor reports no queue"),
+        doc: "The stack's dead-letter queue URLs (its outputs ending in QueueUrl), comma-separated, whose depth doctor reports.",
+        read_by: &[Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::Value {
+            long: "dead-letter-queues",
+            value_name: "URLS",
+        },
+        parser: Some(|c, name, v| {
+            c.doctor.dead_letter_queues = v
+                .split(',')
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| config::queue_url(name, u.to_owned()))
+                .collect::<Result<_, _>>()?;
             Ok(())
         }),
     },

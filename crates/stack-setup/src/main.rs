@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::info!("ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle_lambda(event).await }
+        async move { handler.handle_event(event).await }
     }))
     .await
 }

@@ -114,10 +114,27 @@ async fn custom_resource_attaches_the_policy_the_functions_quarantine_quarantine
 
     // 1. The custom resource's Create.
     let recorded = Arc::new(Recorded::default());
-    let setup = SetupHandler::new(Arc::new(AwsIotSetup::new(iot.clone())), recorded.clone());
+    let target = stack_setup::Target {
+        policy_name: POLICY.into(),
+        group: mitigation::ThingGroupArn {
+            arn: group_arn.clone(),
+            name: GROUP.into(),
+        },
+    };
+    let trust = stack_setup::Trust {
+        stack_id: Some(STACK_ID.into()),
+        test_response_url_prefix: Some("http://127.0.0.1:".into()),
+    };
+    const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/dd-quarantine/1";
+    let setup = SetupHandler::new(
+        Arc::new(AwsIotSetup::new(iot.clone())),
+        target,
+        trust,
+        recorded.clone(),
+    );
     let create = json!({
         "RequestType": "Create", "ResponseURL": "http://127.0.0.1:9/unused",
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/dd-quarantine/1",
+        "StackId": STACK_ID,
         "RequestId": "req-1", "LogicalResourceId": "QuarantineSetup",
         "ResourceType": "Custom::QuarantineSetup",
         "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:setup",

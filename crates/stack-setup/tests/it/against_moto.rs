@@ -60,7 +60,12 @@ impl Fixture {
             backoff: Duration::from_millis(50),
         })
         .unwrap();
-        let handler = Handler::new(Arc::new(AwsIotSetup::new(iot.clone())), Arc::new(responder));
+        let handler = Handler::new(
+            Arc::new(AwsIotSetup::new(iot.clone())),
+            common::target("s-quarantine", &group_arn),
+            common::trust(),
+            Arc::new(responder),
+        );
         Fixture {
             moto,
             iot,
@@ -226,45 +231,53 @@ async fn a_missing_policy_fails_the_create_naming_attach_policy_and_the_rollback
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn update_to_a_new_policy_then_delete_of_the_old_id_leaves_only_the_new_one() {
+async fn properties_naming_another_policy_are_refused_and_change_nothing() {
     let f = Fixture::new(true).await;
     f.iot
         .create_policy()
-        .policy_name("s-quarantine-v2")
+        .policy_name("permissive")
         .policy_document(POLICY_DOCUMENT)
         .send()
         .await
         .unwrap();
     let created = f
-        .request("Create", "req-create", None, f.props("s-quarantine", false))
+        .request("Create", "req-create", None, f.props("permissive", false))
         .await;
-    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert_eq!(created["Status"], "FAILED", "{created}");
+    let reason = created["Reason"].as_str().unwrap();
+    assert!(reason.contains("QUARANTINE_POLICY_NAME"), "{reason}");
+    assert!(f.policies_on_group().await.is_empty());
+    assert!(f.targets_of("permissive").await.is_empty());
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_attaches_the_environment_s_pair_and_the_clean_up_of_an_old_id_detaches_nothing()
+{
+    let f = Fixture::new(true).await;
+    // The resource was issued for a group the stack has since replaced.
     let updated = f
         .update(
             "req-update",
-            "s-quarantine|Quarantine",
-            f.props("s-quarantine-v2", false),
+            "s-quarantine|Old",
+            f.props("s-quarantine", false),
             f.props("s-quarantine", false),
         )
         .await;
     assert_eq!(updated["Status"], "SUCCESS", "{updated}");
-    assert_eq!(updated["PhysicalResourceId"], "s-quarantine-v2|Quarantine");
-    let mut both = f.policies_on_group().await;
-    both.sort();
-    assert_eq!(both, ["s-quarantine", "s-quarantine-v2"]);
+    assert_eq!(updated["PhysicalResourceId"], "s-quarantine|Quarantine");
+    assert_eq!(f.policies_on_group().await, ["s-quarantine"]);
 
-    // CloudFormation's clean-up: Delete of the old id with the old properties.
+    // CloudFormation's clean-up: Delete of the old id. Not this function's pair: no call.
     let cleaned = f
         .request(
             "Delete",
             "req-cleanup",
-            Some("s-quarantine|Quarantine"),
+            Some("s-quarantine|Old"),
             f.props("s-quarantine", false),
         )
         .await;
     assert_eq!(cleaned["Status"], "SUCCESS", "{cleaned}");
-    assert_eq!(f.policies_on_group().await, ["s-quarantine-v2"]);
+    assert_eq!(f.policies_on_group().await, ["s-quarantine"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

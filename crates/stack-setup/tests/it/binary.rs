@@ -12,7 +12,7 @@ use test_harness::moto::Moto;
 use test_harness::sdk::{ClientSettings, iot_client};
 use test_harness::{Invocation, LocalFunction, local_aws_env};
 
-use common::{Receiver, TestPki, event, properties};
+use common::{Receiver, STACK_ID, TestPki, event, function_env, properties};
 
 const POLICY_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish","Resource":"*"}]}"#;
 
@@ -64,7 +64,13 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
     let receiver = runtime.block_on(Receiver::start(&[]));
     let function = LocalFunction::start(
         env!("CARGO_BIN_EXE_stack-setup"),
-        &local_aws_env(Some(&moto.endpoint)).set("RUST_LOG", "info"),
+        &function_env(
+            &moto.endpoint,
+            "s-quarantine",
+            &group_arn,
+            "http://127.0.0.1:",
+        )
+        .set("RUST_LOG", "info"),
     );
     let props = properties("s-quarantine", "Quarantine", &group_arn, false);
 
@@ -88,15 +94,14 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
     assert_eq!(put["PhysicalResourceId"], "s-quarantine|Quarantine");
     assert_eq!(put["RequestId"], "req-create");
 
-    // A Create that cannot work: FAILED, naming the call and the function's log stream.
-    let mut missing = props.clone();
-    missing["PolicyName"] = "no-such-policy".into();
-    let url = receiver.url("create-missing");
-    let result = answered(function.invoke(&event("Create", "req-missing", &url, None, missing)));
+    // A Create naming another policy: FAILED, naming the variable and the log stream.
+    let mut other = props.clone();
+    other["PolicyName"] = "no-such-policy".into();
+    let url = receiver.url("create-other");
+    let result = answered(function.invoke(&event("Create", "req-other", &url, None, other)));
     assert_eq!(result["Status"], "FAILED");
     let reason = result["Reason"].as_str().unwrap();
-    assert!(reason.contains("AttachPolicy"), "{reason}");
-    assert!(reason.contains("ResourceNotFoundException"), "{reason}");
+    assert!(reason.contains("QUARANTINE_POLICY_NAME"), "{reason}");
     assert!(reason.contains("[$LATEST]"), "the log stream: {reason}");
     assert_eq!(receiver.received().len(), 2);
 
@@ -149,7 +154,13 @@ fn a_bad_configuration_is_answered_failed_not_left_waiting() {
     let receiver = runtime.block_on(Receiver::start(&[]));
     let function = LocalFunction::start(
         env!("CARGO_BIN_EXE_stack-setup"),
-        &local_aws_env(Some("http://127.0.0.1:9")).set("AWS_RETRY_MODE", "sometimes"),
+        &function_env(
+            "http://127.0.0.1:9",
+            "s-quarantine",
+            "arn:aws:iot:us-east-1:123456789012:thinggroup/Quarantine",
+            "http://127.0.0.1:",
+        )
+        .set("AWS_RETRY_MODE", "sometimes"),
     );
     let props = properties(
         "s-quarantine",
@@ -176,8 +187,8 @@ fn the_answer_goes_over_https_to_a_server_the_system_roots_vouch_for_and_no_othe
         .join(format!("stack-setup-pki-{}", std::process::id()));
     let pki = TestPki::create(&dir);
     let receiver = runtime.block_on(Receiver::start_tls(&[], pki.server.clone()));
-    // The rollback Delete of a resource that was never created: its best-effort detach
-    // fails against a closed port, and the answer is SUCCESS anyway. No IoT needed.
+    // The rollback Delete of a resource that was never created: nothing to detach, the
+    // answer is SUCCESS. No IoT needed.
     let props = properties(
         "s-quarantine",
         "Quarantine",
@@ -194,11 +205,18 @@ fn the_answer_goes_over_https_to_a_server_the_system_roots_vouch_for_and_no_othe
         )
     };
 
+    let env = || {
+        function_env(
+            "http://127.0.0.1:9",
+            "s-quarantine",
+            "arn:aws:iot:us-east-1:123456789012:thinggroup/Quarantine",
+            "https://127.0.0.1:",
+        )
+    };
     // The test CA among the trusted roots (SSL_CERT_FILE, as the system's roots are read).
     let trusting = LocalFunction::start(
         env!("CARGO_BIN_EXE_stack-setup"),
-        &local_aws_env(Some("http://127.0.0.1:9"))
-            .set("SSL_CERT_FILE", pki.ca_file.to_string_lossy()),
+        &env().set("SSL_CERT_FILE", pki.ca_file.to_string_lossy()),
     );
     let url = receiver.url("tls");
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
@@ -211,10 +229,7 @@ fn the_answer_goes_over_https_to_a_server_the_system_roots_vouch_for_and_no_othe
     assert_eq!(got[0].json(), result);
 
     // Without it, the server's certificate is refused and nothing is delivered.
-    let distrusting = LocalFunction::start(
-        env!("CARGO_BIN_EXE_stack-setup"),
-        &local_aws_env(Some("http://127.0.0.1:9")),
-    );
+    let distrusting = LocalFunction::start(env!("CARGO_BIN_EXE_stack-setup"), &env());
     match distrusting.invoke(&rollback(&url)) {
         Invocation::Error { error_message, .. } => {
             assert!(error_message.contains("certificate"), "{error_message}");
@@ -224,4 +239,184 @@ fn the_answer_goes_over_https_to_a_server_the_system_roots_vouch_for_and_no_othe
     }
     assert_eq!(receiver.received().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// moto with the policy attached to the group, and the binary configured for them.
+struct Attached {
+    runtime: tokio::runtime::Runtime,
+    _moto: Moto,
+    iot: aws_sdk_iot::Client,
+    group_arn: String,
+    function: LocalFunction,
+}
+
+impl Attached {
+    fn start() -> Attached {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let moto = Moto::start();
+        let iot = iot_client(&moto.endpoint, ClientSettings::attempts(1));
+        let group_arn = runtime.block_on(async {
+            iot.create_policy()
+                .policy_name("s-quarantine")
+                .policy_document(POLICY_DOCUMENT)
+                .send()
+                .await
+                .unwrap();
+            let arn = iot
+                .create_thing_group()
+                .thing_group_name("Quarantine")
+                .send()
+                .await
+                .unwrap()
+                .thing_group_arn
+                .unwrap();
+            iot.attach_policy()
+                .policy_name("s-quarantine")
+                .target(&arn)
+                .send()
+                .await
+                .unwrap();
+            arn
+        });
+        let function = LocalFunction::start(
+            env!("CARGO_BIN_EXE_stack-setup"),
+            &function_env(
+                &moto.endpoint,
+                "s-quarantine",
+                &group_arn,
+                "http://127.0.0.1:",
+            ),
+        );
+        Attached {
+            runtime,
+            _moto: moto,
+            iot,
+            group_arn,
+            function,
+        }
+    }
+
+    fn attached(&self) -> Vec<String> {
+        self.runtime.block_on(async {
+            self.iot
+                .list_attached_policies()
+                .target(&self.group_arn)
+                .send()
+                .await
+                .unwrap()
+                .policies
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.policy_name)
+                .collect()
+        })
+    }
+}
+
+#[test]
+fn a_forged_delete_changes_nothing() {
+    let a = Attached::start();
+    let receiver = a.runtime.block_on(Receiver::start(&[]));
+    let props = properties("s-quarantine", "Quarantine", &a.group_arn, false);
+    let delete = |url: &str, props: serde_json::Value| {
+        event(
+            "Delete",
+            "req-forged",
+            url,
+            Some("s-quarantine|Quarantine"),
+            props,
+        )
+    };
+
+    // Another stack's request: no call, no answer, an invocation error.
+    let mut other_stack = delete(&receiver.url("other-stack"), props.clone());
+    other_stack["StackId"] = "arn:aws:cloudformation:us-east-1:123456789012:stack/evil/1".into();
+    match a.function.invoke(&other_stack) {
+        Invocation::Error { error_message, .. } => {
+            assert!(error_message.contains("stack"), "{error_message}");
+        }
+        other => panic!("expected the request to be refused, got {other:?}"),
+    }
+
+    // This stack's id, but an answer URL that is not CloudFormation's (http, then https).
+    for url in [
+        "http://192.0.2.1/cloudformation-custom-resource-response/x?X-Amz-Signature=s",
+        "https://attacker.example/cloudformation-custom-resource-response-useast1/x",
+    ] {
+        match a.function.invoke(&delete(url, props.clone())) {
+            Invocation::Error { error_message, .. } => {
+                assert!(error_message.contains("ResponseURL"), "{error_message}");
+                assert!(!error_message.contains("Signature=s"), "{error_message}");
+            }
+            other => panic!("expected the request to be refused, got {other:?}"),
+        }
+    }
+
+    // This stack, an accepted URL, but properties naming another pair: FAILED, nothing done.
+    let mut other_group = props.clone();
+    other_group["ThingGroupArn"] = "arn:aws:iot:us-east-1:123456789012:thinggroup/Other".into();
+    let result = answered(
+        a.function
+            .invoke(&delete(&receiver.url("other-group"), other_group)),
+    );
+    assert_eq!(result["Status"], "FAILED", "{result}");
+
+    // A Delete of any other id: nothing of this function's to detach.
+    let mut other_id = delete(&receiver.url("other-id"), props);
+    other_id["PhysicalResourceId"] = "s-quarantine|Other".into();
+    assert_eq!(answered(a.function.invoke(&other_id))["Status"], "SUCCESS");
+
+    assert_eq!(
+        a.attached(),
+        ["s-quarantine"],
+        "{}",
+        a.function.process.log_tail(30)
+    );
+    // Only the two requests it may answer were answered.
+    assert_eq!(receiver.received().len(), 2);
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .all(|r| r.json()["StackId"] == STACK_ID)
+    );
+}
+
+#[test]
+fn the_scheduled_check_writes_policy_attached_1_then_0_once_detached() {
+    let a = Attached::start();
+    let check = serde_json::json!({"check": "quarantine-policy-attached"});
+    let figures = || -> Vec<i64> {
+        a.function
+            .process
+            .json_log_lines()
+            .iter()
+            .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "PolicyAttached")
+            .map(|l| {
+                assert_eq!(l["QuarantinePolicy"], "s-quarantine");
+                l["PolicyAttached"].as_i64().unwrap()
+            })
+            .collect()
+    };
+
+    let found = answered(a.function.invoke(&check));
+    assert_eq!(found["policyAttached"], true, "{found}");
+    assert_eq!(figures(), [1]);
+
+    a.runtime.block_on(async {
+        a.iot
+            .detach_policy()
+            .policy_name("s-quarantine")
+            .target(&a.group_arn)
+            .send()
+            .await
+            .unwrap()
+    });
+    let found = answered(a.function.invoke(&check));
+    assert_eq!(found["policyAttached"], false, "{found}");
+    assert_eq!(figures(), [1, 0], "{}", a.function.process.log_tail(20));
 }

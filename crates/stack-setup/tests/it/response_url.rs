@@ -72,6 +72,12 @@ impl IotSetup for Iot {
     fn thing_index_status(&self) -> BoxFuture<'_, Result<Option<String>, ActionError>> {
         Box::pin(async move { Ok(Some("ACTIVE".into())) })
     }
+    fn policy_targets<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move {
+            self.result("ListTargetsForPolicy")
+                .map(|()| vec![ARN.into()])
+        })
+    }
 }
 
 fn fast_retries() -> RetryPolicy {
@@ -85,6 +91,8 @@ fn fast_retries() -> RetryPolicy {
 fn handler(fail_with: Option<&'static str>) -> Handler {
     Handler::new(
         Arc::new(Iot { fail_with }),
+        common::target("s-quarantine", ARN),
+        common::trust(),
         Arc::new(HttpResponder::new(fast_retries()).unwrap()),
     )
 }

@@ -18,6 +18,40 @@ use tokio::net::TcpListener;
 
 pub const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/s/0f6b8c70";
 
+/// What the template configures: the pair acted on...
+pub fn target(policy: &str, group_arn: &str) -> stack_setup::Target {
+    let name = group_arn.rsplit_once("thinggroup/").unwrap().1;
+    stack_setup::Target {
+        policy_name: policy.into(),
+        group: mitigation::ThingGroupArn {
+            arn: group_arn.into(),
+            name: name.into(),
+        },
+    }
+}
+
+/// ...and whom to answer: [`STACK_ID`], and the local receivers (the test-only override).
+pub fn trust() -> stack_setup::Trust {
+    stack_setup::Trust {
+        stack_id: Some(STACK_ID.into()),
+        test_response_url_prefix: Some("http://127.0.0.1:".into()),
+    }
+}
+
+/// The binary's environment as the template sets it, on moto, answering local receivers.
+pub fn function_env(
+    moto_endpoint: &str,
+    policy: &str,
+    group_arn: &str,
+    receiver_prefix: &str,
+) -> test_harness::Env {
+    test_harness::local_aws_env(Some(moto_endpoint))
+        .set("QUARANTINE_POLICY_NAME", policy)
+        .set("QUARANTINE_GROUP_ARN", group_arn)
+        .set("STACK_ID", STACK_ID)
+        .set("TEST_ONLY_RESPONSE_URL_PREFIX", receiver_prefix)
+}
+
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {

@@ -3,15 +3,20 @@
 //! - `status THING...`: per thing, membership of the quarantine group, the shadow's
 //!   `quarantine` flag, the live connection, the certificates and the active violations;
 //!   what cannot be read is shown as unknown with the reason.
+//! - `doctor`: whether the quarantine can contain anything: the quarantine policy attached
+//!   to the group, the device policy pinning the client id to the thing name, the
+//!   dead-letter queues empty (see [`doctor`]).
 //! - `quarantine THING... --reason TEXT` / `release THING... --reason TEXT`: a mitigation
 //!   request per thing, run through the functions' own handler (`mitigation::Handler` on the
 //!   real adapters), so it does exactly what the functions do, idempotently, and logs alike.
 //!
 //! Exit status: 0 when everything asked for was done (or, for status, read or shown as
-//! unknown); 1 when an action failed, a request was rejected, or a thing is not registered;
+//! unknown); 1 when an action failed, a request was rejected, a thing is not registered, or
+//! doctor found a problem;
 //! 2 for usage and configuration errors.
 
 mod act;
+mod doctor;
 mod sdk;
 mod status;
 
@@ -31,8 +36,8 @@ use violation_core::ThingName;
 /// functions (QUARANTINE_GROUP, SHADOW_NAME, IOT_DATA_ENDPOINT, DISCONNECT,
 /// CERTIFICATE_RECORD_ATTRIBUTE, AWS_MAX_ATTEMPTS, ...; docs/configuration.md).
 ///
-/// Exit status: 0 ok; 1 an action failed, a request was rejected or a thing is not
-/// registered; 2 usage or configuration error.
+/// Exit status: 0 ok; 1 an action failed, a request was rejected, a thing is not
+/// registered, or doctor found a problem; 2 usage or configuration error.
 #[derive(Debug, Parser)]
 #[command(name = "quarantinectl", version)]
 struct Cli {
@@ -57,6 +62,16 @@ enum Command {
         /// One JSON object per thing on stdout (thingName, inQuarantineGroup,
         /// shadowQuarantine, ..., and `unknown`: what could not be read, and why) instead of
         /// a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that the quarantine can contain anything: the quarantine policy
+    /// (--quarantine-policy) attached to the group, the devices' policy (--device-policy, or
+    /// the policies of the certificates of up to 10 things) allowing iot:Connect only as the
+    /// thing name, and the dead-letter queues (--dead-letter-queues) empty. One line per
+    /// check, ok or problem with the reason; exit 1 on any problem.
+    Doctor {
+        /// One JSON object per check (check, status: ok/problem/skipped, reason).
         #[arg(long)]
         json: bool,
     },
@@ -152,8 +167,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let names = match &cli.command {
+    let names: &[String] = match &cli.command {
         Command::Status { things, .. } => things,
+        Command::Doctor { .. } => &[],
         Command::Quarantine(a) | Command::Release(a) => &a.things,
     };
     let things = match thing_names(names) {
@@ -190,7 +206,10 @@ async fn main() -> ExitCode {
         (Command::Release(a), sdk) => {
             act::run(violation_core::Action::Release, a, &things, &config, sdk).await
         }
-        (Command::Status { .. }, None) => Err(act::Failure::Usage("status has no dry run".into())),
+        (Command::Doctor { json }, Some(sdk)) => doctor::run(&sdk, &config, *json).await,
+        (Command::Status { .. } | Command::Doctor { .. }, None) => Err(act::Failure::Usage(
+            "status and doctor have no dry run".into(),
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,7 @@ use crate::plan::{Plan, Step, plan};
 use crate::request::{Envelope, NoResponseUrl, Request};
 use crate::respond::{HttpResponder, RespondError, Responder, RetryPolicy};
 use crate::response::{Data, ResponseBody, Status};
+use crate::stack::{AwsStackStatus, StackStatus};
 use crate::target::Target;
 use crate::trust::{Trust, Untrusted};
 
@@ -133,6 +134,8 @@ pub enum Failure {
     Deadline {
         operation: &'static str,
     },
+    /// A step found the request may not go on.
+    Refused(String),
     Internal(String),
 }
 
@@ -155,15 +158,26 @@ impl Failure {
                 "{operation} did not finish in time: the function stopped waiting so that it could still answer before its timeout"
             ),
             Failure::Internal(problem) => format!("internal error: {problem}"),
+            Failure::Refused(reason) => reason.clone(),
         }
     }
 }
 
 fn hint(e: &ActionError) -> Option<String> {
     match (e.operation, e.code.as_str()) {
-        (_, "AccessDeniedException" | "UnauthorizedException" | "ForbiddenException") => {
+        (
+            _,
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnauthorizedException"
+            | "ForbiddenException",
+        ) => {
+            let service = match e.operation {
+                "DescribeStacks" => "cloudformation",
+                _ => "iot",
+            };
             Some(format!(
-                "the stack-setup function's role must allow iot:{} (see StackSetupFunctionRole)",
+                "the stack-setup function's role must allow {service}:{} (see StackSetupFunctionRole)",
                 e.operation
             ))
         }
@@ -185,6 +199,7 @@ pub struct Done {
 /// Runs `plan`'s steps in order, each call bounded by `until`.
 pub async fn execute(
     iot: &dyn IotSetup,
+    stack: &dyn StackStatus,
     plan: &Plan,
     until: Instant,
     index_poll: Duration,
@@ -233,6 +248,14 @@ pub async fn execute(
                 }
                 Err(other) => return Err(other),
             },
+            Step::RequireStackLeaving { stack_id } => {
+                let status = call("DescribeStacks", until, stack.stack_status(stack_id)).await?;
+                if let Some(reason) = crate::stack::refusal(stack_id, status.as_deref()) {
+                    tracing::error!(reason, "Delete refused: the stack is not leaving");
+                    return Err(Failure::Refused(reason));
+                }
+                tracing::info!(stack_id, status, "the stack is leaving");
+            }
             Step::FleetIndexing => {
                 done.fleet_indexing =
                     fleet_indexing(iot, until, index_poll, &mut done.notes).await?;
@@ -331,6 +354,7 @@ async fn call<T>(
 #[derive(Clone)]
 struct Setup {
     iot: Arc<dyn IotSetup>,
+    stack: Arc<dyn StackStatus>,
     target: Target,
 }
 
@@ -347,12 +371,13 @@ pub struct Handler {
 impl Handler {
     pub fn new(
         iot: Arc<dyn IotSetup>,
+        stack: Arc<dyn StackStatus>,
         target: Target,
         trust: Trust,
         responder: Arc<dyn Responder>,
     ) -> Handler {
         Handler {
-            setup: Ok(Setup { iot, target }),
+            setup: Ok(Setup { iot, stack, target }),
             trust,
             responder,
             timing: Timing::default(),
@@ -409,7 +434,8 @@ impl Handler {
         };
         let sdk = mitigation_aws::sdk::load_sdk_config(&config.aws).await;
         let iot = AwsIotSetup::new(aws_sdk_iot::Client::new(&sdk));
-        let mut handler = Handler::new(Arc::new(iot), target, trust, responder);
+        let stack = AwsStackStatus::new(aws_sdk_cloudformation::Client::new(&sdk));
+        let mut handler = Handler::new(Arc::new(iot), Arc::new(stack), target, trust, responder);
         handler.metrics_namespace = config.metrics_namespace;
         Ok(handler)
     }
@@ -534,19 +560,29 @@ impl Handler {
             Ok(setup) => setup,
             Err(problem) => return unusable_answer(&request, envelope, problem, &failed),
         };
-        let plan = plan(&request, &envelope.request_id, &setup.target);
+        let plan = plan(
+            &request,
+            &envelope.request_id,
+            &envelope.stack_id,
+            &setup.target,
+        );
         if let Some(reason) = &plan.refused {
             tracing::warn!(reason, "request refused");
             return failed(reason.clone(), &plan.failure_id);
         }
         // The calls run in their own task: should anything below panic, CloudFormation is
         // still answered.
-        let (iot, task_plan) = (Arc::clone(&setup.iot), plan.clone());
+        let (iot, stack, task_plan) = (
+            Arc::clone(&setup.iot),
+            Arc::clone(&setup.stack),
+            plan.clone(),
+        );
         let poll = self.timing.index_poll;
-        let outcome =
-            tokio::spawn(async move { execute(iot.as_ref(), &task_plan, until, poll).await })
-                .await
-                .unwrap_or_else(|e| Err(Failure::Internal(format!("the calls were aborted: {e}"))));
+        let outcome = tokio::spawn(async move {
+            execute(iot.as_ref(), stack.as_ref(), &task_plan, until, poll).await
+        })
+        .await
+        .unwrap_or_else(|e| Err(Failure::Internal(format!("the calls were aborted: {e}"))));
         let data = |fleet_indexing: FleetIndexing| {
             plan.target.as_ref().map(|t| Data {
                 policy_name: t.policy_name.clone(),

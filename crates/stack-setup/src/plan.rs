@@ -18,6 +18,10 @@ pub enum Step {
         target: String,
     },
     FleetIndexing,
+    /// DescribeStacks: go on only while the stack is leaving (see [`crate::stack`]).
+    RequireStackLeaving {
+        stack_id: String,
+    },
 }
 
 /// The calls for one request and the two possible answers.
@@ -44,8 +48,9 @@ pub fn failed_create_id(request_id: &str) -> String {
     format!("create-failed:{request_id}")
 }
 
-/// The plan for `request` on `target`. `request_id` is CloudFormation's `RequestId`.
-pub fn plan(request: &Request, request_id: &str, target: &Target) -> Plan {
+/// The plan for `request` of `stack_id` on `target`. `request_id` is CloudFormation's
+/// `RequestId`.
+pub fn plan(request: &Request, request_id: &str, stack_id: &str, target: &Target) -> Plan {
     match request {
         Request::Create { properties } => {
             attach_plan(properties, target, failed_create_id(request_id))
@@ -60,7 +65,7 @@ pub fn plan(request: &Request, request_id: &str, target: &Target) -> Plan {
         Request::Delete {
             properties,
             physical_resource_id,
-        } => delete_plan(properties, target, physical_resource_id),
+        } => delete_plan(properties, target, physical_resource_id, stack_id),
     }
 }
 
@@ -93,13 +98,15 @@ fn attach_plan(
     }
 }
 
-/// Only the resource this function issued (its id is the environment's pair) is detached.
-/// Any other id (a Create that failed, a pair replaced by an Update) has nothing of ours to
-/// undo and succeeds without a call, so a Delete can never name what it detaches.
+/// Only the resource this function issued (its id is the environment's pair) is detached,
+/// and only while the stack is leaving. Any other id (a Create that failed, a pair replaced
+/// by an Update) has nothing of ours to undo and succeeds without a call, so a Delete can
+/// never name what it detaches.
 fn delete_plan(
     properties: &Result<Properties, PropertyError>,
     target: &Target,
     physical_resource_id: &str,
+    stack_id: &str,
 ) -> Plan {
     let id = physical_resource_id.to_owned();
     if physical_resource_id != target.physical_resource_id() {
@@ -123,10 +130,15 @@ fn delete_plan(
         return refused(reason, id);
     }
     Plan {
-        steps: vec![Step::Detach {
-            policy_name: target.policy_name.clone(),
-            target: target.group.arn.clone(),
-        }],
+        steps: vec![
+            Step::RequireStackLeaving {
+                stack_id: stack_id.to_owned(),
+            },
+            Step::Detach {
+                policy_name: target.policy_name.clone(),
+                target: target.group.arn.clone(),
+            },
+        ],
         refused: None,
         success_id: id.clone(),
         failure_id: id,
@@ -167,15 +179,27 @@ mod tests {
         }
     }
 
-    fn detach() -> Step {
-        Step::Detach {
-            policy_name: "s-quarantine".into(),
-            target: ARN.into(),
-        }
+    const STACK: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/guid";
+
+    fn detach() -> Vec<Step> {
+        vec![
+            Step::RequireStackLeaving {
+                stack_id: STACK.into(),
+            },
+            Step::Detach {
+                policy_name: "s-quarantine".into(),
+                target: ARN.into(),
+            },
+        ]
     }
 
     fn create(p: Result<Properties, PropertyError>) -> Plan {
-        plan(&Request::Create { properties: p }, "req-1", &target())
+        plan(
+            &Request::Create { properties: p },
+            "req-1",
+            STACK,
+            &target(),
+        )
     }
 
     fn delete(p: Properties, id: &str) -> Plan {
@@ -183,7 +207,7 @@ mod tests {
             properties: Ok(p),
             physical_resource_id: id.into(),
         };
-        plan(&request, "req-9", &target())
+        plan(&request, "req-9", STACK, &target())
     }
 
     #[test]
@@ -229,6 +253,7 @@ mod tests {
                 physical_resource_id: "s-quarantine|Old".into(),
             },
             "req-3",
+            STACK,
             &target(),
         );
         assert_eq!(p.steps, vec![attach(), Step::FleetIndexing]);
@@ -238,9 +263,10 @@ mod tests {
     }
 
     #[test]
-    fn delete_of_its_own_resource_detaches_and_never_touches_fleet_indexing() {
+    fn delete_of_its_own_resource_detaches_once_the_stack_is_leaving_and_never_touches_fleet_indexing()
+     {
         let p = delete(props("s-quarantine", true), "s-quarantine|Quarantine");
-        assert_eq!(p.steps, vec![detach()]);
+        assert_eq!(p.steps, detach());
         assert_eq!(p.success_id, "s-quarantine|Quarantine");
     }
 
@@ -273,6 +299,7 @@ mod tests {
                 physical_resource_id: "s-quarantine|Quarantine".into(),
             },
             "req-8",
+            STACK,
             &target(),
         );
         assert!(unreadable.steps.is_empty());

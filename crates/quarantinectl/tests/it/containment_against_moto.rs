@@ -128,6 +128,7 @@ async fn custom_resource_attaches_the_policy_the_functions_quarantine_quarantine
     const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/dd-quarantine/1";
     let setup = SetupHandler::new(
         Arc::new(AwsIotSetup::new(iot.clone())),
+        Arc::new(StackCreated),
         target,
         trust,
         recorded.clone(),
@@ -209,4 +210,16 @@ async fn custom_resource_attaches_the_policy_the_functions_quarantine_quarantine
     assert_eq!(desired["quarantine"], false);
     // The policy stays on the group for the next quarantine.
     assert_eq!(attached_policies(&iot, &group_arn).await, [POLICY]);
+}
+
+/// CloudFormation's word on the stack: it stands (the test sends no Delete).
+struct StackCreated;
+
+impl stack_setup::StackStatus for StackCreated {
+    fn stack_status<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, mitigation::ActionError>> {
+        Box::pin(async { Ok(Some("CREATE_COMPLETE".to_owned())) })
+    }
 }

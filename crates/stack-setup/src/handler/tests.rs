@@ -22,8 +22,35 @@ fn trust() -> Trust {
     }
 }
 
+/// CloudFormation's word on the stack.
+struct FakeStack(Option<&'static str>);
+
+impl StackStatus for FakeStack {
+    fn stack_status<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, ActionError>> {
+        Box::pin(async move { Ok(self.0.map(str::to_owned)) })
+    }
+}
+
+/// A handler whose stack is being deleted (a Delete may act).
 fn handler_on(iot: Arc<FakeIot>, responder: Arc<FakeResponder>) -> Handler {
-    Handler::new(iot, crate::target::tests::target(), trust(), responder)
+    handler_with_stack(iot, "DELETE_IN_PROGRESS", responder)
+}
+
+fn handler_with_stack(
+    iot: Arc<FakeIot>,
+    status: &'static str,
+    responder: Arc<FakeResponder>,
+) -> Handler {
+    Handler::new(
+        iot,
+        Arc::new(FakeStack(Some(status))),
+        crate::target::tests::target(),
+        trust(),
+        responder,
+    )
 }
 
 /// Records every call; answers from a script.
@@ -715,4 +742,21 @@ async fn the_check_reports_whether_the_policy_is_attached_to_the_group() {
     );
     let err = denied.check(&check).await.unwrap_err();
     assert!(err.to_string().contains("AccessDeniedException"), "{err}");
+}
+
+#[tokio::test]
+async fn a_delete_while_the_stack_stands_detaches_nothing() {
+    let iot = Arc::new(FakeIot::default());
+    let responder = Arc::new(FakeResponder::default());
+    let handler = handler_with_stack(iot.clone(), "UPDATE_COMPLETE", responder.clone());
+    let body = handler
+        .handle(
+            event("Delete", Some("s-quarantine|Quarantine"), properties(false)),
+            &invocation(),
+        )
+        .await
+        .unwrap();
+    assert!(iot.calls().is_empty());
+    assert_eq!(body.status, Status::Failed);
+    assert!(body.reason.contains("UPDATE_COMPLETE"), "{}", body.reason);
 }

@@ -62,6 +62,7 @@ impl Fixture {
         .unwrap();
         let handler = Handler::new(
             Arc::new(AwsIotSetup::new(iot.clone())),
+            Arc::new(common::Leaving),
             common::target("s-quarantine", &group_arn),
             common::trust(),
             Arc::new(responder),

@@ -12,7 +12,7 @@ use test_harness::moto::Moto;
 use test_harness::sdk::{ClientSettings, iot_client};
 use test_harness::{Invocation, LocalFunction, local_aws_env};
 
-use common::{Receiver, STACK_ID, TestPki, event, function_env, properties};
+use common::{Receiver, STACK_ID, StackApi, TestPki, event, function_env, properties};
 
 const POLICY_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish","Resource":"*"}]}"#;
 
@@ -32,6 +32,7 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
         .unwrap();
     let moto = Moto::start();
     let iot = iot_client(&moto.endpoint, ClientSettings::attempts(1));
+    let stack = runtime.block_on(StackApi::start(STACK_ID, "CREATE_COMPLETE"));
     let group_arn = runtime.block_on(async {
         iot.create_policy()
             .policy_name("s-quarantine")
@@ -66,10 +67,12 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
         env!("CARGO_BIN_EXE_stack-setup"),
         &function_env(
             &moto.endpoint,
+            STACK_ID,
             "s-quarantine",
             &group_arn,
             "http://127.0.0.1:",
         )
+        .set("AWS_ENDPOINT_URL_CLOUDFORMATION", stack.endpoint())
         .set("RUST_LOG", "info"),
     );
     let props = properties("s-quarantine", "Quarantine", &group_arn, false);
@@ -105,7 +108,22 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
     assert!(reason.contains("[$LATEST]"), "the log stream: {reason}");
     assert_eq!(receiver.received().len(), 2);
 
-    // Delete: detached, SUCCESS.
+    // A Delete while the stack stands (CREATE_COMPLETE): FAILED, still attached.
+    let url = receiver.url("delete-early");
+    let result = answered(function.invoke(&event(
+        "Delete",
+        "req-early",
+        &url,
+        Some("s-quarantine|Quarantine"),
+        props.clone(),
+    )));
+    assert_eq!(result["Status"], "FAILED", "{result}");
+    let reason = result["Reason"].as_str().unwrap();
+    assert!(reason.contains("CREATE_COMPLETE"), "{reason}");
+    assert_eq!(attached(), ["s-quarantine"]);
+
+    // Delete while CloudFormation deletes the stack: detached, SUCCESS.
+    stack.set_status("DELETE_IN_PROGRESS");
     let url = receiver.url("delete");
     let result = answered(function.invoke(&event(
         "Delete",
@@ -116,7 +134,7 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
     )));
     assert_eq!(result["Status"], "SUCCESS", "{result}");
     assert!(attached().is_empty());
-    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(receiver.received().len(), 4);
 
     // The function logs JSON (the Lambda log format of the template).
     assert!(
@@ -156,6 +174,7 @@ fn a_bad_configuration_is_answered_failed_not_left_waiting() {
         env!("CARGO_BIN_EXE_stack-setup"),
         &function_env(
             "http://127.0.0.1:9",
+            STACK_ID,
             "s-quarantine",
             "arn:aws:iot:us-east-1:123456789012:thinggroup/Quarantine",
             "http://127.0.0.1:",
@@ -208,6 +227,7 @@ fn the_answer_goes_over_https_to_a_server_the_system_roots_vouch_for_and_no_othe
     let env = || {
         function_env(
             "http://127.0.0.1:9",
+            STACK_ID,
             "s-quarantine",
             "arn:aws:iot:us-east-1:123456789012:thinggroup/Quarantine",
             "https://127.0.0.1:",
@@ -247,6 +267,7 @@ struct Attached {
     _moto: Moto,
     iot: aws_sdk_iot::Client,
     group_arn: String,
+    stack: StackApi,
     function: LocalFunction,
 }
 
@@ -259,6 +280,7 @@ impl Attached {
             .unwrap();
         let moto = Moto::start();
         let iot = iot_client(&moto.endpoint, ClientSettings::attempts(1));
+        let stack = runtime.block_on(StackApi::start(STACK_ID, "CREATE_COMPLETE"));
         let group_arn = runtime.block_on(async {
             iot.create_policy()
                 .policy_name("s-quarantine")
@@ -286,16 +308,19 @@ impl Attached {
             env!("CARGO_BIN_EXE_stack-setup"),
             &function_env(
                 &moto.endpoint,
+                STACK_ID,
                 "s-quarantine",
                 &group_arn,
                 "http://127.0.0.1:",
-            ),
+            )
+            .set("AWS_ENDPOINT_URL_CLOUDFORMATION", stack.endpoint()),
         );
         Attached {
             runtime,
             _moto: moto,
             iot,
             group_arn,
+            stack,
             function,
         }
     }
@@ -356,6 +381,21 @@ fn a_forged_delete_changes_nothing() {
         }
     }
 
+    // Everything right (this stack, the resource's id, its properties, an accepted URL),
+    // but the stack stands: FAILED, nothing detached.
+    let result = answered(
+        a.function
+            .invoke(&delete(&receiver.url("perfect"), props.clone())),
+    );
+    assert_eq!(result["Status"], "FAILED", "{result}");
+    assert!(
+        result["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("CREATE_COMPLETE"),
+        "{result}"
+    );
+
     // This stack, an accepted URL, but properties naming another pair: FAILED, nothing done.
     let mut other_group = props.clone();
     other_group["ThingGroupArn"] = "arn:aws:iot:us-east-1:123456789012:thinggroup/Other".into();
@@ -376,8 +416,10 @@ fn a_forged_delete_changes_nothing() {
         "{}",
         a.function.process.log_tail(30)
     );
-    // Only the two requests it may answer were answered.
-    assert_eq!(receiver.received().len(), 2);
+    // Only the Delete that got past every other check asked CloudFormation.
+    assert_eq!(a.stack.calls(), 1);
+    // Only the three requests it may answer were answered.
+    assert_eq!(receiver.received().len(), 3);
     assert!(
         receiver
             .received()

@@ -91,6 +91,7 @@ fn fast_retries() -> RetryPolicy {
 fn handler(fail_with: Option<&'static str>) -> Handler {
     Handler::new(
         Arc::new(Iot { fail_with }),
+        Arc::new(common::Leaving),
         common::target("s-quarantine", ARN),
         common::trust(),
         Arc::new(HttpResponder::new(fast_retries()).unwrap()),

@@ -38,9 +38,61 @@ pub fn trust() -> stack_setup::Trust {
     }
 }
 
+/// CloudFormation saying the stack is being deleted: a Delete may act.
+pub struct Leaving;
+
+impl stack_setup::StackStatus for Leaving {
+    fn stack_status<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, mitigation::ActionError>> {
+        Box::pin(async { Ok(Some("DELETE_IN_PROGRESS".to_owned())) })
+    }
+}
+
+/// CloudFormation's DescribeStacks, played by a [`Receiver`] (moto's CloudFormation needs
+/// Python packages the tests do not install): the stack's status is the test's to set.
+pub struct StackApi {
+    receiver: Receiver,
+    stack_id: String,
+}
+
+impl StackApi {
+    pub async fn start(stack_id: &str, status: &str) -> StackApi {
+        let api = StackApi {
+            receiver: Receiver::start(&[]).await,
+            stack_id: stack_id.to_owned(),
+        };
+        api.set_status(status);
+        api
+    }
+
+    pub fn set_status(&self, status: &str) {
+        self.receiver.reply_with(format!(
+            "<DescribeStacksResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">\
+             <DescribeStacksResult><Stacks><member><StackId>{}</StackId><StackName>s</StackName>\
+             <CreationTime>2026-11-22T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus>\
+             </member></Stacks></DescribeStacksResult>\
+             <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeStacksResponse>",
+            self.stack_id
+        ));
+    }
+
+    /// For `AWS_ENDPOINT_URL_CLOUDFORMATION`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.receiver.addr)
+    }
+
+    /// The DescribeStacks calls it answered.
+    pub fn calls(&self) -> usize {
+        self.receiver.received().len()
+    }
+}
+
 /// The binary's environment as the template sets it, on moto, answering local receivers.
 pub fn function_env(
     moto_endpoint: &str,
+    stack_id: &str,
     policy: &str,
     group_arn: &str,
     receiver_prefix: &str,
@@ -48,7 +100,7 @@ pub fn function_env(
     test_harness::local_aws_env(Some(moto_endpoint))
         .set("QUARANTINE_POLICY_NAME", policy)
         .set("QUARANTINE_GROUP_ARN", group_arn)
-        .set("STACK_ID", STACK_ID)
+        .set("STACK_ID", stack_id)
         .set("TEST_ONLY_RESPONSE_URL_PREFIX", receiver_prefix)
 }
 
@@ -75,11 +127,14 @@ pub struct Receiver {
     pub addr: SocketAddr,
     scheme: &'static str,
     received: Arc<Mutex<Vec<Received>>>,
+    reply: Reply,
     task: tokio::task::JoinHandle<()>,
 }
 
 type Log = Arc<Mutex<Vec<Received>>>;
 type Script = Arc<Mutex<Vec<u16>>>;
+/// The body of a 200 answer.
+type Reply = Arc<Mutex<String>>;
 
 impl Receiver {
     /// Plain HTTP.
@@ -97,6 +152,8 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let received: Log = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(Mutex::new(statuses.to_vec()));
+        let reply: Reply = Arc::new(Mutex::new(String::new()));
+        let answer = Arc::clone(&reply);
         let scheme = if tls.is_some() { "https" } else { "http" };
         let log = Arc::clone(&received);
         let task = tokio::spawn(async move {
@@ -105,13 +162,14 @@ impl Receiver {
                     return;
                 };
                 let (log, script, tls) = (Arc::clone(&log), Arc::clone(&script), tls.clone());
+                let reply = Arc::clone(&answer);
                 tokio::spawn(async move {
                     match tls {
-                        None => serve(TokioIo::new(stream), log, script).await,
+                        None => serve(TokioIo::new(stream), log, script, reply).await,
                         Some(acceptor) => {
                             // A client that refuses our certificate ends here.
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                serve(TokioIo::new(stream), log, script).await;
+                                serve(TokioIo::new(stream), log, script, reply).await;
                             }
                         }
                     }
@@ -122,6 +180,7 @@ impl Receiver {
             addr,
             scheme,
             received,
+            reply,
             task,
         }
     }
@@ -137,14 +196,20 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// The body of every later 200 answer.
+    pub fn reply_with(&self, body: String) {
+        *self.reply.lock().unwrap() = body;
+    }
 }
 
-async fn serve<I>(io: I, log: Log, script: Script)
+async fn serve<I>(io: I, log: Log, script: Script, reply: Reply)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = service_fn(move |req: Request<Incoming>| {
         let (log, script) = (Arc::clone(&log), Arc::clone(&script));
+        let reply = reply.lock().unwrap().clone();
         async move {
             let method = req.method().to_string();
             let path_and_query = req
@@ -169,9 +234,9 @@ where
                 if s.is_empty() { 200 } else { s.remove(0) }
             };
             let text = if status == 200 {
-                ""
+                reply
             } else {
-                "<Error>scripted</Error>"
+                "<Error>scripted</Error>".to_owned()
             };
             Ok::<_, hyper::Error>(
                 Response::builder()

@@ -33,6 +33,12 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         } else {
             ""
         },
+        certificate_action = if kind == FunctionKind::Certificate {
+            config.certificate_action.as_str()
+        } else {
+            ""
+        },
+        quarantine_policy = config.quarantine_policy.as_deref().unwrap_or(""),
         "ready"
     );
     // The Function dimension is the deployed function's name, as in its alarms.

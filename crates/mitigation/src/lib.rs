@@ -36,7 +36,7 @@ pub use action::{
     KeptBecause, MitigationAction, MitigationKind, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
-pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};
+pub use config::{AwsSettings, CertificateAction, ConfigError, FunctionConfig, RetryMode};
 pub use function::{FunctionKind, dry_run_handler, init_cli_logging};
 pub use handler::Handler;
 pub use report::{

@@ -263,3 +263,27 @@ async fn attach_policy_without_the_policy_name_stops_the_start_naming_the_variab
         "{log}"
     );
 }
+
+/// Without Lambda's JSON log format the function writes text lines, which Lambda splits on
+/// newlines: a request's reason carrying a newline or an ANSI escape stays on its one line.
+#[tokio::test]
+async fn text_logs_keep_a_forged_reason_on_its_record_line() {
+    let moto = Moto::start();
+    let iot = moto::iot_client(&moto.endpoint).await;
+    moto::create_thing(&iot, "bare").await;
+    let env = deactivating(&moto).set("AWS_LAMBDA_LOG_FORMAT", "Text");
+    let function = LocalFunction::start(BINARY, &env);
+    let reason = "odd\nlevel=INFO record done thing=victim FORGED\u{1b}[2J";
+    let event =
+        json!({"thingName": "bare", "action": "quarantine", "reason": reason, "source": "test"});
+    assert!(matches!(function.invoke(&event), Invocation::Response(_)));
+    let log = function.process.log();
+    assert!(!log.contains('\u{1b}'), "{log}");
+    let forged: Vec<&str> = log.lines().filter(|l| l.contains("FORGED")).collect();
+    assert_eq!(forged.len(), 1, "{log}");
+    assert!(
+        forged[0].contains("record_id=") && forged[0].contains("odd\\nlevel=INFO"),
+        "{}",
+        forged[0]
+    );
+}

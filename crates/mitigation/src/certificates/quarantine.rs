@@ -263,6 +263,8 @@ mod tests {
         /// certificate id → policies attached to it
         policies: HashMap<String, Vec<String>>,
         calls: Vec<Call>,
+        /// every registry call, reads included, by its AWS operation
+        operations: Vec<&'static str>,
         /// fail UpdateCertificate for this id once (retryable)
         fail_update_once: Option<String>,
     }
@@ -321,6 +323,9 @@ mod tests {
                 .get(&(thing.to_owned(), name.to_owned()))
                 .cloned()
         }
+        fn operations(&self) -> Vec<&'static str> {
+            std::mem::take(&mut self.0.lock().unwrap().operations)
+        }
         fn calls(&self) -> Vec<Call> {
             self.0.lock().unwrap().calls.clone()
         }
@@ -336,6 +341,11 @@ mod tests {
             thing: &'a ThingName,
         ) -> BoxFuture<'a, Result<Vec<AttachedCertificate>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("ListThingPrincipalsV2");
                 let s = self.0.lock().unwrap();
                 let mut ids: Vec<&String> = s
                     .attached
@@ -359,6 +369,11 @@ mod tests {
             thing: &'a ThingName,
         ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("ListPrincipalThingsV2");
                 let s = self.0.lock().unwrap();
                 Ok(s.attached[certificate.id.as_str()]
                     .iter()
@@ -372,6 +387,11 @@ mod tests {
             certificate: &'a CertificateId,
         ) -> BoxFuture<'a, Result<Option<CertStatus>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("DescribeCertificate");
                 Ok(self
                     .0
                     .lock()
@@ -387,6 +407,7 @@ mod tests {
             active: bool,
         ) -> BoxFuture<'a, Result<(), ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("UpdateCertificate");
                 let mut s = self.0.lock().unwrap();
                 if s.fail_update_once.as_deref() == Some(certificate.as_str()) {
                     s.fail_update_once = None;
@@ -418,6 +439,7 @@ mod tests {
             thing: &'a ThingName,
         ) -> BoxFuture<'a, Result<HashMap<String, String>, ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("DescribeThing");
                 Ok(self
                     .0
                     .lock()
@@ -436,6 +458,7 @@ mod tests {
             value: &'a str,
         ) -> BoxFuture<'a, Result<(), ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("UpdateThing");
                 assert!(
                     value.len() <= ATTRIBUTE_VALUE_LIMIT,
                     "{} chars",
@@ -457,6 +480,11 @@ mod tests {
             certificate: &'a AttachedCertificate,
         ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("ListAttachedPolicies");
                 let s = self.0.lock().unwrap();
                 Ok(s.policies
                     .get(certificate.id.as_str())
@@ -470,6 +498,7 @@ mod tests {
             certificate: &'a AttachedCertificate,
         ) -> BoxFuture<'a, Result<(), ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("AttachPolicy");
                 let mut s = self.0.lock().unwrap();
                 s.calls.push(Call::AttachPolicy(certificate.id.to_string()));
                 let attached = s.policies.entry(certificate.id.to_string()).or_default();
@@ -485,6 +514,7 @@ mod tests {
             certificate: &'a AttachedCertificate,
         ) -> BoxFuture<'a, Result<bool, ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("DetachPolicy");
                 let mut s = self.0.lock().unwrap();
                 s.calls.push(Call::DetachPolicy(certificate.id.to_string()));
                 let attached = s.policies.entry(certificate.id.to_string()).or_default();
@@ -573,6 +603,43 @@ mod tests {
         run_attaching(&r, Action::Release, "dev-1").await.unwrap();
         assert!(r.policies_of(1).is_empty() && r.policies_of(3).is_empty());
         assert_eq!(r.attr_named("dev-1", POLICY_ATTR), None);
+    }
+
+    /// The figures docs/containment.md gives: attach-policy costs 3 + 3k calls for k
+    /// certificates only the thing uses (1 more per shared one), 2 + 2k on a redelivery,
+    /// 3 + k on release; deactivate 3 + 3k and 2 + 2k.
+    #[tokio::test]
+    async fn calls_per_record() {
+        let count = |ops: Vec<&str>, op: &str| ops.iter().filter(|o| **o == op).count();
+        for k in [1u8, 3] {
+            let mut r = Registry::default().cert(100, "ACTIVE", &["dev-1", "dev-2"]);
+            for n in 0..k {
+                r = r.cert(n, "ACTIVE", &["dev-1"]);
+            }
+            let k = usize::from(k);
+            run_attaching(&r, Action::Quarantine, "dev-1")
+                .await
+                .unwrap();
+            let ops = r.operations();
+            assert_eq!(ops.len(), 3 + 3 * k + 1, "{ops:?}");
+            assert_eq!(count(ops.clone(), "AttachPolicy"), k);
+            assert_eq!(count(ops, "ListPrincipalThingsV2"), k + 1);
+            run_attaching(&r, Action::Quarantine, "dev-1")
+                .await
+                .unwrap();
+            assert_eq!(r.operations().len(), 2 + 2 * k + 1, "redelivery");
+            run_attaching(&r, Action::Release, "dev-1").await.unwrap();
+            assert_eq!(r.operations().len(), 3 + k, "release");
+
+            run(&r, Action::Quarantine, "dev-1").await.unwrap();
+            assert_eq!(
+                r.operations().len(),
+                3 + 3 * k + 2,
+                "deactivate (2 for the shared one)"
+            );
+            run(&r, Action::Release, "dev-1").await.unwrap();
+            assert_eq!(r.operations().len(), 2 + 2 * k, "reactivate");
+        }
     }
 
     #[tokio::test]

@@ -805,7 +805,7 @@ fn check_certificate_rules(data: &[u8]) {
         union.len()
     );
     assert_eq!(
-        plan.deactivate, exclusive,
+        plan.contain, exclusive,
         "deactivated: the ACTIVE unshared ones"
     );
     match &plan.record {

@@ -13,7 +13,7 @@ use crate::startup::build_handler;
 /// Read the configuration, build the clients once, then serve events until Lambda stops
 /// the process. Logs are JSON when the function's log format is JSON.
 pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    mitigation::init_function_logging();
     let config = FunctionConfig::from_env(kind.into()).inspect_err(|e| {
         tracing::error!(error = %e, variable = e.variable, "invalid configuration");
     })?;
@@ -33,6 +33,12 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         } else {
             ""
         },
+        certificate_action = if kind == FunctionKind::Certificate {
+            config.certificate_action.as_str()
+        } else {
+            ""
+        },
+        quarantine_policy = config.quarantine_policy.as_deref().unwrap_or(""),
         "ready"
     );
     // The Function dimension is the deployed function's name, as in its alarms.

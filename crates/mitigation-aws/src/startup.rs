@@ -9,7 +9,8 @@ use crate::group::ThingGroupMembership;
 use crate::lookups::IotDirectory;
 use crate::sdk::load_sdk_config;
 use crate::violations::DeviceDefenderViolations;
-use mitigation::certificates::CertificateQuarantine;
+use mitigation::certificates::{CertificateQuarantine, PolicyRecord};
+use mitigation::{CertificateAction, ConfigError};
 
 /// Start-up failed: the function cannot serve any event.
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +76,7 @@ pub async fn build_handler_on(
                 actions.push(action);
             }
             FunctionKind::Certificate => {
-                actions.push(Arc::new(CertificateQuarantine::new(
-                    IotCertificates::new(iot.clone()),
-                    config.certificate_record_attribute.clone(),
-                )));
+                actions.push(Arc::new(certificate_quarantine(&iot, config)?));
             }
         }
     }
@@ -96,6 +94,32 @@ pub async fn build_handler_on(
         handler = with_fan_out(handler, &sdk, queue_url)?;
     }
     Ok(handler)
+}
+
+/// The certificate mitigation CERTIFICATE_ACTION asks for. Whenever QUARANTINE_POLICY is
+/// known, a release also detaches the policy where an `attach-policy` quarantine recorded it.
+fn certificate_quarantine(
+    iot: &aws_sdk_iot::Client,
+    config: &FunctionConfig,
+) -> Result<CertificateQuarantine<IotCertificates>, StartupError> {
+    let quarantine = CertificateQuarantine::new(
+        IotCertificates::new(iot.clone()),
+        config.certificate_record_attribute.clone(),
+    );
+    let policy = config.quarantine_policy.clone().map(|policy| PolicyRecord {
+        policy,
+        attribute: config.certificate_policy_attribute.clone(),
+    });
+    match (config.certificate_action, policy) {
+        (CertificateAction::AttachPolicy, Some(policy)) => Ok(quarantine.attaching(policy)),
+        (CertificateAction::AttachPolicy, None) => Err(StartupError::Config(ConfigError {
+            variable: "QUARANTINE_POLICY",
+            value: String::new(),
+            problem: "required by CERTIFICATE_ACTION=attach-policy (the quarantine policy's name); set it, or CERTIFICATE_ACTION=deactivate".into(),
+        })),
+        (CertificateAction::Deactivate, Some(policy)) => Ok(quarantine.knowing(policy)),
+        (CertificateAction::Deactivate, None) => Ok(quarantine),
+    }
 }
 
 #[cfg(feature = "fan-out")]

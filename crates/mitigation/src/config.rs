@@ -85,15 +85,22 @@ pub struct FunctionConfig {
     /// `CERTIFICATE_RECORD_ATTRIBUTE`: the thing attribute in which quarantine-certificate
     /// records the certificates it deactivated (default `quarantineDeactivatedCerts`).
     pub certificate_record_attribute: String,
+    /// `CERTIFICATE_ACTION`: what quarantine-certificate does to the certificates only the
+    /// thing uses (default: attach the quarantine policy to them).
+    pub certificate_action: CertificateAction,
+    /// `QUARANTINE_POLICY`: the quarantine IoT policy's name, which `attach-policy` attaches
+    /// to the thing's own certificates (required for it), stack-setup to the quarantine
+    /// group, and quarantinectl doctor looks for on the group.
+    pub quarantine_policy: Option<String>,
+    /// `CERTIFICATE_POLICY_ATTRIBUTE`: the thing attribute in which quarantine-certificate
+    /// records the certificates it attached the quarantine policy to.
+    pub certificate_policy_attribute: String,
     /// `FANOUT_QUEUE_URL`: the function's own SQS queue; an audit's devices are sent there
     /// as mitigation requests of their own instead of being mitigated in one invocation.
     pub fan_out_queue_url: Option<String>,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
     /// (default `IotQuarantine`).
     pub metrics_namespace: String,
-    /// `QUARANTINE_POLICY_NAME`: the IoT policy the stack attaches to the quarantine group
-    /// (stack-setup; quarantinectl doctor).
-    pub quarantine_policy: Option<String>,
     pub stack: StackSettings,
     pub doctor: DoctorSettings,
     pub aws: AwsSettings,
@@ -129,6 +136,29 @@ pub struct DoctorSettings {
 
 /// Default thing attribute that records the certificates quarantine-certificate deactivated.
 pub const DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE: &str = "quarantineDeactivatedCerts";
+/// Default thing attribute that records the certificates quarantine-certificate attached the
+/// quarantine policy to.
+pub const DEFAULT_CERTIFICATE_POLICY_ATTRIBUTE: &str = "quarantinePolicyCerts";
+
+/// What quarantine-certificate does to the certificates that only the thing uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CertificateAction {
+    /// Attach the quarantine policy to them: it binds every connection made with the
+    /// certificate, whatever its client id; a release detaches it.
+    #[default]
+    AttachPolicy,
+    /// Deactivate them: no connection at all; a release reactivates them.
+    Deactivate,
+}
+
+impl CertificateAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateAction::AttachPolicy => "attach-policy",
+            CertificateAction::Deactivate => "deactivate",
+        }
+    }
+}
 
 impl Default for FunctionConfig {
     fn default() -> Self {
@@ -142,9 +172,11 @@ impl Default for FunctionConfig {
             disconnect: true,
             verify_violation: false,
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
+            certificate_action: CertificateAction::default(),
+            quarantine_policy: None,
+            certificate_policy_attribute: DEFAULT_CERTIFICATE_POLICY_ATTRIBUTE.to_owned(),
             fan_out_queue_url: None,
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
-            quarantine_policy: None,
             stack: StackSettings::default(),
             doctor: DoctorSettings::default(),
             aws: AwsSettings::default(),
@@ -229,6 +261,32 @@ pub(crate) fn retry_mode(variable: &'static str, value: String) -> Result<RetryM
     }
 }
 
+pub(crate) fn certificate_action(
+    variable: &'static str,
+    value: String,
+) -> Result<CertificateAction, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "attach-policy" => Ok(CertificateAction::AttachPolicy),
+        "deactivate" => Ok(CertificateAction::Deactivate),
+        _ => Err(bad(variable, value, "expected attach-policy or deactivate")),
+    }
+}
+
+/// An IoT policy name: 1 to 128 of `[a-zA-Z0-9_+=,.@-]`.
+pub(crate) fn policy_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    {
+        let problem = "expected 1 to 128 letters, digits or any of _+=,.@-";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
+}
+
 /// Thing group and shadow names: `[a-zA-Z0-9:_-]+`.
 pub(crate) fn iot_name(
     variable: &'static str,
@@ -311,17 +369,6 @@ pub(crate) fn attribute_name(variable: &'static str, value: String) -> Result<St
     let valid = |c: char| c.is_ascii_alphanumeric() || "_.,@/:#-".contains(c);
     if name.len() > 128 || !name.chars().all(valid) {
         let problem = "expected 1 to 128 letters, digits or any of _.,@/:#-";
-        return Err(bad(variable, value, problem));
-    }
-    Ok(name.to_owned())
-}
-
-/// An IoT policy name: 1 to 128 of `[a-zA-Z0-9_+=,.@-]`.
-pub(crate) fn policy_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
-    let name = value.trim();
-    let valid = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
-    if name.len() > 128 || !name.chars().all(valid) {
-        let problem = "expected an IoT policy name: 1 to 128 letters, digits or any of _+=,.@-";
         return Err(bad(variable, value, problem));
     }
     Ok(name.to_owned())
@@ -455,6 +502,9 @@ mod tests {
             ),
             ("THING_DIMENSION", "DeviceName"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "deactivated"),
+            ("CERTIFICATE_ACTION", " Deactivate "),
+            ("QUARANTINE_POLICY", "stack-quarantine"),
+            ("CERTIFICATE_POLICY_ATTRIBUTE", "policyCerts"),
             (
                 "FANOUT_QUEUE_URL",
                 "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
@@ -487,6 +537,9 @@ mod tests {
         );
         assert_eq!(c.policy.thing_dimension, "DeviceName");
         assert_eq!(c.certificate_record_attribute, "deactivated");
+        assert_eq!(c.certificate_action, CertificateAction::Deactivate);
+        assert_eq!(c.quarantine_policy.as_deref(), Some("stack-quarantine"));
+        assert_eq!(c.certificate_policy_attribute, "policyCerts");
         assert_eq!(
             c.fan_out_queue_url.as_deref(),
             Some("https://sqs.eu-west-1.amazonaws.com/123456789012/q")
@@ -496,7 +549,7 @@ mod tests {
     #[test]
     fn the_stack_s_own_settings_are_typed() {
         let c = config(&[
-            ("QUARANTINE_POLICY_NAME", " s-quarantine "),
+            ("QUARANTINE_POLICY", " s-quarantine "),
             (
                 "QUARANTINE_GROUP_ARN",
                 "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
@@ -552,8 +605,12 @@ mod tests {
             ("AUDIT_CHECKS", "SHARED CHECK"),
             ("AUDIT_CHECKS", ", ,"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
+            ("CERTIFICATE_ACTION", "revoke"),
+            ("QUARANTINE_POLICY", "a policy"),
+            ("QUARANTINE_POLICY", "p*"),
+            ("CERTIFICATE_POLICY_ATTRIBUTE", "a b"),
             ("FANOUT_QUEUE_URL", "my-queue"),
-            ("QUARANTINE_POLICY_NAME", "a policy"),
+            ("QUARANTINE_POLICY", "a policy"),
             ("QUARANTINE_GROUP_ARN", "Quarantine"),
             (
                 "QUARANTINE_GROUP_ARN",

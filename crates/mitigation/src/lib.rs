@@ -24,6 +24,7 @@ pub mod certificates;
 pub mod config;
 pub mod function;
 pub mod handler;
+pub mod logging;
 pub mod metrics;
 pub mod report;
 pub mod settings;
@@ -37,11 +38,12 @@ pub use action::{
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{
-    AwsSettings, ConfigError, DoctorSettings, FunctionConfig, RetryMode, StackSettings,
-    ThingGroupArn,
+    AwsSettings, CertificateAction, ConfigError, DoctorSettings, FunctionConfig, RetryMode,
+    StackSettings, ThingGroupArn,
 };
-pub use function::{FunctionKind, dry_run_handler, init_cli_logging};
+pub use function::{FunctionKind, dry_run_handler};
 pub use handler::Handler;
+pub use logging::{init_cli_logging, init_function_logging};
 pub use report::{
     ActionOutcome, ActionReport, Failure, Mitigation, RecordOutcome, RecordReport, log_record,
 };

@@ -385,6 +385,57 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "CERTIFICATE_ACTION",
+        default: DefaultValue::Value("attach-policy"),
+        doc: "What quarantine-certificate does to the certificates only the thing uses: `attach-policy` attaches QUARANTINE_POLICY to them (it binds every connection made with the certificate, whatever its client id; a release detaches it), `deactivate` deactivates them (a release reactivates them). Shared certificates are never touched.",
+        read_by: &[Reader::Certificate, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Value {
+            long: "certificate-action",
+            value_name: "ACTION",
+        },
+        parser: Some(|c, name, v| {
+            c.certificate_action = config::certificate_action(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "QUARANTINE_POLICY",
+        default: DefaultValue::Unset(
+            "required by CERTIFICATE_ACTION=attach-policy and by stack-setup; doctor accepts any policy attached to the group",
+        ),
+        doc: "The quarantine IoT policy's name (the template's `<stack>-quarantine`, output QuarantinePolicyName), which `attach-policy` attaches to the thing's own certificates, stack-setup to the quarantine group, and doctor looks for on the group.",
+        read_by: &[
+            Reader::Certificate,
+            Reader::StackSetup,
+            Reader::Quarantinectl,
+        ],
+        in_template: true,
+        flag: Flag::Value {
+            long: "quarantine-policy",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.quarantine_policy = Some(config::policy_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "CERTIFICATE_POLICY_ATTRIBUTE",
+        default: DefaultValue::Value("quarantinePolicyCerts"),
+        doc: "The thing attribute in which the certificates the quarantine attached QUARANTINE_POLICY to are recorded (a release detaches it from those only).",
+        read_by: &[Reader::Certificate, Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::Value {
+            long: "certificate-policy-attribute",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.certificate_policy_attribute = config::attribute_name(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
         name: "FANOUT_QUEUE_URL",
         default: DefaultValue::Unset("an audit's devices are mitigated in the invocation"),
         doc: "The function's own SQS queue: an audit's devices are sent there as mitigation requests of their own.",
@@ -410,23 +461,6 @@ pub const SETTINGS: &[Setting] = &[
         flag: Flag::None,
         parser: Some(|c, name, v| {
             c.metrics_namespace = config::namespace(name, v)?;
-            Ok(())
-        }),
-    },
-    Setting {
-        name: "QUARANTINE_POLICY_NAME",
-        default: DefaultValue::Unset(
-            "stack-setup answers every request FAILED; doctor accepts any policy attached to the group",
-        ),
-        doc: "The quarantine IoT policy the stack attaches to the quarantine group (the stack's output QuarantinePolicyName).",
-        read_by: &[Reader::StackSetup, Reader::Quarantinectl],
-        in_template: true,
-        flag: Flag::Value {
-            long: "quarantine-policy",
-            value_name: "NAME",
-        },
-        parser: Some(|c, name, v| {
-            c.quarantine_policy = Some(config::policy_name(name, v)?);
             Ok(())
         }),
     },

@@ -5,6 +5,8 @@ use aws_config::SdkConfig;
 use mitigation::{
     ActionOutcome, FunctionConfig, FunctionKind, RecordOutcome, RecordReport, dry_run_handler,
     log_record,
+    logging::{capped, capped_list},
+    report::LOG_FIELD_MAX,
 };
 use serde_json::json;
 use violation_core::{Action, ThingName};
@@ -70,10 +72,10 @@ pub async fn run(
     let user = operator();
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(
-        operator = %user,
-        reason = %args.reason,
+        operator = %capped(&user, LOG_FIELD_MAX),
+        reason = %capped(&args.reason, LOG_FIELD_MAX),
         action = action.as_str(),
-        things = %names.join(","),
+        things = %capped_list(names, ",", LOG_FIELD_MAX),
         certificates = args.certificates,
         disconnect = config.disconnect,
         dry_run = config.dry_run,

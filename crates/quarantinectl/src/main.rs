@@ -79,8 +79,8 @@ enum Command {
     /// live connection cut, shadow flag; certificates with --certificates).
     Quarantine(ActArgs),
     /// Release things by hand: what the functions do on a release (out of the group, shadow
-    /// flag false; with --certificates, reactivate the certificates the quarantine
-    /// deactivated).
+    /// flag false; with --certificates, undo what the quarantine recorded on the
+    /// certificates).
     Release(ActArgs),
 }
 
@@ -94,9 +94,10 @@ struct ActArgs {
     #[arg(long, required = true, value_name = "TEXT")]
     reason: String,
 
-    /// Also deactivate (quarantine) or reactivate (release) the things' certificates as the
-    /// quarantine-certificate function does: only certificates no other thing uses are
-    /// deactivated, recorded in the thing attribute; a release reactivates only those.
+    /// Also contain (quarantine) or free (release) the things' certificates as the
+    /// quarantine-certificate function does (--certificate-action: attach the quarantine
+    /// policy, which needs --quarantine-policy, or deactivate): only certificates no other
+    /// thing uses, recorded in a thing attribute; a release undoes only what is recorded.
     #[arg(long)]
     certificates: bool,
 

@@ -403,7 +403,7 @@ impl Handler {
     }
 
     /// Set up from the environment: stack-setup's settings of docs/configuration.md
-    /// (`QUARANTINE_POLICY_NAME`, `QUARANTINE_GROUP_ARN`, `STACK_ID`, the AWS SDK's). A bad or
+    /// (`QUARANTINE_POLICY`, `QUARANTINE_GROUP_ARN`, `STACK_ID`, the AWS SDK's). A bad or
     /// missing value is answered FAILED on every request, naming the variable.
     pub async fn from_env() -> Result<Handler, rustls::Error> {
         let responder = Arc::new(HttpResponder::new(RetryPolicy::default())?);
@@ -427,7 +427,7 @@ impl Handler {
                 group: group.clone(),
             },
             _ => {
-                let reason = "invalid configuration: QUARANTINE_POLICY_NAME, QUARANTINE_GROUP_ARN and STACK_ID must all be set (infra/template.yaml sets them)";
+                let reason = "invalid configuration: QUARANTINE_POLICY, QUARANTINE_GROUP_ARN and STACK_ID must all be set (infra/template.yaml sets them)";
                 tracing::error!(reason, "invalid configuration");
                 return Ok(Handler::unusable(reason.into(), trust, responder));
             }

@@ -11,7 +11,7 @@ use stack_setup::Handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    mitigation::init_function_logging();
     let handler = Arc::new(Handler::from_env().await.inspect_err(|e| {
         tracing::error!(error = %e, "start-up failed: no TLS client for the answers");
     })?);

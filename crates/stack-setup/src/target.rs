@@ -27,7 +27,7 @@ impl Target {
                 "PolicyName",
                 &properties.policy_name,
                 &self.policy_name,
-                "QUARANTINE_POLICY_NAME",
+                "QUARANTINE_POLICY",
             ),
             (
                 "ThingGroupArn",
@@ -104,7 +104,7 @@ pub(crate) mod tests {
             reason.contains("PolicyName is \"someone-else\""),
             "{reason}"
         );
-        assert!(reason.contains("QUARANTINE_POLICY_NAME"), "{reason}");
+        assert!(reason.contains("QUARANTINE_POLICY"), "{reason}");
         assert!(reason.contains("ThingGroupArn"), "{reason}");
         assert!(reason.contains("ThingGroupName"), "{reason}");
         assert!(

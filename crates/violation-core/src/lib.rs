@@ -15,7 +15,7 @@
 //!   decides each finding with [`decide_audit_finding`]), [`Decision::LookupFinding`]
 //!   (DescribeAuditFinding, then [`decide_audit_finding`]), ignore, or reject;
 //! - [`reject`]: why a record can never succeed;
-//! - [`fixtures`]: Lambda events for tests, fuzzing and benchmarks, on the
+//! - `fixtures` (feature `testing`): Lambda events for tests and benchmarks, on the
 //!   `aws_lambda_events` types;
 //! - `lenient` (private): tolerant reading of JSON objects, with notes;
 //! - [`thing_name`], [`certificate`], [`subject`], [`audit_ids`]: the only names and ids
@@ -33,6 +33,7 @@ pub mod audit_ids;
 pub mod certificate;
 pub mod decision;
 pub mod envelope;
+#[cfg(feature = "testing")]
 pub mod fixtures;
 mod lenient;
 pub mod reject;

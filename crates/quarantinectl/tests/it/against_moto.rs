@@ -237,6 +237,8 @@ async fn certificates_are_deactivated_only_when_not_shared_against_moto() {
             "x",
             "--no-disconnect",
             "--certificates",
+            "--certificate-action",
+            "deactivate",
             "--json",
         ],
     );
@@ -277,6 +279,8 @@ async fn certificates_are_deactivated_only_when_not_shared_against_moto() {
             "y",
             "--no-disconnect",
             "--certificates",
+            "--certificate-action",
+            "deactivate",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", explain(&out));

@@ -166,3 +166,49 @@ fn a_dry_run_calls_nothing_and_names_every_action_and_the_operator() {
         .collect();
     assert_eq!(actions, ["thing-group", "shadow"]);
 }
+
+/// A reason carrying a newline, a carriage return, an ANSI escape and a C1 control stays on
+/// its log lines (escaped) and a long one is capped: quarantinectl's text log cannot be forged
+/// line by line nor grow one line without bound.
+#[test]
+fn a_reason_cannot_forge_a_log_line_nor_make_it_unbounded() {
+    let forged = "ok\n2026-12-04T00:00:00Z  INFO record done thing=victim FORGED\r\u{1b}[2J\u{85}";
+    let reason = format!("{forged} {}", "y".repeat(100_000));
+    let out = quarantinectl(
+        &[
+            "quarantine",
+            "dev-1",
+            "dev-2",
+            "--reason",
+            &reason,
+            "--dry-run",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+        &[("USER", "alice"), ("RUST_LOG", "info")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let log = String::from_utf8(out.stderr).unwrap();
+    assert!(!log.contains('\u{1b}') && !log.contains('\r') && !log.contains('\u{85}'));
+    let records = log.lines().filter(|l| l.contains("record_id=")).count();
+    assert_eq!(records, 2, "one line per record:\n{log}");
+    let forged_lines: Vec<&str> = log.lines().filter(|l| l.contains("FORGED")).collect();
+    assert_eq!(
+        forged_lines.len(),
+        3,
+        "the request line and two records:\n{log}"
+    );
+    for line in &forged_lines {
+        assert!(
+            (line.contains("record_id=") || line.contains("operator request"))
+                && line.contains("ok\\n2026"),
+            "{line}"
+        );
+    }
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 64 * 1024, "a {longest}-byte line");
+    assert!(
+        log.contains("more bytes left out"),
+        "the cap says so:\n{log}"
+    );
+}

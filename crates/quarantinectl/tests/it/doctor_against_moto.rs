@@ -18,7 +18,7 @@ fn doctor(moto: &Moto, args: &[&str]) -> (Option<i32>, Vec<Value>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_quarantinectl"));
     for name in [
         "QUARANTINE_GROUP",
-        "QUARANTINE_POLICY_NAME",
+        "QUARANTINE_POLICY",
         "DEVICE_POLICY_NAME",
         "DEAD_LETTER_QUEUE_URLS",
         "AWS_PROFILE",

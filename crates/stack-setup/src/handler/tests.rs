@@ -423,11 +423,7 @@ async fn update_naming_another_policy_is_refused_and_keeps_the_old_id() {
     let (body, _) = run(iot.clone(), e).await;
     assert!(iot.calls().is_empty());
     assert_eq!(body.status, Status::Failed);
-    assert!(
-        body.reason.contains("QUARANTINE_POLICY_NAME"),
-        "{}",
-        body.reason
-    );
+    assert!(body.reason.contains("QUARANTINE_POLICY"), "{}", body.reason);
     assert_eq!(body.physical_resource_id, "s-quarantine|Quarantine");
 }
 

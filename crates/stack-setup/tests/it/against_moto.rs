@@ -246,7 +246,7 @@ async fn properties_naming_another_policy_are_refused_and_change_nothing() {
         .await;
     assert_eq!(created["Status"], "FAILED", "{created}");
     let reason = created["Reason"].as_str().unwrap();
-    assert!(reason.contains("QUARANTINE_POLICY_NAME"), "{reason}");
+    assert!(reason.contains("QUARANTINE_POLICY"), "{reason}");
     assert!(f.policies_on_group().await.is_empty());
     assert!(f.targets_of("permissive").await.is_empty());
 }

@@ -104,7 +104,7 @@ fn the_binary_attaches_on_create_answers_the_response_url_and_detaches_on_delete
     let result = answered(function.invoke(&event("Create", "req-other", &url, None, other)));
     assert_eq!(result["Status"], "FAILED");
     let reason = result["Reason"].as_str().unwrap();
-    assert!(reason.contains("QUARANTINE_POLICY_NAME"), "{reason}");
+    assert!(reason.contains("QUARANTINE_POLICY"), "{reason}");
     assert!(reason.contains("[$LATEST]"), "the log stream: {reason}");
     assert_eq!(receiver.received().len(), 2);
 

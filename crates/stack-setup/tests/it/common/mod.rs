@@ -98,7 +98,7 @@ pub fn function_env(
     receiver_prefix: &str,
 ) -> test_harness::Env {
     test_harness::local_aws_env(Some(moto_endpoint))
-        .set("QUARANTINE_POLICY_NAME", policy)
+        .set("QUARANTINE_POLICY", policy)
         .set("QUARANTINE_GROUP_ARN", group_arn)
         .set("STACK_ID", stack_id)
         .set("TEST_ONLY_RESPONSE_URL_PREFIX", receiver_prefix)

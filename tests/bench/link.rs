@@ -148,6 +148,9 @@ fn certificates(dir: &Path) -> Res<(Arc<rustls::ServerConfig>, PathBuf)> {
 async fn tls_terminator(listener: TcpListener, acceptor: TlsAcceptor, upstream: SocketAddr) {
     while let Ok((stream, _)) = listener.accept().await {
         let acceptor = acceptor.clone();
+        // No Nagle on either hop: a client that writes a request's headers and body apart
+        // (botocore does) would otherwise wait for a delayed ACK on loopback.
+        let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let (Ok(mut tls), Ok(mut plain)) = (
                 acceptor.accept(stream).await,
@@ -155,6 +158,7 @@ async fn tls_terminator(listener: TcpListener, acceptor: TlsAcceptor, upstream: 
             ) else {
                 return;
             };
+            let _ = plain.set_nodelay(true);
             let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
         });
     }

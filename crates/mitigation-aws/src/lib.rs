@@ -13,6 +13,7 @@
 //! - `fan_out` (feature `fan-out`): an audit's devices sent through the function's own
 //!   SQS queue;
 //! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
+//! - [`warm_up`]: the mitigations' connections opened during init;
 //! - [`lambda`]: the Lambda start-up shared by the function binaries.
 //!
 //! The data-plane client is behind the `data-plane` feature, so a binary that never calls
@@ -32,6 +33,7 @@ pub mod sdk;
 pub mod shadow;
 pub mod startup;
 pub mod violations;
+pub mod warm_up;
 
 pub use errors::classify;
 pub use startup::{StartupError, build_handler, build_handler_on};

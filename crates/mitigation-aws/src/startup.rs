@@ -9,6 +9,7 @@ use crate::group::ThingGroupMembership;
 use crate::lookups::IotDirectory;
 use crate::sdk::load_sdk_config;
 use crate::violations::DeviceDefenderViolations;
+use crate::warm_up::WarmUpTarget;
 use mitigation::certificates::{CertificateQuarantine, PolicyRecord};
 use mitigation::{CertificateAction, ConfigError};
 
@@ -33,8 +34,23 @@ pub async fn build_handler(
     kinds: &[FunctionKind],
     config: &FunctionConfig,
 ) -> Result<Handler, StartupError> {
+    Ok(build_function(kinds, config).await?.handler)
+}
+
+/// A handler and the clients its mitigations call, whose connections init opens
+/// ([`crate::warm_up`]).
+pub struct Function {
+    pub handler: Handler,
+    pub warm_up: Vec<WarmUpTarget>,
+}
+
+/// [`build_handler`], keeping the mitigations' clients for the warm-up.
+pub async fn build_function(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+) -> Result<Function, StartupError> {
     let sdk = load_sdk_config(&config.aws).await;
-    build_handler_on(kinds, config, &sdk).await
+    build_function_on(kinds, config, &sdk).await
 }
 
 /// [`build_handler`] on an SDK configuration the caller loaded (quarantinectl's `--region`
@@ -44,14 +60,25 @@ pub async fn build_handler_on(
     config: &FunctionConfig,
     sdk: &aws_config::SdkConfig,
 ) -> Result<Handler, StartupError> {
+    Ok(build_function_on(kinds, config, sdk).await?.handler)
+}
+
+async fn build_function_on(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Function, StartupError> {
     let sdk = sdk.clone();
     let iot = aws_sdk_iot::Client::new(&sdk);
     // One data-plane client (and at most one DescribeEndpoint) however many actions use it.
     let mut data: Option<DataClient> = None;
     let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
+    // The lookups share the IoT client; a shadow function only warms it when it is used.
+    let mut iot_warm_up = false;
     for kind in kinds {
         match kind {
             FunctionKind::ThingGroup => {
+                iot_warm_up = true;
                 actions.push(Arc::new(ThingGroupMembership::new(
                     iot.clone(),
                     config.quarantine_group.clone(),
@@ -76,10 +103,12 @@ pub async fn build_handler_on(
                 actions.push(action);
             }
             FunctionKind::Certificate => {
+                iot_warm_up = true;
                 actions.push(Arc::new(certificate_quarantine(&iot, config)?));
             }
         }
     }
+    let iot_for_warm_up = iot.clone();
     let directory = Arc::new(IotDirectory::new(iot.clone()));
     let mut handler = Handler::new(config.policy.clone(), actions)
         .with_dry_run(config.dry_run)
@@ -93,7 +122,22 @@ pub async fn build_handler_on(
     if let Some(queue_url) = &config.fan_out_queue_url {
         handler = with_fan_out(handler, &sdk, queue_url)?;
     }
-    Ok(handler)
+    let mut warm_up: Vec<WarmUpTarget> = Vec::new();
+    if iot_warm_up {
+        warm_up.push(WarmUpTarget::Iot(iot_for_warm_up));
+    }
+    warm_up.extend(data_plane_warm_up(data));
+    Ok(Function { handler, warm_up })
+}
+
+#[cfg(feature = "data-plane")]
+fn data_plane_warm_up(data: Option<DataClient>) -> Option<WarmUpTarget> {
+    data.map(WarmUpTarget::IotData)
+}
+
+#[cfg(not(feature = "data-plane"))]
+fn data_plane_warm_up(_data: Option<DataClient>) -> Option<WarmUpTarget> {
+    None
 }
 
 /// The certificate mitigation CERTIFICATE_ACTION asks for. Whenever QUARANTINE_POLICY is

@@ -253,3 +253,55 @@ fn service_specific_endpoint_variables_are_honoured() {
         "a configured data-plane endpoint needs no lookup"
     );
 }
+
+/// The `connections opened during init` log line's fields.
+fn warm_up_line(function: &LocalFunction) -> serde_json::Value {
+    function
+        .process
+        .json_log_lines()
+        .into_iter()
+        .find(|l| l["fields"]["message"] == "connections opened during init")
+        .map(|l| l["fields"].clone())
+        .expect("a warm-up log line")
+}
+
+#[test]
+fn init_opens_the_connection_of_each_client_before_the_first_event() {
+    let aws = StandIn::start();
+    let function = LocalFunction::start(binary(), &local_aws_env(Some(&aws.endpoint())));
+    // One warm-up request per client (IoT, and the data plane for DeleteConnection), each on
+    // a path no operation has: answered 404, nothing changed, no operation called.
+    let calls: Vec<(Op, u16)> = aws.calls().iter().map(|c| (c.op, c.status)).collect();
+    assert_eq!(calls, [(Op::Unknown, 404), (Op::Unknown, 404)]);
+    let line = warm_up_line(&function);
+    assert_eq!(line["warmed"], r#"["iot", "iot-data"]"#, "{line}");
+    assert_eq!(line["unanswered"], "[]", "{line}");
+    assert_eq!(
+        function.invoke(&sqs_alarms(&["dev-1"])),
+        Invocation::Response(batch_item_failures(&[]))
+    );
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+}
+
+#[test]
+fn an_endpoint_that_does_not_answer_delays_init_by_the_warm_up_deadline_only() {
+    let aws = StandIn::start();
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env = local_aws_env(None)
+        .set("AWS_ENDPOINT_URL_IOT", aws.endpoint())
+        .set(
+            "AWS_ENDPOINT_URL_IOT_DATA_PLANE",
+            format!("http://{}", silent.local_addr().unwrap()),
+        );
+    let started = std::time::Instant::now();
+    let function = LocalFunction::start(binary(), &env);
+    let took = started.elapsed();
+    assert!(
+        (Duration::from_secs(1)..Duration::from_secs(5)).contains(&took),
+        "ready after {took:?}"
+    );
+    let line = warm_up_line(&function);
+    assert_eq!(line["warmed"], r#"["iot"]"#, "{line}");
+    assert_eq!(line["unanswered"], r#"["iot-data"]"#, "{line}");
+}

@@ -38,10 +38,14 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
     // The Function dimension is the deployed function's name, as in its alarms.
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .unwrap_or_else(|_| kind.mitigation().name().to_owned());
-    let handler = Arc::new(handler.with_metrics(MetricsSink {
-        namespace: config.metrics_namespace.clone(),
-        function,
-    }));
+    let handler = Arc::new(
+        handler
+            .with_release_sources(config.release_sources.clone())
+            .with_metrics(MetricsSink {
+                namespace: config.metrics_namespace.clone(),
+                function,
+            }),
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let deadline = Deadline(Some(event.context.deadline()));

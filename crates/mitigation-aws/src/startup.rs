@@ -88,7 +88,8 @@ pub async fn build_handler_on(
         .with_max_concurrency(config.max_concurrency)
         .with_certificate_things(directory.clone())
         .with_audit_findings(directory)
-        .with_verify_violation(config.verify_violation);
+        .with_verify_violation(config.verify_violation)
+        .with_protected_things(config.protected_things.clone());
     if config.policy.release_on_clear || config.verify_violation {
         handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
     }

@@ -119,6 +119,8 @@ pub enum KeptBecause {
     /// A certificate is not deactivated: other things use it too, and deactivating it
     /// could take them offline.
     SharedCertificate,
+    /// A quarantine is not carried out: the thing is protected (`PROTECTED_THINGS`).
+    Protected,
 }
 
 impl KeptBecause {
@@ -127,6 +129,7 @@ impl KeptBecause {
             KeptBecause::ActiveViolations => "other-active-violations",
             KeptBecause::QuarantinedInBatch => "quarantined-in-batch",
             KeptBecause::SharedCertificate => "shared-certificate",
+            KeptBecause::Protected => "protected",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use violation_core::DecisionPolicy;
 
 use crate::settings::{self, Reader};
+use crate::trust::{ProtectedThings, ReleaseSources};
 
 /// Default static thing group that carries the deny policy.
 pub const DEFAULT_QUARANTINE_GROUP: &str = "Quarantine";
@@ -91,6 +92,10 @@ pub struct FunctionConfig {
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
     /// (default `IotQuarantine`).
     pub metrics_namespace: String,
+    /// `RELEASE_SOURCES`: the mitigation request sources trusted to release (none by default).
+    pub release_sources: ReleaseSources,
+    /// `PROTECTED_THINGS`: things never quarantined automatically (names, `prefix*`).
+    pub protected_things: ProtectedThings,
     pub aws: AwsSettings,
 }
 
@@ -111,6 +116,8 @@ impl Default for FunctionConfig {
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
             fan_out_queue_url: None,
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
+            release_sources: ReleaseSources::default(),
+            protected_things: ProtectedThings::default(),
             aws: AwsSettings::default(),
         }
     }

@@ -62,6 +62,7 @@ pub fn dry_run_handler(kinds: &[FunctionKind], config: &FunctionConfig) -> Handl
     Handler::new(config.policy.clone(), actions)
         .with_dry_run(true)
         .with_max_concurrency(config.max_concurrency)
+        .with_protected_things(config.protected_things.clone())
 }
 
 /// Names an action in a dry run. A dry-run handler never applies actions; if one were

@@ -24,6 +24,7 @@ use crate::report::{
     record_mitigation,
 };
 use crate::targets::{Resolution, Resolved, Resolver, Target};
+use crate::trust::{ProtectedThings, ReleaseSources};
 
 /// The label of the check before a release in action reports.
 pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
@@ -76,6 +77,8 @@ pub struct Handler {
     dry_run: bool,
     max_concurrency: usize,
     metrics: Option<MetricsSink>,
+    release_sources: Option<ReleaseSources>,
+    protected: ProtectedThings,
 }
 
 /// One call the batch needs: an action on a thing, shared by every record that asks for it.
@@ -160,7 +163,22 @@ impl Handler {
             dry_run: false,
             max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
             metrics: None,
+            release_sources: None,
+            protected: ProtectedThings::default(),
         }
+    }
+
+    /// `RELEASE_SOURCES`: a release request from any other source is refused. Set by the
+    /// functions and replay; quarantinectl, the operator's own path, does not screen.
+    pub fn with_release_sources(mut self, sources: ReleaseSources) -> Self {
+        self.release_sources = Some(sources);
+        self
+    }
+
+    /// `PROTECTED_THINGS`: these things are kept, never quarantined.
+    pub fn with_protected_things(mut self, protected: ProtectedThings) -> Self {
+        self.protected = protected;
+        self
     }
 
     /// Check the thing's other active violations before a release (and, with
@@ -281,6 +299,10 @@ impl Handler {
     /// every (action, thing) of the batch gets one call however many records ask for it,
     /// at most `max_concurrency` at once, each in a span naming the record and thing.
     async fn execute(&self, verdicts: Vec<Verdict>, deadline: Deadline) -> Vec<RecordReport> {
+        let verdicts: Vec<Verdict> = match &self.release_sources {
+            Some(sources) => verdicts.into_iter().map(|v| sources.screen(v)).collect(),
+            None => verdicts,
+        };
         let resolver = self.resolver();
         let resolved: Vec<Resolved> = stream::iter(verdicts.iter())
             .map(|v| resolver.resolve(v))
@@ -325,8 +347,15 @@ impl Handler {
             records = work.members.len(),
         );
         let kept = match action {
-            Action::Release => plan.quarantined_by(thing, verdicts),
-            Action::Quarantine => None,
+            Action::Release => plan
+                .quarantined_by(thing, verdicts)
+                .map(|held_by| (KeptBecause::QuarantinedInBatch, held_by)),
+            Action::Quarantine => self.protected.protecting(thing).map(|pattern| {
+                (
+                    KeptBecause::Protected,
+                    vec![format!("PROTECTED_THINGS: {pattern}")],
+                )
+            }),
         };
         let own: Vec<&str> = work
             .members
@@ -335,10 +364,9 @@ impl Handler {
             .collect();
         let mitigation = async {
             match kept {
-                Some(held_by) => Mitigation::without_calls(RecordOutcome::Kept {
-                    because: KeptBecause::QuarantinedInBatch,
-                    held_by,
-                }),
+                Some((because, held_by)) => {
+                    Mitigation::without_calls(RecordOutcome::Kept { because, held_by })
+                }
                 None if deadline.near() => Mitigation {
                     actions: vec![ActionReport {
                         action: DEADLINE_STEP,

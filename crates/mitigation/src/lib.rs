@@ -8,6 +8,8 @@
 //!   (de-duplication, bounded concurrency, the release check, a tracing span per record);
 //! - [`targets`]: a record's subjects resolved to things (certificates, audit findings,
 //!   verification of Detect alarms);
+//! - [`trust`]: who may release through a request (`RELEASE_SOURCES`), and the things never
+//!   quarantined automatically (`PROTECTED_THINGS`);
 //! - [`report`]: what happened to each record, its JSON line and its log line;
 //! - [`answer`]: the answer to Lambda (SQS partial batch response, SNS summary or failure);
 //! - [`metrics`]: CloudWatch embedded-metric-format figures per invocation;
@@ -30,6 +32,7 @@ pub mod settings;
 pub mod targets;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trust;
 
 pub use action::{
     ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,

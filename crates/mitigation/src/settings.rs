@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use violation_core::NameFilter;
 
 use crate::config::{self, ConfigError, FunctionConfig};
+use crate::trust::{ProtectedThings, ReleaseSources};
 
 /// A program that reads settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +239,36 @@ pub const SETTINGS: &[Setting] = &[
         },
         parser: Some(|c, name, v| {
             c.verify_violation = config::parse_bool(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "RELEASE_SOURCES",
+        default: DefaultValue::Unset("no mitigation request may release"),
+        doc: "The mitigation request `source`s trusted to release, comma-separated; a release request from any other source is refused (Permanent.ReleaseNotAllowed), whatever the delivery.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "release-sources",
+            value_name: "SOURCES",
+        },
+        parser: Some(|c, _, v| {
+            c.release_sources = ReleaseSources::from_comma_list(&v);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "PROTECTED_THINGS",
+        default: DefaultValue::Unset("no thing is protected"),
+        doc: "Things never quarantined by an alert, comma-separated; a trailing `*` makes a prefix (`gw-*`). Their records report kept.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "protected-things",
+            value_name: "NAMES",
+        },
+        parser: Some(|c, _, v| {
+            c.protected_things = ProtectedThings::from_comma_list(&v);
             Ok(())
         }),
     },

@@ -88,6 +88,12 @@ pub enum RejectReason {
         "CloudWatch alarm {alarm:?} has no dimension {dimension:?} naming the thing (THING_DIMENSION) in its metric or metrics"
     )]
     AlarmWithoutThingDimension { alarm: String, dimension: String },
+    /// A release asked for by a mitigation request whose `source` is not trusted to release
+    /// (`RELEASE_SOURCES`, checked by the functions, not by the decision).
+    #[error(
+        "release requested by {sender:?} refused: only the sources listed in RELEASE_SOURCES may release through a mitigation request (an operator releases with quarantinectl release)"
+    )]
+    ReleaseNotAllowed { sender: String },
 }
 
 fn list_sources(sources: &[AlertSource]) -> String {
@@ -132,6 +138,7 @@ impl RejectReason {
             RejectReason::UnknownRequestAction { .. } => "UnknownRequestAction",
             RejectReason::UnknownAlarmState { .. } => "UnknownAlarmState",
             RejectReason::AlarmWithoutThingDimension { .. } => "AlarmWithoutThingDimension",
+            RejectReason::ReleaseNotAllowed { .. } => "ReleaseNotAllowed",
         }
     }
 }

@@ -121,6 +121,12 @@ pub enum KeptBecause {
     SharedCertificate,
     /// A quarantine is not carried out: the thing is protected (`PROTECTED_THINGS`).
     Protected,
+    /// A clear is recorded but the thing stays: other causes of its quarantine are active
+    /// (the ledger).
+    OtherCauses,
+    /// A clear came less than `MIN_QUARANTINE_MINUTES` after its cause was recorded: the
+    /// cause stays, the thing stays quarantined until an operator releases it.
+    MinQuarantineTime,
 }
 
 impl KeptBecause {
@@ -130,6 +136,8 @@ impl KeptBecause {
             KeptBecause::QuarantinedInBatch => "quarantined-in-batch",
             KeptBecause::SharedCertificate => "shared-certificate",
             KeptBecause::Protected => "protected",
+            KeptBecause::OtherCauses => "other-causes",
+            KeptBecause::MinQuarantineTime => "min-quarantine-time",
         }
     }
 }

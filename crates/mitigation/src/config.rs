@@ -92,6 +92,11 @@ pub struct FunctionConfig {
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
     /// (default `IotQuarantine`).
     pub metrics_namespace: String,
+    /// `LEDGER_TABLE`: the DynamoDB table of the quarantine ledger; none: no ledger.
+    pub ledger_table: Option<String>,
+    /// `MIN_QUARANTINE_MINUTES`: a clear sooner than this after its cause was recorded does
+    /// not release (default 10 minutes).
+    pub min_quarantine: Duration,
     /// `RELEASE_SOURCES`: the mitigation request sources trusted to release (none by default).
     pub release_sources: ReleaseSources,
     /// `PROTECTED_THINGS`: things never quarantined automatically (names, `prefix*`).
@@ -116,6 +121,8 @@ impl Default for FunctionConfig {
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
             fan_out_queue_url: None,
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
+            ledger_table: None,
+            min_quarantine: Duration::from_secs(600),
             release_sources: ReleaseSources::default(),
             protected_things: ProtectedThings::default(),
             aws: AwsSettings::default(),
@@ -274,6 +281,17 @@ pub(crate) fn attribute_name(variable: &'static str, value: String) -> Result<St
     Ok(name.to_owned())
 }
 
+/// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
+pub(crate) fn table_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    if !(3..=255).contains(&name.len()) || !name.chars().all(valid) {
+        let problem = "expected a DynamoDB table name: 3 to 255 letters, digits or any of _-.";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
+}
+
 /// `https://` is added to a bare host name such as `abc123-ats.iot.eu-west-1.amazonaws.com`.
 pub(crate) fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
@@ -396,6 +414,9 @@ mod tests {
             ("AUDIT_CHECKS", ", ,"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
             ("FANOUT_QUEUE_URL", "my-queue"),
+            ("LEDGER_TABLE", "a b"),
+            ("LEDGER_TABLE", "ab"),
+            ("MIN_QUARANTINE_MINUTES", "-1"),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

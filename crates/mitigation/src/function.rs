@@ -10,7 +10,7 @@ use crate::config::FunctionConfig;
 use crate::handler::Handler;
 
 /// The mitigation a function performs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FunctionKind {
     /// `quarantine-group`: membership of the static quarantine thing group.
     ThingGroup,
@@ -38,6 +38,15 @@ impl FunctionKind {
             FunctionKind::ThingGroup => MitigationKind::ThingGroup,
             FunctionKind::Shadow => MitigationKind::Shadow,
             FunctionKind::Certificate => MitigationKind::Certificate,
+        }
+    }
+
+    /// The function's name in the ledger's keys (`fn#group`, `fn#shadow`, `fn#certificate`).
+    pub fn ledger_name(self) -> &'static str {
+        match self {
+            FunctionKind::ThingGroup => "group",
+            FunctionKind::Shadow => "shadow",
+            FunctionKind::Certificate => "certificate",
         }
     }
 

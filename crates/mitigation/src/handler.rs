@@ -18,6 +18,8 @@ use crate::action::{
     MitigationAction, Retry,
 };
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
+use crate::function::FunctionKind;
+use crate::ledger::Ledger;
 use crate::metrics::{Figures, MetricsSink};
 use crate::report::{
     ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport, log_record,
@@ -25,6 +27,8 @@ use crate::report::{
 };
 use crate::targets::{Resolution, Resolved, Resolver, Target};
 use crate::trust::{ProtectedThings, ReleaseSources};
+
+mod ledger_flow;
 
 /// The label of the check before a release in action reports.
 pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
@@ -79,6 +83,25 @@ pub struct Handler {
     metrics: Option<MetricsSink>,
     release_sources: Option<ReleaseSources>,
     protected: ProtectedThings,
+    ledger: Option<LedgerUse>,
+}
+
+/// The ledger a function acts from, and its own place in it.
+struct LedgerUse {
+    ledger: Arc<dyn Ledger>,
+    function: FunctionKind,
+    /// `MIN_QUARANTINE_MINUTES`, in milliseconds.
+    min_quarantine_ms: i64,
+    /// Now, in epoch milliseconds (tests set their own).
+    clock: fn() -> i64,
+}
+
+/// What one invocation's work needs to know besides its records.
+#[derive(Debug, Clone, Copy)]
+struct Invocation<'a> {
+    deadline: Deadline,
+    /// The Lambda request id, empty outside Lambda.
+    request_id: &'a str,
 }
 
 /// One call the batch needs: an action on a thing, shared by every record that asks for it.
@@ -165,7 +188,34 @@ impl Handler {
             metrics: None,
             release_sources: None,
             protected: ProtectedThings::default(),
+            ledger: None,
         }
+    }
+
+    /// Act from the quarantine ledger (`LEDGER_TABLE`) as `function`: each record changes
+    /// the thing's causes, then the function's mitigation is brought in line with them. A
+    /// clear less than `min_quarantine` after its cause was recorded does not release.
+    pub fn with_ledger(
+        mut self,
+        ledger: Arc<dyn Ledger>,
+        function: FunctionKind,
+        min_quarantine: Duration,
+    ) -> Self {
+        self.ledger = Some(LedgerUse {
+            ledger,
+            function,
+            min_quarantine_ms: min_quarantine.as_millis() as i64,
+            clock: crate::ledger::time::now_millis,
+        });
+        self
+    }
+
+    /// The ledger's clock (tests).
+    pub fn with_ledger_clock(mut self, clock: fn() -> i64) -> Self {
+        if let Some(ledger) = &mut self.ledger {
+            ledger.clock = clock;
+        }
+        self
     }
 
     /// `RELEASE_SOURCES`: a release request from any other source is refused. Set by the
@@ -242,7 +292,22 @@ impl Handler {
         event: Value,
         deadline: Deadline,
     ) -> Result<LambdaAnswer, InvocationFailure> {
-        match self.handle_until(&event, deadline).await {
+        self.handle_request(event, deadline, "").await
+    }
+
+    /// [`Handler::handle_invocation`] naming the Lambda request, which the ledger's history
+    /// records.
+    pub async fn handle_request(
+        &self,
+        event: Value,
+        deadline: Deadline,
+        request_id: &str,
+    ) -> Result<LambdaAnswer, InvocationFailure> {
+        let invocation = Invocation {
+            deadline,
+            request_id,
+        };
+        match self.decide_and_act(&event, invocation).await {
             Ok(report) => {
                 report.records.iter().for_each(log_record);
                 if let Some(sink) = &self.metrics {
@@ -272,11 +337,23 @@ impl Handler {
         event: &Value,
         deadline: Deadline,
     ) -> Result<EventReport, EventError> {
+        let invocation = Invocation {
+            deadline,
+            request_id: "",
+        };
+        self.decide_and_act(event, invocation).await
+    }
+
+    async fn decide_and_act(
+        &self,
+        event: &Value,
+        invocation: Invocation<'_>,
+    ) -> Result<EventReport, EventError> {
         let decoded = decode_event(event)?;
         let verdicts = decide_event(&decoded, &self.policy);
         Ok(EventReport {
             trigger: decoded.trigger,
-            records: self.execute(verdicts, deadline).await,
+            records: self.execute(verdicts, invocation).await,
         })
     }
 
@@ -298,7 +375,11 @@ impl Handler {
     /// Act on decided records. Each record's subjects are resolved to things first; then
     /// every (action, thing) of the batch gets one call however many records ask for it,
     /// at most `max_concurrency` at once, each in a span naming the record and thing.
-    async fn execute(&self, verdicts: Vec<Verdict>, deadline: Deadline) -> Vec<RecordReport> {
+    async fn execute(
+        &self,
+        verdicts: Vec<Verdict>,
+        invocation: Invocation<'_>,
+    ) -> Vec<RecordReport> {
         let verdicts: Vec<Verdict> = match &self.release_sources {
             Some(sources) => verdicts.into_iter().map(|v| sources.screen(v)).collect(),
             None => verdicts,
@@ -310,11 +391,20 @@ impl Handler {
             .collect()
             .await;
         let plan = BatchPlan::new(&resolved);
-        let done: HashMap<&Target, Mitigation> = stream::iter(plan.work.iter())
-            .map(|work| self.run_work(work, &plan, &verdicts, deadline))
-            .buffered(self.max_concurrency)
-            .collect()
-            .await;
+        let done: HashMap<&Target, Mitigation> =
+            match self.ledger.as_ref().filter(|_| !self.dry_run) {
+                Some(ledger) => {
+                    self.run_from_ledger(ledger, &plan, &verdicts, invocation)
+                        .await
+                }
+                None => {
+                    stream::iter(plan.work.iter())
+                        .map(|work| self.run_work(work, &plan, &verdicts, invocation.deadline))
+                        .buffered(self.max_concurrency)
+                        .collect()
+                        .await
+                }
+            };
         let reports: Vec<Mitigation> = resolved
             .iter()
             .map(|r| record_mitigation(&r.resolution, &done))

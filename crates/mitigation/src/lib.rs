@@ -8,6 +8,7 @@
 //!   (de-duplication, bounded concurrency, the release check, a tracing span per record);
 //! - [`targets`]: a record's subjects resolved to things (certificates, audit findings,
 //!   verification of Detect alarms);
+//! - [`ledger`]: the quarantine ledger (causes, applied, history) the functions act from;
 //! - [`trust`]: who may release through a request (`RELEASE_SOURCES`), and the things never
 //!   quarantined automatically (`PROTECTED_THINGS`);
 //! - [`report`]: what happened to each record, its JSON line and its log line;
@@ -26,6 +27,7 @@ pub mod certificates;
 pub mod config;
 pub mod function;
 pub mod handler;
+pub mod ledger;
 pub mod metrics;
 pub mod report;
 pub mod settings;

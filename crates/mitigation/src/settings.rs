@@ -4,6 +4,7 @@
 //! a new setting is one entry here plus its use.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use violation_core::NameFilter;
 
@@ -376,6 +377,32 @@ pub const SETTINGS: &[Setting] = &[
         flag: Flag::None,
         parser: Some(|c, name, v| {
             c.fan_out_queue_url = Some(config::queue_url(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "LEDGER_TABLE",
+        default: DefaultValue::Unset(
+            "no ledger: each record is acted on as it comes, as before the ledger",
+        ),
+        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active.",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.ledger_table = Some(config::table_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "MIN_QUARANTINE_MINUTES",
+        default: DefaultValue::Value("10"),
+        doc: "With the ledger: a clear that comes less than this long after its cause was recorded does not release; the cause stays until an operator releases the thing (0 to 10080).",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.min_quarantine = Duration::from_secs(config::parse_number(name, v, 0, 10_080)? * 60);
             Ok(())
         }),
     },

@@ -1,0 +1,402 @@
+//! The handler acting from the ledger: per thing, every record of the batch changes the
+//! thing's causes, then the function's mitigation is reconciled with them once, and each
+//! record's history entry is written with the outcome.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use tracing::Instrument;
+use violation_core::{Action, ThingName, Verdict};
+
+use super::{BatchPlan, DEADLINE_STEP, Handler, Invocation, LedgerUse, Work, deadline_error};
+use crate::action::{ActionError, KeptBecause, Retry};
+use crate::ledger::{
+    Arrival, CauseOutcome, FunctionState, HistoryEntry, Refused, Settled, change_of,
+};
+use crate::report::{ActionOutcome, ActionReport, Mitigation, RecordOutcome};
+use crate::targets::Target;
+
+/// Reconciliation rounds before a record gives up to concurrent changes (and is retried).
+const MAX_ROUNDS: usize = 5;
+
+/// The label of a failed ledger call in action reports.
+pub const LEDGER_STEP: &str = "ledger";
+
+/// One record's part in a thing's round: what it asked and what became of its cause.
+struct Asked<'v> {
+    verdict: &'v Verdict,
+    action: Action,
+    cause_id: String,
+    cause: CauseOutcome,
+}
+
+/// The history entries of a round, from the state and the calls made (and whether they
+/// failed).
+type HistoryOf<'a> = dyn Fn(&FunctionState, &[ActionReport], bool) -> Vec<HistoryEntry> + Sync + 'a;
+
+/// What the reconciliation did: the calls made, and how it ended.
+struct Reconciled {
+    state: FunctionState,
+    actions: Vec<ActionReport>,
+    failure: Option<ActionError>,
+}
+
+impl Handler {
+    /// Every thing of the batch, at most `max_concurrency` at once.
+    pub(super) async fn run_from_ledger<'w>(
+        &self,
+        ledger: &LedgerUse,
+        plan: &BatchPlan<'w>,
+        verdicts: &[Verdict],
+        invocation: Invocation<'_>,
+    ) -> HashMap<&'w Target, Mitigation> {
+        let mut things: Vec<(&ThingName, Vec<&Work<'w>>)> = Vec::new();
+        let mut slot: HashMap<&ThingName, usize> = HashMap::new();
+        for work in &plan.work {
+            let at = *slot.entry(&work.target.thing).or_insert_with(|| {
+                things.push((&work.target.thing, Vec::new()));
+                things.len() - 1
+            });
+            things[at].1.push(work);
+        }
+        stream::iter(things)
+            .map(|(thing, works)| self.thing_round(ledger, thing, works, verdicts, invocation))
+            .buffered(self.max_concurrency)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// One thing: record every cause change, reconcile, report each (action, thing).
+    async fn thing_round<'w>(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        works: Vec<&Work<'w>>,
+        verdicts: &[Verdict],
+        invocation: Invocation<'_>,
+    ) -> Vec<(&'w Target, Mitigation)> {
+        let span = tracing::info_span!(
+            "thing",
+            thing = %thing,
+            records = works.iter().map(|w| w.members.len()).sum::<usize>(),
+        );
+        async {
+            let started = Instant::now();
+            let mut results = if invocation.deadline.near() {
+                let failed = failed(vec![], deadline_error(thing), DEADLINE_STEP, thing);
+                works.iter().map(|w| (w.target, failed.clone())).collect()
+            } else {
+                self.round(ledger, thing, &works, verdicts, invocation)
+                    .await
+            };
+            for (_, mitigation) in &mut results {
+                mitigation.duration = started.elapsed();
+            }
+            results
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn round<'w>(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        works: &[&Work<'w>],
+        verdicts: &[Verdict],
+        invocation: Invocation<'_>,
+    ) -> Vec<(&'w Target, Mitigation)> {
+        let now = (ledger.clock)();
+        let arrival = Arrival {
+            now,
+            min_quarantine_ms: ledger.min_quarantine_ms,
+            request_id: invocation.request_id,
+        };
+        let protected = self.protected.protecting(thing).map(str::to_owned);
+        let mut asked = Vec::new();
+        let mut state: Option<FunctionState> = None;
+        for work in works {
+            let action = work.target.action;
+            for &i in &work.members {
+                let verdict = &verdicts[i];
+                let change = change_of(verdict, action, thing, arrival);
+                let cause_id = change.cause_id().unwrap_or("*").to_owned();
+                if action == Action::Quarantine && protected.is_some() {
+                    asked.push(Asked {
+                        verdict,
+                        action,
+                        cause_id,
+                        cause: CauseOutcome::NotRecorded,
+                    });
+                    continue;
+                }
+                let recorded = match ledger.ledger.record(thing, ledger.function, &change).await {
+                    Ok(recorded) => recorded,
+                    Err(e) => {
+                        let failure = failed(vec![], e, LEDGER_STEP, thing);
+                        return works.iter().map(|w| (w.target, failure.clone())).collect();
+                    }
+                };
+                let cause = match recorded.refused {
+                    None => CauseOutcome::Recorded,
+                    Some(Refused::Duplicate) => CauseOutcome::Duplicate,
+                    Some(Refused::Stale) => CauseOutcome::Stale,
+                    Some(Refused::TooSoon) => CauseOutcome::TooSoon,
+                };
+                asked.push(Asked {
+                    verdict,
+                    action,
+                    cause_id,
+                    cause,
+                });
+                state = Some(recorded.state);
+            }
+        }
+        let history = |state: &FunctionState, actions: &[ActionReport], failure: bool| {
+            let round = Round {
+                ledger,
+                protected: protected.as_deref(),
+                now,
+                invocation,
+            };
+            round.history(&asked, state, actions, failure)
+        };
+        let reconciled = match state {
+            Some(state) => self.reconcile(ledger, thing, state, &history).await,
+            // Only protected quarantines: nothing recorded, nothing to reconcile.
+            None => {
+                let state = FunctionState::default();
+                let entries = history(&state, &[], false);
+                let failure = ledger.ledger.append(thing, &entries).await.err();
+                Reconciled {
+                    state,
+                    actions: Vec::new(),
+                    failure,
+                }
+            }
+        };
+        works
+            .iter()
+            .map(|w| {
+                let mitigation = match &reconciled.failure {
+                    Some(e) => failed(reconciled.actions.clone(), e.clone(), LEDGER_STEP, thing),
+                    None => {
+                        let too_soon = asked.iter().any(|a| {
+                            a.action == w.target.action && a.cause == CauseOutcome::TooSoon
+                        });
+                        let outcome = work_outcome(
+                            w.target.action,
+                            &reconciled.state,
+                            protected.as_deref(),
+                            too_soon,
+                        );
+                        Mitigation {
+                            actions: reconciled.actions.clone(),
+                            ..Mitigation::without_calls(outcome)
+                        }
+                    }
+                };
+                (w.target, mitigation)
+            })
+            .collect()
+    }
+
+    /// Bring the function's mitigation in line with the causes: act when they disagree with
+    /// what is in force, then write `applied` if the causes have not changed meanwhile
+    /// (else read them again and go round). A failed action leaves `applied` as it was, so
+    /// the record's redelivery acts again.
+    async fn reconcile(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        mut state: FunctionState,
+        history: &HistoryOf<'_>,
+    ) -> Reconciled {
+        let mut actual = state.applied;
+        let mut actions: Vec<ActionReport> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let desired = state.desired();
+            if desired != actual {
+                let action = if desired {
+                    Action::Quarantine
+                } else {
+                    Action::Release
+                };
+                let done = self.apply_all(action, thing).await;
+                actions.extend(done.actions);
+                if let Some(e) = actions.iter().rev().find_map(|r| match &r.outcome {
+                    ActionOutcome::Failed(e) => Some(e.clone()),
+                    _ => None,
+                }) {
+                    // The failure is the record's answer; its history is best effort.
+                    let entries = history(&state, &actions, true);
+                    if let Err(write) = ledger.ledger.append(thing, &entries).await {
+                        tracing::warn!(error = %write, "history of a failed action not written");
+                    }
+                    return Reconciled {
+                        state,
+                        actions,
+                        failure: Some(e),
+                    };
+                }
+                actual = desired;
+            }
+            let entries = history(&state, &actions, false);
+            let written = if actual == state.applied {
+                ledger
+                    .ledger
+                    .append(thing, &entries)
+                    .await
+                    .map(|()| Settled::Won)
+            } else {
+                ledger
+                    .ledger
+                    .settle(thing, ledger.function, actual, state.version, &entries)
+                    .await
+            };
+            let next = match written {
+                Ok(Settled::Won) => {
+                    state.applied = actual;
+                    return Reconciled {
+                        state,
+                        actions,
+                        failure: None,
+                    };
+                }
+                Ok(Settled::Lost) => ledger.ledger.read(thing, ledger.function).await,
+                Err(e) => Err(e),
+            };
+            match next {
+                Ok(read) => state = read,
+                Err(e) => {
+                    return Reconciled {
+                        state,
+                        actions,
+                        failure: Some(e),
+                    };
+                }
+            }
+        }
+        Reconciled {
+            state,
+            actions,
+            failure: Some(contention(thing)),
+        }
+    }
+}
+
+/// What every history entry of a thing's round shares.
+struct Round<'a> {
+    ledger: &'a LedgerUse,
+    protected: Option<&'a str>,
+    now: i64,
+    invocation: Invocation<'a>,
+}
+
+impl Round<'_> {
+    /// One entry per record.
+    fn history(
+        &self,
+        asked: &[Asked<'_>],
+        state: &FunctionState,
+        actions: &[ActionReport],
+        failure: bool,
+    ) -> Vec<HistoryEntry> {
+        let (ledger, protected, now, invocation) =
+            (self.ledger, self.protected, self.now, self.invocation);
+        asked
+            .iter()
+            .map(|a| {
+                let outcome = if failure {
+                    "failed"
+                } else {
+                    let too_soon = a.cause == CauseOutcome::TooSoon;
+                    work_outcome(a.action, state, protected, too_soon).as_str()
+                };
+                HistoryEntry {
+                    at: now,
+                    function: ledger.function,
+                    asked: a.action.as_str(),
+                    cause_id: a.cause_id.clone(),
+                    cause: a.cause,
+                    outcome: outcome.to_owned(),
+                    actions: actions
+                        .iter()
+                        .map(|r| format!("{}={}", r.action, r.outcome.as_str()))
+                        .collect(),
+                    active_causes: state.cause_ids(),
+                    source: a.verdict.source.map_or("", |s| s.as_str()).to_owned(),
+                    reason: a.verdict.reason(),
+                    record_id: a.verdict.record_id.clone(),
+                    delivery: a.verdict.envelope.as_str().to_owned(),
+                    request_id: invocation.request_id.to_owned(),
+                    caller: a.verdict.facts.request_source.clone().unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A record's outcome once the round is over: a protected thing's quarantine is kept; a
+/// clear whose thing still has causes is kept (by them, or by the minimum time); the rest
+/// is done, with or without calls.
+fn work_outcome(
+    action: Action,
+    state: &FunctionState,
+    protected: Option<&str>,
+    too_soon: bool,
+) -> RecordOutcome {
+    match (action, protected) {
+        (Action::Quarantine, Some(pattern)) => RecordOutcome::Kept {
+            because: KeptBecause::Protected,
+            held_by: vec![format!("PROTECTED_THINGS: {pattern}")],
+        },
+        (Action::Release, _) if state.desired() => RecordOutcome::Kept {
+            because: if too_soon {
+                KeptBecause::MinQuarantineTime
+            } else {
+                KeptBecause::OtherCauses
+            },
+            held_by: state.cause_ids(),
+        },
+        _ => RecordOutcome::Done,
+    }
+}
+
+fn failed(
+    mut actions: Vec<ActionReport>,
+    e: ActionError,
+    step: &'static str,
+    thing: &ThingName,
+) -> Mitigation {
+    let retry = e.retry;
+    if !actions
+        .iter()
+        .any(|r| matches!(&r.outcome, ActionOutcome::Failed(f) if *f == e))
+    {
+        actions.push(ActionReport {
+            action: step,
+            thing: thing.to_string(),
+            outcome: ActionOutcome::Failed(e),
+        });
+    }
+    Mitigation {
+        actions,
+        ..Mitigation::without_calls(RecordOutcome::Failed { retry })
+    }
+}
+
+fn contention(thing: &ThingName) -> ActionError {
+    ActionError::new(
+        "Ledger",
+        thing.to_string(),
+        Retry::Retryable,
+        "LedgerContention",
+        format!("the causes changed {MAX_ROUNDS} times while this record was reconciled"),
+    )
+    .with_hint("the record is retried; many alerts for one thing at once cause this")
+}

@@ -28,6 +28,7 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         shadow_name = config.shadow_name.as_deref().unwrap_or(""),
         max_concurrency = config.max_concurrency,
         disconnect = config.disconnect && kind == FunctionKind::ThingGroup,
+        ledger_table = config.ledger_table.as_deref().unwrap_or(""),
         certificate_record_attribute = if kind == FunctionKind::Certificate {
             config.certificate_record_attribute.as_str()
         } else {
@@ -49,7 +50,11 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let deadline = Deadline(Some(event.context.deadline()));
-        async move { handler.handle_invocation(event.payload, deadline).await }
+        async move {
+            handler
+                .handle_request(event.payload, deadline, &event.context.request_id)
+                .await
+        }
     }))
     .await
 }

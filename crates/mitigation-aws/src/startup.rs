@@ -24,6 +24,8 @@ pub enum StartupError {
     NotBuiltIn(DataPlaneAction),
     #[error("FANOUT_QUEUE_URL is set, but this binary was built without the `fan-out` feature")]
     FanOutNotBuiltIn,
+    #[error("LEDGER_TABLE is set, but this binary was built without the `ledger` feature")]
+    LedgerNotBuiltIn,
 }
 
 /// Build a handler that performs `kinds` with the real AWS SDK clients. The only call made
@@ -96,7 +98,34 @@ pub async fn build_handler_on(
     if let Some(queue_url) = &config.fan_out_queue_url {
         handler = with_fan_out(handler, &sdk, queue_url)?;
     }
+    // A function acts from its own place in the ledger; a dry run writes nothing.
+    if let (Some(table), [kind], false) = (&config.ledger_table, kinds, config.dry_run) {
+        handler = with_ledger(handler, &sdk, table, *kind, config)?;
+    }
     Ok(handler)
+}
+
+#[cfg(feature = "ledger")]
+fn with_ledger(
+    handler: Handler,
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    kind: FunctionKind,
+    config: &FunctionConfig,
+) -> Result<Handler, StartupError> {
+    let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    Ok(handler.with_ledger(Arc::new(ledger), kind, config.min_quarantine))
+}
+
+#[cfg(not(feature = "ledger"))]
+fn with_ledger(
+    _handler: Handler,
+    _sdk: &aws_config::SdkConfig,
+    _table: &str,
+    _kind: FunctionKind,
+    _config: &FunctionConfig,
+) -> Result<Handler, StartupError> {
+    Err(StartupError::LedgerNotBuiltIn)
 }
 
 #[cfg(feature = "fan-out")]

@@ -227,23 +227,30 @@ impl Handler {
                     Action::Release
                 };
                 let done = self.apply_all(action, thing).await;
-                actions.extend(done.actions);
-                if let Some(e) = actions.iter().rev().find_map(|r| match &r.outcome {
+                let failure = done.actions.iter().find_map(|r| match &r.outcome {
                     ActionOutcome::Failed(e) => Some(e.clone()),
                     _ => None,
-                }) {
-                    // The failure is the record's answer; its history is best effort.
-                    let entries = history(&state, &actions, true);
-                    if let Err(write) = ledger.ledger.append(thing, &entries).await {
-                        tracing::warn!(error = %write, "history of a failed action not written");
-                    }
-                    return Reconciled {
-                        state,
-                        actions,
-                        failure: Some(e),
-                    };
+                });
+                actions.extend(done.actions);
+                match failure {
+                    None => actual = desired,
+                    Some(e) => match self
+                        .after_failure(ledger, thing, &state, actual, &actions, history)
+                        .await
+                    {
+                        Some(read) => {
+                            state = read;
+                            continue;
+                        }
+                        None => {
+                            return Reconciled {
+                                state,
+                                actions,
+                                failure: Some(e),
+                            };
+                        }
+                    },
                 }
-                actual = desired;
             }
             let entries = history(&state, &actions, false);
             let written = if actual == state.applied {
@@ -285,6 +292,42 @@ impl Handler {
             state,
             actions,
             failure: Some(contention(thing)),
+        }
+    }
+
+    /// An action failed: the record fails and its redelivery acts again, provided the
+    /// ledger says what is in force. When an earlier round of this record changed it (then
+    /// the causes moved and it went round), that is written first; if the causes moved
+    /// again meanwhile, the state read back is returned to go round once more.
+    async fn after_failure(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        state: &FunctionState,
+        actual: bool,
+        actions: &[ActionReport],
+        history: &HistoryOf<'_>,
+    ) -> Option<FunctionState> {
+        let entries = history(state, actions, true);
+        let written = if actual == state.applied {
+            ledger
+                .ledger
+                .append(thing, &entries)
+                .await
+                .map(|()| Settled::Won)
+        } else {
+            ledger
+                .ledger
+                .settle(thing, ledger.function, actual, state.version, &entries)
+                .await
+        };
+        match written {
+            Ok(Settled::Won) => None,
+            Ok(Settled::Lost) => ledger.ledger.read(thing, ledger.function).await.ok(),
+            Err(write) => {
+                tracing::warn!(error = %write, "ledger not written after a failed action");
+                None
+            }
         }
     }
 }

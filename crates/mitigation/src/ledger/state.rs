@@ -29,8 +29,8 @@ pub struct Cause {
 /// What a record asks of a thing's causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CauseChange {
-    /// A quarantine: the cause becomes active, unless it is active already or was cleared
-    /// at or after the time it happened.
+    /// A quarantine: the cause becomes active (or, active already, takes this newer time),
+    /// unless it is active since this time or later, or was cleared at or after it.
     Add(Cause),
     /// A clear (alarm-cleared, CloudWatch OK, finding archived): only this cause goes, unless
     /// the clear is older than the cause, or the cause was recorded after `settled_before`
@@ -103,12 +103,15 @@ impl FunctionState {
     /// Whether `change` would change anything, and if not why.
     pub fn check(&self, change: &CauseChange) -> Result<(), Refused> {
         match change {
-            CauseChange::Add(cause) if self.causes.contains_key(&cause.id) => {
-                Err(Refused::Duplicate)
-            }
-            CauseChange::Add(cause) => match self.cleared.get(&cause.id) {
-                Some(&cleared) if cleared >= cause.occurred_at => Err(Refused::Stale),
-                _ => Ok(()),
+            // A newer alarm of an active cause refreshes it (a later clear must be newer
+            // still); the same alarm again is a duplicate.
+            CauseChange::Add(cause) => match self.causes.get(&cause.id) {
+                Some(active) if active.occurred_at >= cause.occurred_at => Err(Refused::Duplicate),
+                Some(_) => Ok(()),
+                None => match self.cleared.get(&cause.id) {
+                    Some(&cleared) if cleared >= cause.occurred_at => Err(Refused::Stale),
+                    _ => Ok(()),
+                },
             },
             CauseChange::Clear {
                 id,

@@ -16,8 +16,9 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 use futures::future::BoxFuture;
+use mitigation::ledger::time::format_rfc3339_millis;
 use mitigation::ledger::{
-    CauseChange, FunctionState, HistoryEntry, Ledger, Recorded, Refused, Settled,
+    CauseChange, Claim, FunctionState, HistoryEntry, Ledger, Recorded, Refused, Settled,
 };
 use mitigation::{ActionError, FunctionKind};
 use violation_core::ThingName;
@@ -222,6 +223,53 @@ impl DynamoLedger {
     }
 }
 
+/// The budget's claim: a marker per (window, thing), so a thing counts once however many
+/// functions claim it, and the window's counter, raised only below the maximum; both in one
+/// transaction. Partition `budget#<window start>`, sort keys `thing#<name>` and `count`.
+fn claim_items(
+    table: &str,
+    thing: &ThingName,
+    window_start: i64,
+    max: u32,
+) -> Result<Vec<TransactWriteItem>, ActionError> {
+    let partition = AttributeValue::S(format!("budget#{}", format_rfc3339_millis(window_start)));
+    let marker = Put::builder()
+        .table_name(table)
+        .item("thing", partition.clone())
+        .item("sk", AttributeValue::S(format!("thing#{thing}")))
+        .condition_expression("attribute_not_exists(sk)")
+        .build()
+        .map_err(|e| build_error(thing, e))?;
+    let counter = Update::builder()
+        .table_name(table)
+        .key("thing", partition)
+        .key("sk", AttributeValue::S("count".into()))
+        .update_expression("SET #n = if_not_exists(#n, :zero) + :one")
+        .condition_expression("attribute_not_exists(#n) OR #n < :max")
+        .expression_attribute_names("#n", "things")
+        .expression_attribute_values(":zero", number(0))
+        .expression_attribute_values(":one", number(1))
+        .expression_attribute_values(":max", number(i64::from(max)))
+        .build()
+        .map_err(|e| build_error(thing, e))?;
+    Ok(vec![
+        TransactWriteItem::builder().put(marker).build(),
+        TransactWriteItem::builder().update(counter).build(),
+    ])
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn failed_conditions(e: &TransactWriteItemsError) -> Vec<bool> {
+    match e {
+        TransactWriteItemsError::TransactionCanceledException(c) => c
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code() == Some("ConditionalCheckFailed"))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The first item of a settle is the state's update: its condition failing means the causes
 /// moved.
 fn lost_on_condition(e: &TransactWriteItemsError) -> bool {
@@ -392,6 +440,37 @@ impl Ledger for DynamoLedger {
                 append_all(self, thing, later).await?;
             }
             Ok(settled)
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        thing: &'a ThingName,
+        window_start: i64,
+        max: u32,
+    ) -> BoxFuture<'a, Result<Claim, ActionError>> {
+        Box::pin(async move {
+            let items = claim_items(&self.table, thing, window_start, max)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Claim::Granted),
+                Err(SdkError::ServiceError(e)) if !failed_conditions(e.err()).is_empty() => {
+                    match failed_conditions(e.err()).as_slice() {
+                        // Already counted in this window (by this or another function).
+                        [true, ..] => Ok(Claim::Granted),
+                        [false, true] => Ok(Claim::Exhausted),
+                        _ => {
+                            Err(self.error("TransactWriteItems", thing, SdkError::ServiceError(e)))
+                        }
+                    }
+                }
+                Err(e) => Err(self.error("TransactWriteItems", thing, e)),
+            }
         })
     }
 

@@ -114,7 +114,9 @@ fn with_ledger(
     config: &FunctionConfig,
 ) -> Result<Handler, StartupError> {
     let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
-    Ok(handler.with_ledger(Arc::new(ledger), kind, config.min_quarantine))
+    Ok(handler
+        .with_ledger(Arc::new(ledger), kind, config.min_quarantine)
+        .with_budget(config.budget))
 }
 
 #[cfg(not(feature = "ledger"))]

@@ -113,6 +113,31 @@ async fn conditional_writes_apply_the_ledger_s_rules() {
 }
 
 #[tokio::test]
+async fn the_budget_counts_each_thing_once_per_window_up_to_its_maximum() {
+    use mitigation::ledger::Claim;
+    let (_moto, ledger) = ledger_on_moto().await;
+    let window = 3_600_000;
+    for (name, want) in [
+        ("dev-1", Claim::Granted),
+        ("dev-1", Claim::Granted),
+        ("dev-2", Claim::Granted),
+        ("dev-3", Claim::Exhausted),
+        ("dev-2", Claim::Granted),
+    ] {
+        assert_eq!(
+            ledger.claim(&thing(name), window, 2).await.unwrap(),
+            want,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        ledger.claim(&thing("dev-3"), 2 * window, 2).await.unwrap(),
+        Claim::Granted,
+        "the next window"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_table_is_a_permanent_error_naming_ledger_table() {
     let moto = Moto::start();
     let ledger = DynamoLedger::new(moto::dynamodb_client(&moto.endpoint), "no-such-table");
@@ -304,6 +329,18 @@ impl Ledger for OneCallAtATime {
             self.inner
                 .settle(thing, function, applied, seen_version, history)
                 .await
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        thing: &'a ThingName,
+        window_start: i64,
+        max: u32,
+    ) -> BoxFuture<'a, Result<mitigation::ledger::Claim, ActionError>> {
+        Box::pin(async move {
+            let _turn = self.turn.lock().await;
+            self.inner.claim(thing, window_start, max).await
         })
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use violation_core::DecisionPolicy;
 
+use crate::ledger::Budget;
 use crate::settings::{self, Reader};
 use crate::trust::{ProtectedThings, ReleaseSources};
 
@@ -97,6 +98,8 @@ pub struct FunctionConfig {
     /// `MIN_QUARANTINE_MINUTES`: a clear sooner than this after its cause was recorded does
     /// not release (default 10 minutes).
     pub min_quarantine: Duration,
+    /// `MAX_NEW_QUARANTINES` per `BUDGET_WINDOW_MINUTES` (100 per 60 minutes).
+    pub budget: Budget,
     /// `RELEASE_SOURCES`: the mitigation request sources trusted to release (none by default).
     pub release_sources: ReleaseSources,
     /// `PROTECTED_THINGS`: things never quarantined automatically (names, `prefix*`).
@@ -123,6 +126,10 @@ impl Default for FunctionConfig {
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
             ledger_table: None,
             min_quarantine: Duration::from_secs(600),
+            budget: Budget {
+                max_new: 100,
+                window_ms: 3_600_000,
+            },
             release_sources: ReleaseSources::default(),
             protected_things: ProtectedThings::default(),
             aws: AwsSettings::default(),
@@ -417,6 +424,8 @@ mod tests {
             ("LEDGER_TABLE", "a b"),
             ("LEDGER_TABLE", "ab"),
             ("MIN_QUARANTINE_MINUTES", "-1"),
+            ("MAX_NEW_QUARANTINES", "0"),
+            ("BUDGET_WINDOW_MINUTES", "0"),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

@@ -94,6 +94,8 @@ struct LedgerUse {
     min_quarantine_ms: i64,
     /// Now, in epoch milliseconds (tests set their own).
     clock: fn() -> i64,
+    /// The blast-radius budget, when one is set.
+    budget: Option<crate::ledger::Budget>,
 }
 
 /// What one invocation's work needs to know besides its records.
@@ -206,7 +208,17 @@ impl Handler {
             function,
             min_quarantine_ms: min_quarantine.as_millis() as i64,
             clock: crate::ledger::time::now_millis,
+            budget: None,
         });
+        self
+    }
+
+    /// With the ledger: at most `budget.max_new` things go from free to quarantined per
+    /// window; beyond, records are held.
+    pub fn with_budget(mut self, budget: crate::ledger::Budget) -> Self {
+        if let Some(ledger) = &mut self.ledger {
+            ledger.budget = Some(budget);
+        }
         self
     }
 

@@ -5,11 +5,13 @@
 //! function reconciles, quarantining exactly when a cause is active. The DynamoDB adapter is
 //! in `mitigation-aws`; an in-memory one (feature `testing`) serves the tests.
 //!
+//! - [`budget`]: the blast-radius budget;
 //! - [`state`]: causes, changes and the rules every ledger applies;
 //! - [`cause`]: which cause a record adds or clears;
 //! - [`history`]: the history's entries;
 //! - [`time`]: alert times as numbers, history keys as text.
 
+pub mod budget;
 pub mod cause;
 pub mod history;
 #[cfg(feature = "testing")]
@@ -20,6 +22,7 @@ pub mod time;
 use futures::future::BoxFuture;
 use violation_core::ThingName;
 
+pub use budget::{Budget, Claim};
 pub use cause::{Arrival, change_of};
 pub use history::{CauseOutcome, HistoryEntry};
 pub use state::{Cause, CauseChange, FunctionState, Refused};
@@ -70,6 +73,15 @@ pub trait Ledger: Send + Sync {
         seen_version: u64,
         history: &'a [HistoryEntry],
     ) -> BoxFuture<'a, Result<Settled, ActionError>>;
+
+    /// Count `thing` in the budget's window starting at `window_start` (once, however many
+    /// functions claim it) if fewer than `max` things were counted there.
+    fn claim<'a>(
+        &'a self,
+        thing: &'a ThingName,
+        window_start: i64,
+        max: u32,
+    ) -> BoxFuture<'a, Result<Claim, ActionError>>;
 
     /// Append history entries alone.
     fn append<'a>(

@@ -90,6 +90,11 @@ pub enum RecordOutcome {
         because: KeptBecause,
         held_by: Vec<String>,
     },
+    /// Not acted on, and not lost: the blast-radius budget is spent; the cause stays recorded
+    /// in the ledger until the budget allows or an operator approves.
+    Held {
+        reason: String,
+    },
     /// Malformed: can never succeed.
     Rejected(RejectReason),
     /// At least one action failed after the SDK's retries.
@@ -105,6 +110,7 @@ impl RecordOutcome {
             RecordOutcome::DryRun => "dry-run",
             RecordOutcome::Ignored => "ignored",
             RecordOutcome::Kept { .. } => "kept",
+            RecordOutcome::Held { .. } => "held",
             RecordOutcome::Rejected(_) => "rejected",
             RecordOutcome::Failed { .. } => "failed",
         }
@@ -338,6 +344,9 @@ impl RecordReport {
             if let RecordOutcome::Kept { because, held_by } = &self.outcome {
                 map.insert("keptBecause".into(), Value::from(because.as_str()));
                 map.insert("heldBy".into(), json!(held_by));
+            }
+            if let RecordOutcome::Held { reason } = &self.outcome {
+                map.insert("heldBecause".into(), Value::from(reason.as_str()));
             }
             if let Some(failure) = self.failure() {
                 map.insert(

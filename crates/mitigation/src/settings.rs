@@ -407,6 +407,30 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "MAX_NEW_QUARANTINES",
+        default: DefaultValue::Value("100"),
+        doc: "With the ledger: at most this many things go from free to quarantined per budget window, across all functions and invocations (each thing counted once); beyond, records are held (outcome held, metric Held) and nothing is acted on (1 to 1000000).",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.budget.max_new = config::parse_number(name, v, 1, 1_000_000)? as u32;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "BUDGET_WINDOW_MINUTES",
+        default: DefaultValue::Value("60"),
+        doc: "The window of MAX_NEW_QUARANTINES, in minutes (1 to 10080); windows are aligned on the clock.",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.budget.window_ms = config::parse_number(name, v, 1, 10_080)? as i64 * 60_000;
+            Ok(())
+        }),
+    },
+    Setting {
         name: "METRICS_NAMESPACE",
         default: DefaultValue::Value("IotQuarantine"),
         doc: "The CloudWatch namespace of the functions' embedded-metric-format figures.",

@@ -263,3 +263,66 @@ async fn a_protected_thing_is_kept_and_its_history_says_so() {
     );
     assert!(!ledger.state("gw-1", GROUP).desired());
 }
+
+#[tokio::test]
+async fn beyond_the_budget_records_are_held_and_a_thing_counts_once_across_functions() {
+    let budget = mitigation::ledger::Budget {
+        max_new: 2,
+        window_ms: 3_600_000,
+    };
+    let ledger = Arc::new(MemoryLedger::new());
+    let group = Arc::new(ScriptedAction::new("thing-group"));
+    let shadow = Arc::new(ScriptedAction::new("shadow"));
+    let h_group = handler(group.clone(), ledger.clone(), Duration::ZERO).with_budget(budget);
+    let h_shadow = Handler::new(policy(), vec![shadow.clone() as Arc<dyn MitigationAction>])
+        .with_ledger(ledger.clone(), FunctionKind::Shadow, Duration::ZERO)
+        .with_budget(budget);
+    let batch = fixtures::sqs_event(&[
+        (
+            "m-1",
+            &violation("dev-1", "in-alarm", "v-1", 1_000).to_string(),
+        ),
+        (
+            "m-2",
+            &violation("dev-2", "in-alarm", "v-2", 1_000).to_string(),
+        ),
+        (
+            "m-3",
+            &violation("dev-3", "in-alarm", "v-3", 1_000).to_string(),
+        ),
+    ]);
+    let report = h_group.handle(&batch).await.expect("event");
+    let mut outcomes: Vec<&str> = report.records.iter().map(|r| r.outcome.as_str()).collect();
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["done", "done", "held"]);
+    assert!(
+        report.records.iter().all(|r| !r.failed()),
+        "held is not a failure"
+    );
+    let held = report
+        .records
+        .iter()
+        .find(|r| r.outcome.as_str() == "held")
+        .unwrap();
+    assert!(
+        held.to_json()["heldBecause"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_NEW_QUARANTINES")
+    );
+    assert_eq!(mitigation::metrics::Figures::of(&report).held, 1);
+    let held_thing = held.things[0].clone();
+    assert_eq!(ledger.history(&held_thing)[0].outcome, "held");
+    assert!(
+        ledger.state(&held_thing, GROUP).desired(),
+        "the cause is kept"
+    );
+    assert!(!ledger.state(&held_thing, GROUP).applied);
+    // The shadow function acts on the same things: the two already counted go ahead, the
+    // held one stays held.
+    let report = h_shadow.handle(&batch).await.expect("event");
+    let shadowed: Vec<String> = shadow.calls().into_iter().map(|c| c.thing).collect();
+    assert_eq!(shadowed.len(), 2);
+    assert!(!shadowed.contains(&held_thing));
+    assert_eq!(mitigation::metrics::Figures::of(&report).held, 1);
+}

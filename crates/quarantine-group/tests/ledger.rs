@@ -127,3 +127,46 @@ async fn causes_keep_a_thing_duplicates_call_nothing_and_the_history_names_who()
         "the Lambda request id is kept"
     );
 }
+
+#[tokio::test]
+async fn with_a_budget_of_five_eight_alarms_quarantine_five_and_hold_three() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    let env = local_aws_env(Some(&aws.endpoint()))
+        .set("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint)
+        .set("LEDGER_TABLE", TABLE)
+        .set("DISCONNECT", "false")
+        .set("MAX_NEW_QUARANTINES", "5")
+        // One record at a time: moto runs concurrent transactions without isolation (DynamoDB
+        // serializes them), so concurrent claims could overrun its counter.
+        .set("MAX_CONCURRENCY", "1");
+    let function = LocalFunction::start(Path::new(BINARY), &env);
+    let bodies: Vec<(String, String)> = (1..=8)
+        .map(|n| {
+            let message =
+                violation_on_metric(&format!("dev-{n}"), "in-alarm", &format!("v-{n}"), "m");
+            (format!("m-{n}"), message.to_string())
+        })
+        .collect();
+    let records: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|(i, b)| (i.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        function.invoke(&sqs_event(&records)),
+        Invocation::Response(batch_item_failures(&[])),
+        "held records are not failures: nothing is lost, the causes are in the ledger"
+    );
+    assert_eq!(aws.group_members(GROUP).len(), 5);
+    assert_eq!(aws.count(Op::AddThingToThingGroup), 5);
+    let held: Vec<Value> = function
+        .process
+        .json_log_lines()
+        .into_iter()
+        .filter(|line| line.get("_aws").is_some())
+        .map(|emf| emf["Held"].clone())
+        .collect();
+    assert_eq!(held, [json!(3)], "the EMF figure Held");
+}

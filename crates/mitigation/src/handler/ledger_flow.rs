@@ -12,7 +12,7 @@ use violation_core::{Action, ThingName, Verdict};
 use super::{BatchPlan, DEADLINE_STEP, Handler, Invocation, LedgerUse, Work, deadline_error};
 use crate::action::{ActionError, KeptBecause, Retry};
 use crate::ledger::{
-    Arrival, CauseOutcome, FunctionState, HistoryEntry, Refused, Settled, change_of,
+    Arrival, CauseOutcome, Claim, FunctionState, HistoryEntry, Refused, Settled, change_of,
 };
 use crate::report::{ActionOutcome, ActionReport, Mitigation, RecordOutcome};
 use crate::targets::Target;
@@ -33,13 +33,16 @@ struct Asked<'v> {
 
 /// The history entries of a round, from the state and the calls made (and whether they
 /// failed).
-type HistoryOf<'a> = dyn Fn(&FunctionState, &[ActionReport], bool) -> Vec<HistoryEntry> + Sync + 'a;
+type HistoryOf<'a> =
+    dyn Fn(&FunctionState, &[ActionReport], Option<&'static str>) -> Vec<HistoryEntry> + Sync + 'a;
 
 /// What the reconciliation did: the calls made, and how it ended.
 struct Reconciled {
     state: FunctionState,
     actions: Vec<ActionReport>,
     failure: Option<ActionError>,
+    /// The budget is spent: the quarantine was not carried out (why).
+    held: Option<String>,
 }
 
 impl Handler {
@@ -156,35 +159,44 @@ impl Handler {
                 state = Some(recorded.state);
             }
         }
-        let history = |state: &FunctionState, actions: &[ActionReport], failure: bool| {
-            let round = Round {
-                ledger,
-                protected: protected.as_deref(),
-                now,
-                invocation,
+        let history =
+            |state: &FunctionState, actions: &[ActionReport], ended: Option<&'static str>| {
+                let round = Round {
+                    ledger,
+                    protected: protected.as_deref(),
+                    now,
+                    invocation,
+                };
+                round.history(&asked, state, actions, ended)
             };
-            round.history(&asked, state, actions, failure)
-        };
         let reconciled = match state {
             Some(state) => self.reconcile(ledger, thing, state, &history).await,
             // Only protected quarantines: nothing recorded, nothing to reconcile.
             None => {
                 let state = FunctionState::default();
-                let entries = history(&state, &[], false);
+                let entries = history(&state, &[], None);
                 let failure = ledger.ledger.append(thing, &entries).await.err();
                 Reconciled {
                     state,
                     actions: Vec::new(),
                     failure,
+                    held: None,
                 }
             }
         };
         works
             .iter()
             .map(|w| {
-                let mitigation = match &reconciled.failure {
-                    Some(e) => failed(reconciled.actions.clone(), e.clone(), LEDGER_STEP, thing),
-                    None => {
+                let mitigation = match (&reconciled.failure, &reconciled.held) {
+                    (Some(e), _) => {
+                        failed(reconciled.actions.clone(), e.clone(), LEDGER_STEP, thing)
+                    }
+                    (None, Some(reason)) if w.target.action == Action::Quarantine => {
+                        Mitigation::without_calls(RecordOutcome::Held {
+                            reason: reason.clone(),
+                        })
+                    }
+                    (None, _) => {
                         let too_soon = asked.iter().any(|a| {
                             a.action == w.target.action && a.cause == CauseOutcome::TooSoon
                         });
@@ -226,6 +238,27 @@ impl Handler {
                 } else {
                     Action::Release
                 };
+                if desired && !state.applied {
+                    match self.claim(ledger, thing, &state, &actions, history).await {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => {
+                            return Reconciled {
+                                state,
+                                actions,
+                                failure: None,
+                                held: Some(reason),
+                            };
+                        }
+                        Err(e) => {
+                            return Reconciled {
+                                state,
+                                actions,
+                                failure: Some(e),
+                                held: None,
+                            };
+                        }
+                    }
+                }
                 let done = self.apply_all(action, thing).await;
                 let failure = done.actions.iter().find_map(|r| match &r.outcome {
                     ActionOutcome::Failed(e) => Some(e.clone()),
@@ -247,12 +280,13 @@ impl Handler {
                                 state,
                                 actions,
                                 failure: Some(e),
+                                held: None,
                             };
                         }
                     },
                 }
             }
-            let entries = history(&state, &actions, false);
+            let entries = history(&state, &actions, None);
             let written = if actual == state.applied {
                 ledger
                     .ledger
@@ -272,6 +306,7 @@ impl Handler {
                         state,
                         actions,
                         failure: None,
+                        held: None,
                     };
                 }
                 Ok(Settled::Lost) => ledger.ledger.read(thing, ledger.function).await,
@@ -284,6 +319,7 @@ impl Handler {
                         state,
                         actions,
                         failure: Some(e),
+                        held: None,
                     };
                 }
             }
@@ -292,6 +328,31 @@ impl Handler {
             state,
             actions,
             failure: Some(contention(thing)),
+            held: None,
+        }
+    }
+
+    /// Before a free thing is quarantined: count it in the budget. `Some(why)` when the
+    /// budget is spent (the history then says the record was held).
+    async fn claim(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        state: &FunctionState,
+        actions: &[ActionReport],
+        history: &HistoryOf<'_>,
+    ) -> Result<Option<String>, ActionError> {
+        let Some(budget) = ledger.budget else {
+            return Ok(None);
+        };
+        let window = budget.window_start((ledger.clock)());
+        match ledger.ledger.claim(thing, window, budget.max_new).await? {
+            Claim::Granted => Ok(None),
+            Claim::Exhausted => {
+                let entries = history(state, actions, Some("held"));
+                ledger.ledger.append(thing, &entries).await?;
+                Ok(Some(budget.describe(window)))
+            }
         }
     }
 
@@ -308,7 +369,7 @@ impl Handler {
         actions: &[ActionReport],
         history: &HistoryOf<'_>,
     ) -> Option<FunctionState> {
-        let entries = history(state, actions, true);
+        let entries = history(state, actions, Some("failed"));
         let written = if actual == state.applied {
             ledger
                 .ledger
@@ -347,18 +408,19 @@ impl Round<'_> {
         asked: &[Asked<'_>],
         state: &FunctionState,
         actions: &[ActionReport],
-        failure: bool,
+        ended: Option<&'static str>,
     ) -> Vec<HistoryEntry> {
         let (ledger, protected, now, invocation) =
             (self.ledger, self.protected, self.now, self.invocation);
         asked
             .iter()
             .map(|a| {
-                let outcome = if failure {
-                    "failed"
-                } else {
-                    let too_soon = a.cause == CauseOutcome::TooSoon;
-                    work_outcome(a.action, state, protected, too_soon).as_str()
+                let outcome = match ended {
+                    Some(ended) if a.action == Action::Quarantine || ended == "failed" => ended,
+                    _ => {
+                        let too_soon = a.cause == CauseOutcome::TooSoon;
+                        work_outcome(a.action, state, protected, too_soon).as_str()
+                    }
                 };
                 HistoryEntry {
                     at: now,

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use futures::future::BoxFuture;
 use violation_core::ThingName;
 
-use super::{CauseChange, FunctionState, HistoryEntry, Ledger, Recorded, Settled};
+use super::{CauseChange, Claim, FunctionState, HistoryEntry, Ledger, Recorded, Settled};
 use crate::action::ActionError;
 use crate::function::FunctionKind;
 
@@ -19,6 +19,8 @@ pub struct MemoryLedger {
     states: Mutex<HashMap<Key, FunctionState>>,
     history: Mutex<Vec<(String, HistoryEntry)>>,
     round_trips: AtomicUsize,
+    /// Window start to the things counted in it.
+    windows: Mutex<HashMap<i64, std::collections::HashSet<String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,6 +105,26 @@ impl Ledger for MemoryLedger {
             Settled::Lost
         };
         Box::pin(async move { Ok(settled) })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        thing: &'a ThingName,
+        window_start: i64,
+        max: u32,
+    ) -> BoxFuture<'a, Result<Claim, ActionError>> {
+        self.trip();
+        let mut windows = lock(&self.windows);
+        let counted = windows.entry(window_start).or_default();
+        let claim = if counted.contains(thing.as_str()) {
+            Claim::Granted
+        } else if counted.len() < max as usize {
+            counted.insert(thing.to_string());
+            Claim::Granted
+        } else {
+            Claim::Exhausted
+        };
+        Box::pin(async move { Ok(claim) })
     }
 
     fn append<'a>(

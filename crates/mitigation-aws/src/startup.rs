@@ -114,9 +114,11 @@ fn with_ledger(
     config: &FunctionConfig,
 ) -> Result<Handler, StartupError> {
     let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
-    Ok(handler
-        .with_ledger(Arc::new(ledger), kind, config.min_quarantine)
-        .with_budget(config.budget))
+    let handler = handler.with_ledger(Arc::new(ledger), kind, config.min_quarantine);
+    Ok(match config.budget {
+        Some(budget) => handler.with_budget(budget),
+        None => handler,
+    })
 }
 
 #[cfg(not(feature = "ledger"))]

@@ -98,8 +98,9 @@ pub struct FunctionConfig {
     /// `MIN_QUARANTINE_MINUTES`: a clear sooner than this after its cause was recorded does
     /// not release (default 10 minutes).
     pub min_quarantine: Duration,
-    /// `MAX_NEW_QUARANTINES` per `BUDGET_WINDOW_MINUTES` (100 per 60 minutes).
-    pub budget: Budget,
+    /// `MAX_NEW_QUARANTINES` per `BUDGET_WINDOW_MINUTES` (100 per 60 minutes); none for an
+    /// operator's own requests (quarantinectl).
+    pub budget: Option<Budget>,
     /// `RELEASE_SOURCES`: the mitigation request sources trusted to release (none by default).
     pub release_sources: ReleaseSources,
     /// `PROTECTED_THINGS`: things never quarantined automatically (names, `prefix*`).
@@ -126,10 +127,10 @@ impl Default for FunctionConfig {
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
             ledger_table: None,
             min_quarantine: Duration::from_secs(600),
-            budget: Budget {
+            budget: Some(Budget {
                 max_new: 100,
                 window_ms: 3_600_000,
-            },
+            }),
             release_sources: ReleaseSources::default(),
             protected_things: ProtectedThings::default(),
             aws: AwsSettings::default(),

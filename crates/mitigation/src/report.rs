@@ -394,6 +394,7 @@ pub fn log_record(report: &RecordReport) {
                 source = v.source.map_or("", |s| s.as_str()),
                 thing,
                 things = report.things.len(),
+                thing_names = %report.things.join(","),
                 subject = f.subject.as_deref().unwrap_or(""),
                 violation_id = f.violation_id.as_deref().unwrap_or(""),
                 security_profile = f.security_profile_name.as_deref().unwrap_or(""),

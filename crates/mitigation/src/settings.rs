@@ -385,10 +385,18 @@ pub const SETTINGS: &[Setting] = &[
         default: DefaultValue::Unset(
             "no ledger: each record is acted on as it comes, as before the ledger",
         ),
-        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active.",
-        read_by: FUNCTIONS,
+        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active; quarantinectl's quarantine and release go through it too.",
+        read_by: &[
+            Reader::Group,
+            Reader::Shadow,
+            Reader::Certificate,
+            Reader::Quarantinectl,
+        ],
         in_template: true,
-        flag: Flag::None,
+        flag: Flag::Value {
+            long: "ledger-table",
+            value_name: "TABLE",
+        },
         parser: Some(|c, name, v| {
             c.ledger_table = Some(config::table_name(name, v)?);
             Ok(())
@@ -414,7 +422,10 @@ pub const SETTINGS: &[Setting] = &[
         in_template: true,
         flag: Flag::None,
         parser: Some(|c, name, v| {
-            c.budget.max_new = config::parse_number(name, v, 1, 1_000_000)? as u32;
+            let max_new = config::parse_number(name, v, 1, 1_000_000)? as u32;
+            if let Some(budget) = &mut c.budget {
+                budget.max_new = max_new;
+            }
             Ok(())
         }),
     },
@@ -426,7 +437,10 @@ pub const SETTINGS: &[Setting] = &[
         in_template: true,
         flag: Flag::None,
         parser: Some(|c, name, v| {
-            c.budget.window_ms = config::parse_number(name, v, 1, 10_080)? as i64 * 60_000;
+            let window_ms = config::parse_number(name, v, 1, 10_080)? as i64 * 60_000;
+            if let Some(budget) = &mut c.budget {
+                budget.window_ms = window_ms;
+            }
             Ok(())
         }),
     },

@@ -1,0 +1,124 @@
+//! quarantinectl with the quarantine ledger: its quarantine and release go through each
+//! function's place in the ledger (IoT in the AWS stand-in, the ledger in moto's DynamoDB),
+//! so the functions and the operator agree on what holds a thing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use test_harness::moto::{self, Moto};
+use test_harness::scenarios::GROUP;
+use test_harness::{StandIn, local_aws_env};
+
+const TABLE: &str = "ledger";
+
+fn quarantinectl(aws: &StandIn, moto: &Moto, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quarantinectl"));
+    for name in [
+        "QUARANTINE_GROUP",
+        "SHADOW_NAME",
+        "DISCONNECT",
+        "DRY_RUN",
+        "LEDGER_TABLE",
+    ] {
+        command.env_remove(name);
+    }
+    let output = command
+        .envs(local_aws_env(Some(&aws.endpoint())).vars())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint)
+        .env("IOT_DATA_ENDPOINT", aws.endpoint())
+        .env("USER", "alice")
+        .args(["--ledger-table", TABLE, "--no-disconnect"])
+        .args(args)
+        .output()
+        .expect("quarantinectl runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+async fn item(
+    client: &aws_sdk_dynamodb::Client,
+    sk: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    client
+        .get_item()
+        .table_name(TABLE)
+        .key("thing", AttributeValue::S("dev-1".into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+
+    quarantinectl(
+        &aws,
+        &moto,
+        &["quarantine", "dev-1", "--reason", "forensics"],
+    );
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+    for function in ["fn#group", "fn#shadow"] {
+        let state = item(&dynamodb, function).await;
+        assert_eq!(
+            state.get("applied"),
+            Some(&AttributeValue::Bool(true)),
+            "{function}"
+        );
+        let causes: Vec<&String> = state.keys().filter(|k| k.starts_with("c#")).collect();
+        assert_eq!(causes.len(), 1, "{function}: {state:?}");
+        assert!(
+            causes[0].starts_with("c#request:quarantinectl:alice:"),
+            "{causes:?}"
+        );
+    }
+
+    quarantinectl(&aws, &moto, &["release", "dev-1", "--reason", "cleaned"]);
+    assert!(!aws.group_members(GROUP).contains("dev-1"));
+    for function in ["fn#group", "fn#shadow"] {
+        let state = item(&dynamodb, function).await;
+        assert_eq!(
+            state.get("applied"),
+            Some(&AttributeValue::Bool(false)),
+            "{function}"
+        );
+        assert!(
+            !state.keys().any(|k| k.starts_with("c#")),
+            "{function}: {state:?}"
+        );
+    }
+    let history = dynamodb
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("thing = :t AND begins_with(sk, :h)")
+        .expression_attribute_values(":t", AttributeValue::S("dev-1".into()))
+        .expression_attribute_values(":h", AttributeValue::S("h#".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        history.items().len(),
+        4,
+        "one entry per request per function"
+    );
+    assert!(
+        history
+            .items()
+            .iter()
+            .all(|i| i.get("caller") == Some(&AttributeValue::S("quarantinectl:alice".into())))
+    );
+}

@@ -4,6 +4,7 @@
 //! error: the item as it was comes back with it (ReturnValuesOnConditionCheckFailure).
 
 mod items;
+pub mod read;
 
 use std::collections::HashMap;
 

@@ -7,11 +7,15 @@
 //!   request per thing, run through the functions' own handler (`mitigation::Handler` on the
 //!   real adapters), so it does exactly what the functions do, idempotently, and logs alike.
 //!
+//! - `list` / `history THING`: the quarantine ledger (`--ledger-table`): what holds each
+//!   thing, and what happened to it.
+//!
 //! Exit status: 0 when everything asked for was done (or, for status, read or shown as
 //! unknown); 1 when an action failed, a request was rejected, or a thing is not registered;
 //! 2 for usage and configuration errors.
 
 mod act;
+mod ledger;
 mod sdk;
 mod status;
 
@@ -67,6 +71,23 @@ enum Command {
     /// flag false; with --certificates, reactivate the certificates the quarantine
     /// deactivated).
     Release(ActArgs),
+    /// Every thing a function holds quarantined or has causes for, per function, with its
+    /// causes: what, by whom, since when (the quarantine ledger, --ledger-table).
+    List {
+        /// One JSON object per thing and function.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The history of a thing in the quarantine ledger (--ledger-table): every record each
+    /// function handled for it, its cause, outcome, actions, request and caller.
+    History {
+        #[arg(value_name = "THING")]
+        thing: String,
+
+        /// One JSON object per entry.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, ClapArgs)]
@@ -152,9 +173,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let history_thing;
     let names = match &cli.command {
         Command::Status { things, .. } => things,
         Command::Quarantine(a) | Command::Release(a) => &a.things,
+        Command::History { thing, .. } => {
+            history_thing = vec![thing.clone()];
+            &history_thing
+        }
+        Command::List { .. } => &Vec::new(),
     };
     let things = match thing_names(names) {
         Ok(t) => t,
@@ -190,7 +217,14 @@ async fn main() -> ExitCode {
         (Command::Release(a), sdk) => {
             act::run(violation_core::Action::Release, a, &things, &config, sdk).await
         }
-        (Command::Status { .. }, None) => Err(act::Failure::Usage("status has no dry run".into())),
+        (Command::List { json }, Some(sdk)) => ledger::list(&sdk, &config, *json).await,
+        (Command::History { json, .. }, Some(sdk)) => match things.first() {
+            Some(thing) => ledger::history(&sdk, &config, thing, *json).await,
+            None => Err(act::Failure::Usage("history needs a thing".into())),
+        },
+        (Command::Status { .. } | Command::List { .. } | Command::History { .. }, None) => Err(
+            act::Failure::Usage("only quarantine and release have a dry run".into()),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,7 +87,42 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
         );
     }
 
+    let listed = quarantinectl(&aws, &moto, &["list", "--json"]);
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let functions: Vec<&str> = listed
+        .iter()
+        .filter_map(|s| s["function"].as_str())
+        .collect();
+    assert_eq!(functions, ["group", "shadow"], "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|s| s["thingName"] == "dev-1" && s["inForce"] == true)
+    );
+    let cause = listed[0]["causes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(cause["sender"], "quarantinectl:alice");
+
     quarantinectl(&aws, &moto, &["release", "dev-1", "--reason", "cleaned"]);
+    let listed = quarantinectl(&aws, &moto, &["list"]);
+    assert!(listed.stdout.is_empty(), "nothing is held any more");
+    let history = quarantinectl(&aws, &moto, &["history", "dev-1"]);
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert_eq!(history.lines().count(), 4, "{history}");
+    assert!(
+        history
+            .lines()
+            .all(|l| l.ends_with("by quarantinectl:alice)")),
+        "{history}"
+    );
+    assert!(history.contains("group release done"), "{history}");
     assert!(!aws.group_members(GROUP).contains("dev-1"));
     for function in ["fn#group", "fn#shadow"] {
         let state = item(&dynamodb, function).await;

@@ -15,13 +15,32 @@ fn table(config: &FunctionConfig) -> Result<&str, Failure> {
     })
 }
 
-/// Every thing a function holds quarantined or has causes for, with its causes.
-pub async fn list(sdk: &SdkConfig, config: &FunctionConfig, json: bool) -> Result<(), Failure> {
+/// Every function state with a cause or in force; `held`: only those with a cause and not in
+/// force (what the budget held).
+async fn states(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    held: bool,
+) -> Result<Vec<Value>, Failure> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let states = read::states(&client, table(config)?)
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    for state in &states {
+    Ok(states
+        .into_iter()
+        .filter(|s| !held || s["inForce"] == Value::Bool(false))
+        .collect())
+}
+
+/// Every thing a function holds quarantined or has causes for (`held`: only the held ones),
+/// with its causes.
+pub async fn list(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    json: bool,
+    held: bool,
+) -> Result<(), Failure> {
+    for state in &states(sdk, config, held).await? {
         if json {
             println!("{state}");
         } else {
@@ -67,6 +86,51 @@ fn state_line(state: &Value) -> String {
             causes.join("; ")
         }
     )
+}
+
+/// Quarantine `things`, or with `all` every held thing, by hand.
+pub async fn approve(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    things: &[ThingName],
+    all: bool,
+    reason: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let things: Vec<ThingName> = if all {
+        let mut names: Vec<ThingName> = states(sdk, config, true)
+            .await?
+            .iter()
+            .filter_map(|s| {
+                s["thingName"]
+                    .as_str()
+                    .and_then(|n| ThingName::parse(n).ok())
+            })
+            .collect();
+        names.dedup();
+        names
+    } else {
+        things.to_vec()
+    };
+    if things.is_empty() {
+        println!("nothing is held");
+        return Ok(());
+    }
+    let args = crate::ActArgs {
+        things: things.iter().map(ToString::to_string).collect(),
+        reason: reason.to_owned(),
+        certificates: false,
+        dry_run: false,
+        json,
+    };
+    crate::act::run(
+        violation_core::Action::Quarantine,
+        &args,
+        &things,
+        config,
+        Some(sdk.clone()),
+    )
+    .await
 }
 
 /// The history of one thing, oldest first.

@@ -7,8 +7,9 @@
 //!   request per thing, run through the functions' own handler (`mitigation::Handler` on the
 //!   real adapters), so it does exactly what the functions do, idempotently, and logs alike.
 //!
-//! - `list` / `history THING`: the quarantine ledger (`--ledger-table`): what holds each
-//!   thing, and what happened to it.
+//! - `list` / `held` / `history THING`: the quarantine ledger (`--ledger-table`): what holds
+//!   each thing, what the budget held, and what happened to it; `approve THING...|--all`
+//!   carries out held quarantines.
 //!
 //! Exit status: 0 when everything asked for was done (or, for status, read or shown as
 //! unknown); 1 when an action failed, a request was rejected, or a thing is not registered;
@@ -75,6 +76,32 @@ enum Command {
     /// causes: what, by whom, since when (the quarantine ledger, --ledger-table).
     List {
         /// One JSON object per thing and function.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Things the blast-radius budget held: a cause is recorded, the function's mitigation is
+    /// not in force (the quarantine ledger, --ledger-table).
+    Held {
+        /// One JSON object per thing and function.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Carry out held quarantines: quarantine the things by hand (an operator cause, no
+    /// budget), as `quarantine` does.
+    Approve {
+        /// Thing names (or --all).
+        #[arg(value_name = "THING", required_unless_present = "all")]
+        things: Vec<String>,
+
+        /// Every held thing.
+        #[arg(long, conflicts_with = "things")]
+        all: bool,
+
+        /// Why: logged with the operator's user name, and sent as the request's reason.
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+
+        /// Print one JSON line per thing and function instead of a sentence.
         #[arg(long)]
         json: bool,
     },
@@ -181,7 +208,8 @@ async fn main() -> ExitCode {
             history_thing = vec![thing.clone()];
             &history_thing
         }
-        Command::List { .. } => &Vec::new(),
+        Command::Approve { things, .. } => things,
+        Command::List { .. } | Command::Held { .. } => &Vec::new(),
     };
     let things = match thing_names(names) {
         Ok(t) => t,
@@ -217,14 +245,28 @@ async fn main() -> ExitCode {
         (Command::Release(a), sdk) => {
             act::run(violation_core::Action::Release, a, &things, &config, sdk).await
         }
-        (Command::List { json }, Some(sdk)) => ledger::list(&sdk, &config, *json).await,
+        (Command::List { json }, Some(sdk)) => ledger::list(&sdk, &config, *json, false).await,
+        (Command::Held { json }, Some(sdk)) => ledger::list(&sdk, &config, *json, true).await,
+        (
+            Command::Approve {
+                all, reason, json, ..
+            },
+            Some(sdk),
+        ) => ledger::approve(&sdk, &config, &things, *all, reason, *json).await,
         (Command::History { json, .. }, Some(sdk)) => match things.first() {
             Some(thing) => ledger::history(&sdk, &config, thing, *json).await,
             None => Err(act::Failure::Usage("history needs a thing".into())),
         },
-        (Command::Status { .. } | Command::List { .. } | Command::History { .. }, None) => Err(
-            act::Failure::Usage("only quarantine and release have a dry run".into()),
-        ),
+        (
+            Command::Status { .. }
+            | Command::List { .. }
+            | Command::Held { .. }
+            | Command::Approve { .. }
+            | Command::History { .. },
+            None,
+        ) => Err(act::Failure::Usage(
+            "only quarantine and release have a dry run".into(),
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -157,3 +157,57 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
             .all(|i| i.get("caller") == Some(&AttributeValue::S("quarantinectl:alice".into())))
     );
 }
+
+/// Held by the budget: a cause recorded, nothing in force. `held` lists them, `approve --all`
+/// carries them out.
+#[tokio::test]
+async fn approve_all_carries_out_the_held_quarantines() {
+    use mitigation::FunctionKind;
+    use mitigation::ledger::{Cause, CauseChange, Ledger};
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(dynamodb.clone(), TABLE);
+    for n in 6..=8 {
+        let thing = violation_core::ThingName::parse(&format!("dev-{n}")).unwrap();
+        let cause = CauseChange::Add(Cause {
+            id: format!("v-{n}"),
+            kind: "detect-violation".into(),
+            occurred_at: 1,
+            recorded_at: 1,
+            ..Cause::default()
+        });
+        let recorded = ledger
+            .record(&thing, FunctionKind::ThingGroup, &cause)
+            .await
+            .unwrap();
+        assert!(recorded.state.desired() && !recorded.state.applied);
+    }
+    let held = quarantinectl(&aws, &moto, &["held"]);
+    let held = String::from_utf8_lossy(&held.stdout).to_string();
+    assert_eq!(held.lines().count(), 3, "{held}");
+    assert!(
+        held.contains("dev-7 group not in force: v-7 (detect-violation"),
+        "{held}"
+    );
+
+    quarantinectl(
+        &aws,
+        &moto,
+        &["approve", "--all", "--reason", "checked: real"],
+    );
+    let members = aws.group_members(GROUP);
+    assert!(
+        ["dev-6", "dev-7", "dev-8"]
+            .iter()
+            .all(|t| members.contains(*t)),
+        "{members:?}"
+    );
+    let held = quarantinectl(&aws, &moto, &["held"]);
+    assert!(
+        held.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&held.stdout)
+    );
+}

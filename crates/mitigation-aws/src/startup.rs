@@ -114,7 +114,9 @@ fn with_ledger(
     config: &FunctionConfig,
 ) -> Result<Handler, StartupError> {
     let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
-    let handler = handler.with_ledger(Arc::new(ledger), kind, config.min_quarantine);
+    let handler = handler
+        .with_ledger(Arc::new(ledger), kind, config.min_quarantine)
+        .with_max_things_per_record(config.max_things_per_record);
     Ok(match config.budget {
         Some(budget) => handler.with_budget(budget),
         None => handler,

@@ -101,6 +101,8 @@ pub struct FunctionConfig {
     /// `MAX_NEW_QUARANTINES` per `BUDGET_WINDOW_MINUTES` (100 per 60 minutes); none for an
     /// operator's own requests (quarantinectl).
     pub budget: Option<Budget>,
+    /// `MAX_THINGS_PER_RECORD`: with the ledger, a record naming more things is held (100).
+    pub max_things_per_record: usize,
     /// `RELEASE_SOURCES`: the mitigation request sources trusted to release (none by default).
     pub release_sources: ReleaseSources,
     /// `PROTECTED_THINGS`: things never quarantined automatically (names, `prefix*`).
@@ -131,6 +133,7 @@ impl Default for FunctionConfig {
                 max_new: 100,
                 window_ms: 3_600_000,
             }),
+            max_things_per_record: 100,
             release_sources: ReleaseSources::default(),
             protected_things: ProtectedThings::default(),
             aws: AwsSettings::default(),
@@ -427,6 +430,7 @@ mod tests {
             ("MIN_QUARANTINE_MINUTES", "-1"),
             ("MAX_NEW_QUARANTINES", "0"),
             ("BUDGET_WINDOW_MINUTES", "0"),
+            ("MAX_THINGS_PER_RECORD", "0"),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

@@ -84,6 +84,8 @@ pub struct Handler {
     release_sources: Option<ReleaseSources>,
     protected: ProtectedThings,
     ledger: Option<LedgerUse>,
+    /// `MAX_THINGS_PER_RECORD` (with the ledger).
+    max_things_per_record: usize,
 }
 
 /// The ledger a function acts from, and its own place in it.
@@ -191,7 +193,15 @@ impl Handler {
             release_sources: None,
             protected: ProtectedThings::default(),
             ledger: None,
+            max_things_per_record: usize::MAX,
         }
+    }
+
+    /// With the ledger: a record naming more things than this has its quarantines held, not
+    /// carried out (`MAX_THINGS_PER_RECORD`).
+    pub fn with_max_things_per_record(mut self, max: usize) -> Self {
+        self.max_things_per_record = max;
+        self
     }
 
     /// Act from the quarantine ledger (`LEDGER_TABLE`) as `function`: each record changes
@@ -406,7 +416,11 @@ impl Handler {
         let done: HashMap<&Target, Mitigation> =
             match self.ledger.as_ref().filter(|_| !self.dry_run) {
                 Some(ledger) => {
-                    self.run_from_ledger(ledger, &plan, &verdicts, invocation)
+                    let sizes: Vec<usize> = resolved
+                        .iter()
+                        .map(|r| targets(&r.resolution).len())
+                        .collect();
+                    self.run_from_ledger(ledger, &plan, &verdicts, &sizes, invocation)
                         .await
                 }
                 None => {

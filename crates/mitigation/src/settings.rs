@@ -445,6 +445,18 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "MAX_THINGS_PER_RECORD",
+        default: DefaultValue::Value("100"),
+        doc: "With the ledger: a record that names more things than this (an audit, a certificate shared by a fleet) has its quarantines held, not carried out; its causes stay recorded (1 to 1000000).",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.max_things_per_record = config::parse_number(name, v, 1, 1_000_000)? as usize;
+            Ok(())
+        }),
+    },
+    Setting {
         name: "METRICS_NAMESPACE",
         default: DefaultValue::Value("IotQuarantine"),
         doc: "The CloudWatch namespace of the functions' embedded-metric-format figures.",

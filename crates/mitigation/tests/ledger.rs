@@ -326,3 +326,57 @@ async fn beyond_the_budget_records_are_held_and_a_thing_counts_once_across_funct
     assert!(!shadowed.contains(&held_thing));
     assert_eq!(mitigation::metrics::Figures::of(&report).held, 1);
 }
+
+/// A Security Hub finding naming `things`.
+fn finding_naming(things: &[&str]) -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/direct-securityhub-imported.json"
+    );
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let template = event["detail"]["findings"][0]["Resources"][0].clone();
+    let resources: Vec<Value> = things
+        .iter()
+        .map(|t| {
+            let mut r = template.clone();
+            r["Id"] = json!(format!("arn:aws:iot:eu-west-1:123456789012:thing/{t}"));
+            r["Details"]["Other"]["ThingName"] = json!(t);
+            r
+        })
+        .collect();
+    event["detail"]["findings"][0]["Resources"] = json!(resources);
+    event
+}
+
+#[tokio::test]
+async fn a_record_naming_too_many_things_is_held_with_its_causes_recorded() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO).with_max_things_per_record(2);
+    let report = h
+        .handle(&finding_naming(&["cam-07", "cam-08", "cam-09"]))
+        .await
+        .expect("event");
+    let record = &report.records[0];
+    assert_eq!(record.things, ["cam-07", "cam-08", "cam-09"]);
+    assert_eq!(record.outcome.as_str(), "held");
+    assert!(!record.failed());
+    let why = record.to_json()["heldBecause"].as_str().unwrap().to_owned();
+    assert!(
+        why.contains("MAX_THINGS_PER_RECORD") && why.contains("names 3 things"),
+        "{why}"
+    );
+    assert!(action.calls().is_empty(), "{:?}", action.calls());
+    for thing in ["cam-07", "cam-08", "cam-09"] {
+        let state = ledger.state(thing, GROUP);
+        assert!(state.desired() && !state.applied, "{thing}");
+        assert_eq!(ledger.history(thing)[0].outcome, "held");
+    }
+    // Two things in one record are within the limit.
+    let report = h
+        .handle(&finding_naming(&["cam-10", "cam-11"]))
+        .await
+        .expect("event");
+    assert_eq!(report.records[0].outcome.as_str(), "done");
+    assert_eq!(action.calls().len(), 2);
+}

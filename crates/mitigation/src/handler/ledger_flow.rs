@@ -52,6 +52,7 @@ impl Handler {
         ledger: &LedgerUse,
         plan: &BatchPlan<'w>,
         verdicts: &[Verdict],
+        sizes: &[usize],
         invocation: Invocation<'_>,
     ) -> HashMap<&'w Target, Mitigation> {
         let mut things: Vec<(&ThingName, Vec<&Work<'w>>)> = Vec::new();
@@ -64,13 +65,38 @@ impl Handler {
             things[at].1.push(work);
         }
         stream::iter(things)
-            .map(|(thing, works)| self.thing_round(ledger, thing, works, verdicts, invocation))
+            .map(|(thing, works)| {
+                let oversized = self.oversized(&works, verdicts, sizes);
+                self.thing_round(ledger, thing, works, verdicts, oversized, invocation)
+            })
             .buffered(self.max_concurrency)
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// `MAX_THINGS_PER_RECORD`: why a quarantine of this thing is held when one of the
+    /// records asking for it names too many things.
+    fn oversized(
+        &self,
+        works: &[&Work<'_>],
+        verdicts: &[Verdict],
+        sizes: &[usize],
+    ) -> Option<String> {
+        let max = self.max_things_per_record;
+        works
+            .iter()
+            .filter(|w| w.target.action == Action::Quarantine)
+            .flat_map(|w| w.members.iter())
+            .find(|&&i| sizes[i] > max)
+            .map(|&i| {
+                format!(
+                    "MAX_THINGS_PER_RECORD: record {} names {} things (at most {max} are acted on automatically)",
+                    verdicts[i].record_id, sizes[i]
+                )
+            })
     }
 
     /// One thing: record every cause change, reconcile, report each (action, thing).
@@ -80,6 +106,7 @@ impl Handler {
         thing: &ThingName,
         works: Vec<&Work<'w>>,
         verdicts: &[Verdict],
+        oversized: Option<String>,
         invocation: Invocation<'_>,
     ) -> Vec<(&'w Target, Mitigation)> {
         let span = tracing::info_span!(
@@ -93,7 +120,7 @@ impl Handler {
                 let failed = failed(vec![], deadline_error(thing), DEADLINE_STEP, thing);
                 works.iter().map(|w| (w.target, failed.clone())).collect()
             } else {
-                self.round(ledger, thing, &works, verdicts, invocation)
+                self.round(ledger, thing, &works, verdicts, oversized, invocation)
                     .await
             };
             for (_, mitigation) in &mut results {
@@ -111,6 +138,7 @@ impl Handler {
         thing: &ThingName,
         works: &[&Work<'w>],
         verdicts: &[Verdict],
+        oversized: Option<String>,
         invocation: Invocation<'_>,
     ) -> Vec<(&'w Target, Mitigation)> {
         let now = (ledger.clock)();
@@ -170,7 +198,10 @@ impl Handler {
                 round.history(&asked, state, actions, ended)
             };
         let reconciled = match state {
-            Some(state) => self.reconcile(ledger, thing, state, &history).await,
+            Some(state) => {
+                self.reconcile(ledger, thing, state, oversized.as_deref(), &history)
+                    .await
+            }
             // Only protected quarantines: nothing recorded, nothing to reconcile.
             None => {
                 let state = FunctionState::default();
@@ -226,6 +257,7 @@ impl Handler {
         ledger: &LedgerUse,
         thing: &ThingName,
         mut state: FunctionState,
+        oversized: Option<&str>,
         history: &HistoryOf<'_>,
     ) -> Reconciled {
         let mut actual = state.applied;
@@ -239,7 +271,10 @@ impl Handler {
                     Action::Release
                 };
                 if desired && !state.applied {
-                    match self.claim(ledger, thing, &state, &actions, history).await {
+                    match self
+                        .claim(ledger, thing, &state, &actions, oversized, history)
+                        .await
+                    {
                         Ok(None) => {}
                         Ok(Some(reason)) => {
                             return Reconciled {
@@ -332,28 +367,33 @@ impl Handler {
         }
     }
 
-    /// Before a free thing is quarantined: count it in the budget. `Some(why)` when the
-    /// budget is spent (the history then says the record was held).
+    /// Before a free thing is quarantined: hold it when a record asking for it names too many
+    /// things, else count it in the budget. `Some(why)` when held (the history then says so).
     async fn claim(
         &self,
         ledger: &LedgerUse,
         thing: &ThingName,
         state: &FunctionState,
         actions: &[ActionReport],
+        oversized: Option<&str>,
         history: &HistoryOf<'_>,
     ) -> Result<Option<String>, ActionError> {
-        let Some(budget) = ledger.budget else {
-            return Ok(None);
-        };
-        let window = budget.window_start((ledger.clock)());
-        match ledger.ledger.claim(thing, window, budget.max_new).await? {
-            Claim::Granted => Ok(None),
-            Claim::Exhausted => {
-                let entries = history(state, actions, Some("held"));
-                ledger.ledger.append(thing, &entries).await?;
-                Ok(Some(budget.describe(window)))
+        let held = match (oversized, ledger.budget) {
+            (Some(reason), _) => Some(reason.to_owned()),
+            (None, None) => None,
+            (None, Some(budget)) => {
+                let window = budget.window_start((ledger.clock)());
+                match ledger.ledger.claim(thing, window, budget.max_new).await? {
+                    Claim::Granted => None,
+                    Claim::Exhausted => Some(budget.describe(window)),
+                }
             }
+        };
+        if held.is_some() {
+            let entries = history(state, actions, Some("held"));
+            ledger.ledger.append(thing, &entries).await?;
         }
+        Ok(held)
     }
 
     /// An action failed: the record fails and its redelivery acts again, provided the

@@ -218,6 +218,44 @@ pub async fn data_client(endpoint: &str) -> aws_sdk_iotdataplane::Client {
     sdk::data_client(endpoint, ClientSettings::attempts(1))
 }
 
+/// A DynamoDB client for `endpoint` (us-east-1, static credentials, 1 attempt).
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    sdk::dynamodb_client(endpoint, ClientSettings::attempts(1))
+}
+
+/// Creates the quarantine ledger's table as infra/template.yaml describes it (partition key
+/// `thing`, sort key `sk`, both strings; on demand). Panics on error.
+pub async fn create_ledger_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key schema element")
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("thing"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("thing", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"));
+}
+
 /// Creates a thing. Panics on error.
 pub async fn create_thing(client: &aws_sdk_iot::Client, name: &str) {
     client

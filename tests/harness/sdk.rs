@@ -75,6 +75,19 @@ pub fn data_client(endpoint: &str, settings: ClientSettings) -> aws_sdk_iotdatap
     aws_sdk_iotdataplane::Client::from_conf(config)
 }
 
+/// A DynamoDB client on `endpoint` (moto's, for the quarantine ledger).
+pub fn dynamodb_client(endpoint: &str, settings: ClientSettings) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(credentials())
+        .endpoint_url(endpoint)
+        .retry_config(settings.retry())
+        .timeout_config(settings.timeouts())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
 /// Shared SDK configuration on `endpoint` with one attempt per call: what the functions'
 /// start-up builds its clients from (`mitigation_aws::startup::build_handler_on`).
 pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {

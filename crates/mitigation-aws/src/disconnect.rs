@@ -10,7 +10,8 @@ use crate::errors::classify;
 /// Cut a quarantined thing's live MQTT connection (DeleteConnection on its client id, which
 /// by convention is the thing name), so that its next connect is authorized under the
 /// quarantine policy. The persistent session is kept (the device gets its shadow delta when
-/// it reconnects). A client that is not connected is already where the quarantine wants it.
+/// it reconnects); its last will is not published. A client that is not connected is
+/// already where the quarantine wants it.
 pub struct ConnectionCut {
     client: aws_sdk_iotdataplane::Client,
 }
@@ -40,6 +41,8 @@ impl MitigationAction for ConnectionCut {
                 .client
                 .delete_connection()
                 .client_id(thing.as_str())
+                // A quarantined device's last will is its own word: not published on a cut.
+                .prevent_will_message(true)
                 .send()
                 .await;
             match result {

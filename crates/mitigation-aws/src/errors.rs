@@ -24,6 +24,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "RequestTimeoutException",
     "VersionConflictException",
     "ConflictException",
+    "ProvisionedThroughputExceededException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
 ];
 
 /// Classify a failed SDK call by its AWS error code (IoT throttles with HTTP 400, so the

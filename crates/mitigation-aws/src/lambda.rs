@@ -37,6 +37,7 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         shadow_name = config.shadow_name.as_deref().unwrap_or(""),
         max_concurrency = config.max_concurrency,
         disconnect = config.disconnect && kind == FunctionKind::ThingGroup,
+        ledger_table = config.ledger_table.as_deref().unwrap_or(""),
         certificate_record_attribute = if kind == FunctionKind::Certificate {
             config.certificate_record_attribute.as_str()
         } else {
@@ -53,14 +54,22 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
     // The Function dimension is the deployed function's name, as in its alarms.
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .unwrap_or_else(|_| kind.mitigation().name().to_owned());
-    let handler = Arc::new(handler.with_metrics(MetricsSink {
-        namespace: config.metrics_namespace.clone(),
-        function,
-    }));
+    let handler = Arc::new(
+        handler
+            .with_release_sources(config.release_sources.clone())
+            .with_metrics(MetricsSink {
+                namespace: config.metrics_namespace.clone(),
+                function,
+            }),
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let deadline = Deadline(Some(event.context.deadline()));
-        async move { handler.handle_invocation(event.payload, deadline).await }
+        async move {
+            handler
+                .handle_request(event.payload, deadline, &event.context.request_id)
+                .await
+        }
     }))
     .await
 }

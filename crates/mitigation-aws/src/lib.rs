@@ -12,6 +12,7 @@
 //!   subjects);
 //! - `fan_out` (feature `fan-out`): an audit's devices sent through the function's own
 //!   SQS queue;
+//! - `ledger` (feature `ledger`): the quarantine ledger on DynamoDB (`LEDGER_TABLE`);
 //! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
 //! - [`warm_up`]: the mitigations' connections opened during init;
 //! - [`lambda`]: the Lambda start-up shared by the function binaries.
@@ -27,6 +28,8 @@ pub mod errors;
 pub mod fan_out;
 pub mod group;
 pub mod lambda;
+#[cfg(feature = "ledger")]
+pub mod ledger;
 pub mod lookups;
 pub mod sdk;
 #[cfg(feature = "data-plane")]

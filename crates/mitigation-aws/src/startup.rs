@@ -26,6 +26,8 @@ pub enum StartupError {
     NotBuiltIn(DataPlaneAction),
     #[error("FANOUT_QUEUE_URL is set, but this binary was built without the `fan-out` feature")]
     FanOutNotBuiltIn,
+    #[error("LEDGER_TABLE is set, but this binary was built without the `ledger` feature")]
+    LedgerNotBuiltIn,
 }
 
 /// Build a handler that performs `kinds` with the real AWS SDK clients. The only call made
@@ -115,12 +117,17 @@ async fn build_function_on(
         .with_max_concurrency(config.max_concurrency)
         .with_certificate_things(directory.clone())
         .with_audit_findings(directory)
-        .with_verify_violation(config.verify_violation);
+        .with_verify_violation(config.verify_violation)
+        .with_protected_things(config.protected_things.clone());
     if config.policy.release_on_clear || config.verify_violation {
         handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
     }
     if let Some(queue_url) = &config.fan_out_queue_url {
         handler = with_fan_out(handler, &sdk, queue_url)?;
+    }
+    // A function acts from its own place in the ledger; a dry run writes nothing.
+    if let (Some(table), [kind], false) = (&config.ledger_table, kinds, config.dry_run) {
+        handler = with_ledger(handler, &sdk, table, *kind, config)?;
     }
     let mut warm_up: Vec<WarmUpTarget> = Vec::new();
     if iot_warm_up {
@@ -164,6 +171,35 @@ fn certificate_quarantine(
         (CertificateAction::Deactivate, Some(policy)) => Ok(quarantine.knowing(policy)),
         (CertificateAction::Deactivate, None) => Ok(quarantine),
     }
+}
+
+#[cfg(feature = "ledger")]
+fn with_ledger(
+    handler: Handler,
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    kind: FunctionKind,
+    config: &FunctionConfig,
+) -> Result<Handler, StartupError> {
+    let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    let handler = handler
+        .with_ledger(Arc::new(ledger), kind, config.min_quarantine)
+        .with_max_things_per_record(config.max_things_per_record);
+    Ok(match config.budget {
+        Some(budget) => handler.with_budget(budget),
+        None => handler,
+    })
+}
+
+#[cfg(not(feature = "ledger"))]
+fn with_ledger(
+    _handler: Handler,
+    _sdk: &aws_config::SdkConfig,
+    _table: &str,
+    _kind: FunctionKind,
+    _config: &FunctionConfig,
+) -> Result<Handler, StartupError> {
+    Err(StartupError::LedgerNotBuiltIn)
 }
 
 #[cfg(feature = "fan-out")]

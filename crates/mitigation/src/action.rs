@@ -119,6 +119,14 @@ pub enum KeptBecause {
     /// A certificate is not deactivated: other things use it too, and deactivating it
     /// could take them offline.
     SharedCertificate,
+    /// A quarantine is not carried out: the thing is protected (`PROTECTED_THINGS`).
+    Protected,
+    /// A clear is recorded but the thing stays: other causes of its quarantine are active
+    /// (the ledger).
+    OtherCauses,
+    /// A clear came less than `MIN_QUARANTINE_MINUTES` after its cause was recorded: the
+    /// cause stays, the thing stays quarantined until an operator releases it.
+    MinQuarantineTime,
 }
 
 impl KeptBecause {
@@ -127,6 +135,9 @@ impl KeptBecause {
             KeptBecause::ActiveViolations => "other-active-violations",
             KeptBecause::QuarantinedInBatch => "quarantined-in-batch",
             KeptBecause::SharedCertificate => "shared-certificate",
+            KeptBecause::Protected => "protected",
+            KeptBecause::OtherCauses => "other-causes",
+            KeptBecause::MinQuarantineTime => "min-quarantine-time",
         }
     }
 }

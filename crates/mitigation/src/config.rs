@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use violation_core::DecisionPolicy;
 
+use crate::ledger::Budget;
 use crate::settings::{self, Reader};
+use crate::trust::{ProtectedThings, ReleaseSources};
 
 /// Default static thing group that carries the deny policy.
 pub const DEFAULT_QUARANTINE_GROUP: &str = "Quarantine";
@@ -103,6 +105,20 @@ pub struct FunctionConfig {
     pub metrics_namespace: String,
     pub stack: StackSettings,
     pub doctor: DoctorSettings,
+    /// `LEDGER_TABLE`: the DynamoDB table of the quarantine ledger; none: no ledger.
+    pub ledger_table: Option<String>,
+    /// `MIN_QUARANTINE_MINUTES`: a clear sooner than this after its cause was recorded does
+    /// not release (default 10 minutes).
+    pub min_quarantine: Duration,
+    /// `MAX_NEW_QUARANTINES` per `BUDGET_WINDOW_MINUTES` (100 per 60 minutes); none for an
+    /// operator's own requests (quarantinectl).
+    pub budget: Option<Budget>,
+    /// `MAX_THINGS_PER_RECORD`: with the ledger, a record naming more things is held (100).
+    pub max_things_per_record: usize,
+    /// `RELEASE_SOURCES`: the mitigation request sources trusted to release (none by default).
+    pub release_sources: ReleaseSources,
+    /// `PROTECTED_THINGS`: things never quarantined automatically (names, `prefix*`).
+    pub protected_things: ProtectedThings,
     pub aws: AwsSettings,
 }
 
@@ -179,6 +195,15 @@ impl Default for FunctionConfig {
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
             stack: StackSettings::default(),
             doctor: DoctorSettings::default(),
+            ledger_table: None,
+            min_quarantine: Duration::from_secs(600),
+            budget: Some(Budget {
+                max_new: 100,
+                window_ms: 3_600_000,
+            }),
+            max_things_per_record: 100,
+            release_sources: ReleaseSources::default(),
+            protected_things: ProtectedThings::default(),
             aws: AwsSettings::default(),
         }
     }
@@ -440,6 +465,17 @@ pub(crate) fn url_prefix(variable: &'static str, value: String) -> Result<String
     Ok(v.to_owned())
 }
 
+/// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
+pub(crate) fn table_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    if !(3..=255).contains(&name.len()) || !name.chars().all(valid) {
+        let problem = "expected a DynamoDB table name: 3 to 255 letters, digits or any of _-.";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
+}
+
 /// `https://` is added to a bare host name such as `abc123-ats.iot.eu-west-1.amazonaws.com`.
 pub(crate) fn endpoint(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let v = value.trim();
@@ -630,6 +666,12 @@ mod tests {
                 "DEAD_LETTER_QUEUE_URLS",
                 "https://sqs.us-east-1.amazonaws.com/1/a,b",
             ),
+            ("LEDGER_TABLE", "a b"),
+            ("LEDGER_TABLE", "ab"),
+            ("MIN_QUARANTINE_MINUTES", "-1"),
+            ("MAX_NEW_QUARANTINES", "0"),
+            ("BUDGET_WINDOW_MINUTES", "0"),
+            ("MAX_THINGS_PER_RECORD", "0"),
         ] {
             assert_eq!(
                 config(&[(var, value)]).map_err(|e| e.variable),

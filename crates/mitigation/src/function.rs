@@ -10,7 +10,7 @@ use crate::config::FunctionConfig;
 use crate::handler::Handler;
 
 /// The mitigation a function performs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FunctionKind {
     /// `quarantine-group`: membership of the static quarantine thing group.
     ThingGroup,
@@ -41,6 +41,15 @@ impl FunctionKind {
         }
     }
 
+    /// The function's name in the ledger's keys (`fn#group`, `fn#shadow`, `fn#certificate`).
+    pub fn ledger_name(self) -> &'static str {
+        match self {
+            FunctionKind::ThingGroup => "group",
+            FunctionKind::Shadow => "shadow",
+            FunctionKind::Certificate => "certificate",
+        }
+    }
+
     /// The mitigations this function performs with `config`, in order.
     pub fn mitigations(self, config: &FunctionConfig) -> Vec<MitigationKind> {
         match self {
@@ -62,6 +71,7 @@ pub fn dry_run_handler(kinds: &[FunctionKind], config: &FunctionConfig) -> Handl
     Handler::new(config.policy.clone(), actions)
         .with_dry_run(true)
         .with_max_concurrency(config.max_concurrency)
+        .with_protected_things(config.protected_things.clone())
 }
 
 /// Names an action in a dry run. A dry-run handler never applies actions; if one were

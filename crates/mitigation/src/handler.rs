@@ -18,18 +18,27 @@ use crate::action::{
     MitigationAction, Retry,
 };
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
+use crate::function::FunctionKind;
+use crate::ledger::Ledger;
 use crate::metrics::{Figures, MetricsSink};
 use crate::report::{
     ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport, log_record,
     record_mitigation,
 };
 use crate::targets::{Resolution, Resolved, Resolver, Target};
+use crate::trust::{ProtectedThings, ReleaseSources};
+
+mod ledger_flow;
 
 /// The label of the check before a release in action reports.
 pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
 /// The label of work not started because the invocation's deadline was near, in action
 /// reports.
 pub const DEADLINE_STEP: &str = "deadline";
+
+/// With the ledger, a record naming more subjects than this is still rejected rather than
+/// held: holding it would write a cause per thing, more than one invocation should.
+pub const HELD_RECORD_CEILING: usize = 10_000;
 
 /// Work not started this close to the invocation's deadline is handed back for a retry
 /// (an audit with thousands of findings may not fit in one invocation).
@@ -76,6 +85,31 @@ pub struct Handler {
     dry_run: bool,
     max_concurrency: usize,
     metrics: Option<MetricsSink>,
+    release_sources: Option<ReleaseSources>,
+    protected: ProtectedThings,
+    ledger: Option<LedgerUse>,
+    /// `MAX_THINGS_PER_RECORD` (with the ledger).
+    max_things_per_record: usize,
+}
+
+/// The ledger a function acts from, and its own place in it.
+struct LedgerUse {
+    ledger: Arc<dyn Ledger>,
+    function: FunctionKind,
+    /// `MIN_QUARANTINE_MINUTES`, in milliseconds.
+    min_quarantine_ms: i64,
+    /// Now, in epoch milliseconds (tests set their own).
+    clock: fn() -> i64,
+    /// The blast-radius budget, when one is set.
+    budget: Option<crate::ledger::Budget>,
+}
+
+/// What one invocation's work needs to know besides its records.
+#[derive(Debug, Clone, Copy)]
+struct Invocation<'a> {
+    deadline: Deadline,
+    /// The Lambda request id, empty outside Lambda.
+    request_id: &'a str,
 }
 
 /// One call the batch needs: an action on a thing, shared by every record that asks for it.
@@ -160,7 +194,69 @@ impl Handler {
             dry_run: false,
             max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
             metrics: None,
+            release_sources: None,
+            protected: ProtectedThings::default(),
+            ledger: None,
+            max_things_per_record: usize::MAX,
         }
+    }
+
+    /// With the ledger: a record naming more things than this has its quarantines held, not
+    /// carried out (`MAX_THINGS_PER_RECORD`). The decision then rejects only records beyond
+    /// [`HELD_RECORD_CEILING`] (or `max`, if larger), instead of every record beyond `max`.
+    pub fn with_max_things_per_record(mut self, max: usize) -> Self {
+        self.max_things_per_record = max;
+        self.policy.max_things_per_record = max.max(HELD_RECORD_CEILING);
+        self
+    }
+
+    /// Act from the quarantine ledger (`LEDGER_TABLE`) as `function`: each record changes
+    /// the thing's causes, then the function's mitigation is brought in line with them. A
+    /// clear less than `min_quarantine` after its cause was recorded does not release.
+    pub fn with_ledger(
+        mut self,
+        ledger: Arc<dyn Ledger>,
+        function: FunctionKind,
+        min_quarantine: Duration,
+    ) -> Self {
+        self.ledger = Some(LedgerUse {
+            ledger,
+            function,
+            min_quarantine_ms: min_quarantine.as_millis() as i64,
+            clock: crate::ledger::time::now_millis,
+            budget: None,
+        });
+        self
+    }
+
+    /// With the ledger: at most `budget.max_new` things go from free to quarantined per
+    /// window; beyond, records are held.
+    pub fn with_budget(mut self, budget: crate::ledger::Budget) -> Self {
+        if let Some(ledger) = &mut self.ledger {
+            ledger.budget = Some(budget);
+        }
+        self
+    }
+
+    /// The ledger's clock (tests).
+    pub fn with_ledger_clock(mut self, clock: fn() -> i64) -> Self {
+        if let Some(ledger) = &mut self.ledger {
+            ledger.clock = clock;
+        }
+        self
+    }
+
+    /// `RELEASE_SOURCES`: a release request from any other source is refused. Set by the
+    /// functions and replay; quarantinectl, the operator's own path, does not screen.
+    pub fn with_release_sources(mut self, sources: ReleaseSources) -> Self {
+        self.release_sources = Some(sources);
+        self
+    }
+
+    /// `PROTECTED_THINGS`: these things are kept, never quarantined.
+    pub fn with_protected_things(mut self, protected: ProtectedThings) -> Self {
+        self.protected = protected;
+        self
     }
 
     /// Check the thing's other active violations before a release (and, with
@@ -224,7 +320,22 @@ impl Handler {
         event: Value,
         deadline: Deadline,
     ) -> Result<LambdaAnswer, InvocationFailure> {
-        match self.handle_until(&event, deadline).await {
+        self.handle_request(event, deadline, "").await
+    }
+
+    /// [`Handler::handle_invocation`] naming the Lambda request, which the ledger's history
+    /// records.
+    pub async fn handle_request(
+        &self,
+        event: Value,
+        deadline: Deadline,
+        request_id: &str,
+    ) -> Result<LambdaAnswer, InvocationFailure> {
+        let invocation = Invocation {
+            deadline,
+            request_id,
+        };
+        match self.decide_and_act(&event, invocation).await {
             Ok(report) => {
                 report.records.iter().for_each(log_record);
                 if let Some(sink) = &self.metrics {
@@ -254,11 +365,23 @@ impl Handler {
         event: &Value,
         deadline: Deadline,
     ) -> Result<EventReport, EventError> {
+        let invocation = Invocation {
+            deadline,
+            request_id: "",
+        };
+        self.decide_and_act(event, invocation).await
+    }
+
+    async fn decide_and_act(
+        &self,
+        event: &Value,
+        invocation: Invocation<'_>,
+    ) -> Result<EventReport, EventError> {
         let decoded = decode_event(event)?;
         let verdicts = decide_event(&decoded, &self.policy);
         Ok(EventReport {
             trigger: decoded.trigger,
-            records: self.execute(verdicts, deadline).await,
+            records: self.execute(verdicts, invocation).await,
         })
     }
 
@@ -280,7 +403,15 @@ impl Handler {
     /// Act on decided records. Each record's subjects are resolved to things first; then
     /// every (action, thing) of the batch gets one call however many records ask for it,
     /// at most `max_concurrency` at once, each in a span naming the record and thing.
-    async fn execute(&self, verdicts: Vec<Verdict>, deadline: Deadline) -> Vec<RecordReport> {
+    async fn execute(
+        &self,
+        verdicts: Vec<Verdict>,
+        invocation: Invocation<'_>,
+    ) -> Vec<RecordReport> {
+        let verdicts: Vec<Verdict> = match &self.release_sources {
+            Some(sources) => verdicts.into_iter().map(|v| sources.screen(v)).collect(),
+            None => verdicts,
+        };
         let resolver = self.resolver();
         let resolved: Vec<Resolved> = stream::iter(verdicts.iter())
             .map(|v| resolver.resolve(v))
@@ -288,11 +419,24 @@ impl Handler {
             .collect()
             .await;
         let plan = BatchPlan::new(&resolved);
-        let done: HashMap<&Target, Mitigation> = stream::iter(plan.work.iter())
-            .map(|work| self.run_work(work, &plan, &verdicts, deadline))
-            .buffered(self.max_concurrency)
-            .collect()
-            .await;
+        let done: HashMap<&Target, Mitigation> =
+            match self.ledger.as_ref().filter(|_| !self.dry_run) {
+                Some(ledger) => {
+                    let sizes: Vec<usize> = resolved
+                        .iter()
+                        .map(|r| targets(&r.resolution).len())
+                        .collect();
+                    self.run_from_ledger(ledger, &plan, &verdicts, &sizes, invocation)
+                        .await
+                }
+                None => {
+                    stream::iter(plan.work.iter())
+                        .map(|work| self.run_work(work, &plan, &verdicts, invocation.deadline))
+                        .buffered(self.max_concurrency)
+                        .collect()
+                        .await
+                }
+            };
         let reports: Vec<Mitigation> = resolved
             .iter()
             .map(|r| record_mitigation(&r.resolution, &done))
@@ -325,8 +469,15 @@ impl Handler {
             records = work.members.len(),
         );
         let kept = match action {
-            Action::Release => plan.quarantined_by(thing, verdicts),
-            Action::Quarantine => None,
+            Action::Release => plan
+                .quarantined_by(thing, verdicts)
+                .map(|held_by| (KeptBecause::QuarantinedInBatch, held_by)),
+            Action::Quarantine => self.protected.protecting(thing).map(|pattern| {
+                (
+                    KeptBecause::Protected,
+                    vec![format!("PROTECTED_THINGS: {pattern}")],
+                )
+            }),
         };
         let own: Vec<&str> = work
             .members
@@ -335,10 +486,9 @@ impl Handler {
             .collect();
         let mitigation = async {
             match kept {
-                Some(held_by) => Mitigation::without_calls(RecordOutcome::Kept {
-                    because: KeptBecause::QuarantinedInBatch,
-                    held_by,
-                }),
+                Some((because, held_by)) => {
+                    Mitigation::without_calls(RecordOutcome::Kept { because, held_by })
+                }
                 None if deadline.near() => Mitigation {
                     actions: vec![ActionReport {
                         action: DEADLINE_STEP,

@@ -8,6 +8,9 @@
 //!   (de-duplication, bounded concurrency, the release check, a tracing span per record);
 //! - [`targets`]: a record's subjects resolved to things (certificates, audit findings,
 //!   verification of Detect alarms);
+//! - [`ledger`]: the quarantine ledger (causes, applied, history) the functions act from;
+//! - [`trust`]: who may release through a request (`RELEASE_SOURCES`), and the things never
+//!   quarantined automatically (`PROTECTED_THINGS`);
 //! - [`report`]: what happened to each record, its JSON line and its log line;
 //! - [`answer`]: the answer to Lambda (SQS partial batch response, SNS summary or failure);
 //! - [`metrics`]: CloudWatch embedded-metric-format figures per invocation;
@@ -24,6 +27,7 @@ pub mod certificates;
 pub mod config;
 pub mod function;
 pub mod handler;
+pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod report;
@@ -31,6 +35,7 @@ pub mod settings;
 pub mod targets;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trust;
 
 pub use action::{
     ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,

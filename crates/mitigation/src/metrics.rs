@@ -1,5 +1,5 @@
 //! CloudWatch embedded-metric-format (EMF) figures, one document per invocation: things
-//! quarantined and released, records ignored, kept, rejected and failed, by function.
+//! quarantined and released, records ignored, kept, held, rejected and failed, by function.
 //! CloudWatch extracts metrics only from a log event that is the EMF document itself, so
 //! the document is written to stdout as its own line, not inside a tracing event.
 
@@ -24,6 +24,8 @@ pub struct Figures {
     pub released: usize,
     pub ignored: usize,
     pub kept: usize,
+    /// Records held by the blast-radius budget (the ledger's `MAX_NEW_QUARANTINES`).
+    pub held: usize,
     pub rejected: usize,
     pub failed: usize,
 }
@@ -56,6 +58,7 @@ impl Figures {
             },
             RecordOutcome::DryRun | RecordOutcome::Ignored => self.ignored += 1,
             RecordOutcome::Kept { .. } => self.kept += 1,
+            RecordOutcome::Held { .. } => self.held += 1,
             RecordOutcome::Rejected(_) => self.rejected += 1,
             RecordOutcome::Failed { .. } => self.failed += 1,
         }
@@ -68,6 +71,7 @@ impl Figures {
             ("Released", self.released),
             ("Ignored", self.ignored),
             ("Kept", self.kept),
+            ("Held", self.held),
             ("Rejected", self.rejected),
             ("Failed", self.failed),
         ];
@@ -143,6 +147,7 @@ mod tests {
                 "Released",
                 "Ignored",
                 "Kept",
+                "Held",
                 "Rejected",
                 "Failed"
             ]

@@ -90,6 +90,11 @@ pub enum RecordOutcome {
         because: KeptBecause,
         held_by: Vec<String>,
     },
+    /// Not acted on, and not lost: the blast-radius budget is spent; the cause stays recorded
+    /// in the ledger until the budget allows or an operator approves.
+    Held {
+        reason: String,
+    },
     /// Malformed: can never succeed.
     Rejected(RejectReason),
     /// At least one action failed after the SDK's retries.
@@ -105,6 +110,7 @@ impl RecordOutcome {
             RecordOutcome::DryRun => "dry-run",
             RecordOutcome::Ignored => "ignored",
             RecordOutcome::Kept { .. } => "kept",
+            RecordOutcome::Held { .. } => "held",
             RecordOutcome::Rejected(_) => "rejected",
             RecordOutcome::Failed { .. } => "failed",
         }
@@ -339,6 +345,9 @@ impl RecordReport {
                 map.insert("keptBecause".into(), Value::from(because.as_str()));
                 map.insert("heldBy".into(), json!(held_by));
             }
+            if let RecordOutcome::Held { reason } = &self.outcome {
+                map.insert("heldBecause".into(), Value::from(reason.as_str()));
+            }
             if let Some(failure) = self.failure() {
                 map.insert(
                     "retryable".into(),
@@ -384,6 +393,7 @@ pub fn log_record(report: &RecordReport) {
         LOG_NOTES_MAX,
     );
     let finding_ids = capped_list(f.finding_ids.iter().map(String::as_str), ",", LOG_FIELD_MAX);
+    let thing_names = capped_list(report.things.iter().map(String::as_str), ",", LOG_FIELD_MAX);
     let field = |text: Option<&str>| capped(text.unwrap_or(""), LOG_FIELD_MAX).into_owned();
     let reason = v.reason();
     macro_rules! record_event {
@@ -394,6 +404,7 @@ pub fn log_record(report: &RecordReport) {
                 source = v.source.map_or("", |s| s.as_str()),
                 thing = %capped(thing, LOG_FIELD_MAX),
                 things = report.things.len(),
+                thing_names = %thing_names,
                 subject = field(f.subject.as_deref()),
                 violation_id = field(f.violation_id.as_deref()),
                 security_profile = field(f.security_profile_name.as_deref()),

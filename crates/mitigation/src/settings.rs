@@ -4,10 +4,12 @@
 //! a new setting is one entry here plus its use.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use violation_core::{NameFilter, SecurityHubProducts};
 
 use crate::config::{self, ConfigError, FunctionConfig};
+use crate::trust::{ProtectedThings, ReleaseSources};
 
 /// A program that reads settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +244,36 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "RELEASE_SOURCES",
+        default: DefaultValue::Unset("no mitigation request may release"),
+        doc: "The mitigation request `source`s trusted to release, comma-separated; a release request from any other source is refused (Permanent.ReleaseNotAllowed), whatever the delivery.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "release-sources",
+            value_name: "SOURCES",
+        },
+        parser: Some(|c, _, v| {
+            c.release_sources = ReleaseSources::from_comma_list(&v);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "PROTECTED_THINGS",
+        default: DefaultValue::Unset("no thing is protected"),
+        doc: "Things never quarantined by an alert, comma-separated; a trailing `*` makes a prefix (`gw-*`). Their records report kept.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "protected-things",
+            value_name: "NAMES",
+        },
+        parser: Some(|c, _, v| {
+            c.protected_things = ProtectedThings::from_comma_list(&v);
+            Ok(())
+        }),
+    },
+    Setting {
         name: "SECURITY_HUB_PRODUCTS",
         default: DefaultValue::Value(
             "aws/iot-device-defender-detect,aws/iot-device-defender-audit,custom-action",
@@ -277,15 +309,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "MAX_THINGS_PER_RECORD",
         default: DefaultValue::Value("100"),
-        doc: "A record naming more things (or certificates) than this is not acted on, naming the count (1 to 100000).",
+        doc: "A record naming more things (or certificates) than this is not acted on: without the ledger it is rejected, naming the count; with it, its quarantines are held for approval and its causes recorded (1 to 100000).",
         read_by: DECIDERS,
-        in_template: false,
+        in_template: true,
         flag: Flag::Value {
             long: "max-things-per-record",
             value_name: "N",
         },
         parser: Some(|c, name, v| {
-            c.policy.max_things_per_record = config::parse_number(name, v, 1, 100_000)? as usize;
+            let max = config::parse_number(name, v, 1, 100_000)? as usize;
+            c.policy.max_things_per_record = max;
+            c.max_things_per_record = max;
             Ok(())
         }),
     },
@@ -444,6 +478,70 @@ pub const SETTINGS: &[Setting] = &[
         flag: Flag::None,
         parser: Some(|c, name, v| {
             c.fan_out_queue_url = Some(config::queue_url(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "LEDGER_TABLE",
+        default: DefaultValue::Unset(
+            "no ledger: each record is acted on as it comes, as before the ledger",
+        ),
+        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active; quarantinectl's quarantine and release go through it too.",
+        read_by: &[
+            Reader::Group,
+            Reader::Shadow,
+            Reader::Certificate,
+            Reader::Quarantinectl,
+        ],
+        in_template: true,
+        flag: Flag::Value {
+            long: "ledger-table",
+            value_name: "TABLE",
+        },
+        parser: Some(|c, name, v| {
+            c.ledger_table = Some(config::table_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "MIN_QUARANTINE_MINUTES",
+        default: DefaultValue::Value("10"),
+        doc: "With the ledger: a clear that comes less than this long after its cause was recorded does not release; the cause stays until an operator releases the thing (0 to 10080).",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.min_quarantine = Duration::from_secs(config::parse_number(name, v, 0, 10_080)? * 60);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "MAX_NEW_QUARANTINES",
+        default: DefaultValue::Value("100"),
+        doc: "With the ledger: at most this many things go from free to quarantined per budget window, across all functions and invocations (each thing counted once); beyond, records are held (outcome held, metric Held) and nothing is acted on (1 to 1000000).",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            let max_new = config::parse_number(name, v, 1, 1_000_000)? as u32;
+            if let Some(budget) = &mut c.budget {
+                budget.max_new = max_new;
+            }
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "BUDGET_WINDOW_MINUTES",
+        default: DefaultValue::Value("60"),
+        doc: "The window of MAX_NEW_QUARANTINES, in minutes (1 to 10080); windows are aligned on the clock.",
+        read_by: FUNCTIONS,
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            let window_ms = config::parse_number(name, v, 1, 10_080)? as i64 * 60_000;
+            if let Some(budget) = &mut c.budget {
+                budget.window_ms = window_ms;
+            }
             Ok(())
         }),
     },

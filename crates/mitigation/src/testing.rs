@@ -319,3 +319,4 @@ impl FanOut for ScriptedFanOut {
         })
     }
 }
+pub use crate::ledger::memory::MemoryLedger;

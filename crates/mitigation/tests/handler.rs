@@ -407,3 +407,73 @@ async fn work_not_started_before_the_deadline_is_handed_back() {
     );
     assert_eq!(action.calls().len(), 2);
 }
+
+/// Item 3 of issue 15: a release request is refused unless its source is trusted, on the
+/// topic, a queue or a direct invocation alike; nothing is called for it.
+#[tokio::test]
+async fn a_release_request_from_an_untrusted_source_is_refused_whatever_the_delivery() {
+    let action = Arc::new(fake());
+    let h = handler(action.clone()).with_release_sources(
+        mitigation::trust::ReleaseSources::from_comma_list("soc-runbook"),
+    );
+    let request = |source: &str| json!({"thingName": "dev-1", "action": "release", "reason": "fixed", "source": source});
+    let direct = h.handle_lambda(request("quarantinectl:alice")).await;
+    let diagnostic: Diagnostic = direct.expect_err("refused").into();
+    assert_eq!(diagnostic.error_type, "Permanent.ReleaseNotAllowed");
+    assert!(
+        diagnostic.error_message.contains("quarantinectl:alice"),
+        "{}",
+        diagnostic.error_message
+    );
+    let sns = h
+        .handle_lambda(sns_event("m1", request("anyone").to_string()))
+        .await;
+    let diagnostic: Diagnostic = sns.expect_err("refused").into();
+    assert_eq!(diagnostic.error_type, "Permanent.ReleaseNotAllowed");
+    let sqs = answer(&h, sqs_event(&[("q1", request("anyone").to_string())])).await;
+    assert_eq!(
+        sqs,
+        Ok(json!({"batchItemFailures": [{"itemIdentifier": "q1"}]}))
+    );
+    assert!(action.calls().is_empty(), "{:?}", action.calls());
+
+    let trusted = answer(&h, request("soc-runbook")).await;
+    assert!(trusted.is_ok(), "{trusted:?}");
+    assert_eq!(action.calls(), vec![call(Action::Release, "dev-1")]);
+}
+
+/// Item 5 of issue 15 (`PROTECTED_THINGS`): a protected thing is kept, the others of the
+/// batch are quarantined.
+#[tokio::test]
+async fn a_protected_thing_is_kept_and_says_why() {
+    let action = Arc::new(fake());
+    let h = handler(action.clone()).with_protected_things(
+        mitigation::trust::ProtectedThings::from_comma_list("gw-*,core-1"),
+    );
+    let report = h
+        .handle(&sqs_event(&[
+            ("a", violation("gw-7", "in-alarm", "v1")),
+            ("b", violation("dev-1", "in-alarm", "v2")),
+            ("c", violation("core-1", "in-alarm", "v3")),
+        ]))
+        .await
+        .expect("SQS event");
+    let outcomes: Vec<(&str, Vec<&str>)> = report
+        .records
+        .iter()
+        .map(|r| (r.outcome.as_str(), r.held_by()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("kept", vec!["PROTECTED_THINGS: gw-*"]),
+            ("done", vec![]),
+            ("kept", vec!["PROTECTED_THINGS: core-1"]),
+        ]
+    );
+    assert_eq!(
+        report.records[0].to_json()["keptBecause"],
+        json!("protected")
+    );
+    assert_eq!(action.calls(), vec![call(Action::Quarantine, "dev-1")]);
+}

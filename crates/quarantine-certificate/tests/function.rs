@@ -19,8 +19,13 @@ const ATTRIBUTE: &str = "quarantineDeactivatedCerts";
 const POLICY_ATTRIBUTE: &str = "quarantinePolicyCerts";
 const POLICY: &str = "stack-quarantine";
 
+/// The tests' release requests come from `test`, trusted to release (RELEASE_SOURCES).
+fn releasing_env(moto: &Moto) -> test_harness::Env {
+    local_aws_env(Some(&moto.endpoint)).set("RELEASE_SOURCES", "test")
+}
+
 fn deactivating(moto: &Moto) -> test_harness::Env {
-    local_aws_env(Some(&moto.endpoint)).set("CERTIFICATE_ACTION", "deactivate")
+    releasing_env(moto).set("CERTIFICATE_ACTION", "deactivate")
 }
 
 struct Cert {
@@ -206,7 +211,7 @@ async fn attach_policy_on_an_exclusive_certificate_not_a_shared_one_and_release_
         .expect("CreatePolicy");
     let own = create_certificate(&iot, &["dev-1"]).await;
     let shared = create_certificate(&iot, &["dev-1", "dev-2"]).await;
-    let env = local_aws_env(Some(&moto.endpoint)).set("QUARANTINE_POLICY", POLICY);
+    let env = releasing_env(&moto).set("QUARANTINE_POLICY", POLICY);
     let function = LocalFunction::start(BINARY, &env);
 
     let message = violation("dev-1", "in-alarm", "v-1").to_string();

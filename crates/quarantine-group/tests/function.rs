@@ -105,9 +105,9 @@ fn a_connected_thing_is_disconnected_after_joining_the_group() {
         [Disconnect {
             client_id: "dev-1".into(),
             clean_session: None,
-            prevent_will_message: None
+            prevent_will_message: Some(true)
         }],
-        "the persistent session is kept"
+        "the persistent session is kept; the last will is not published"
     );
     let order: Vec<Op> = aws
         .calls()

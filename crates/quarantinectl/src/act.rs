@@ -3,8 +3,8 @@
 
 use aws_config::SdkConfig;
 use mitigation::{
-    ActionOutcome, FunctionConfig, FunctionKind, RecordOutcome, RecordReport, dry_run_handler,
-    log_record,
+    ActionOutcome, FunctionConfig, FunctionKind, Handler, RecordOutcome, RecordReport,
+    dry_run_handler, log_record,
     logging::{capped, capped_list},
     report::LOG_FIELD_MAX,
 };
@@ -41,15 +41,47 @@ pub fn operator() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// The mitigation request the functions accept, as quarantinectl sends it.
+/// The mitigation request the functions accept, as quarantinectl sends it. Its time makes
+/// each operator quarantine a cause of its own in the ledger.
 pub fn request(action: Action, thing: &ThingName, reason: &str, user: &str) -> serde_json::Value {
+    let now = mitigation::ledger::time::now_millis();
     json!({
         "id": format!("quarantinectl-{}-{thing}", action.as_str()),
         "thingName": thing.as_str(),
         "action": action.as_str(),
         "reason": reason,
         "source": format!("quarantinectl:{user}"),
+        "time": mitigation::ledger::time::format_rfc3339_millis(now),
     })
+}
+
+/// The handlers a request goes through: with the ledger (`LEDGER_TABLE`) one per function,
+/// each acting from its own place in it and with no budget (the operator is the authority);
+/// else one performing them all.
+async fn handlers(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+    sdk: Option<SdkConfig>,
+) -> Result<Vec<Handler>, Failure> {
+    let Some(sdk) = sdk else {
+        return Ok(vec![dry_run_handler(kinds, config)]);
+    };
+    let groups: Vec<Vec<FunctionKind>> = match config.ledger_table {
+        None => vec![kinds.to_vec()],
+        Some(_) => kinds.iter().map(|k| vec![*k]).collect(),
+    };
+    let config = FunctionConfig {
+        budget: None,
+        ..config.clone()
+    };
+    let mut all = Vec::new();
+    for kinds in groups {
+        let handler = mitigation_aws::build_handler_on(&kinds, &config, &sdk)
+            .await
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        all.push(handler);
+    }
+    Ok(all)
 }
 
 pub async fn run(
@@ -63,12 +95,7 @@ pub async fn run(
     if args.certificates {
         kinds.push(FunctionKind::Certificate);
     }
-    let handler = match sdk {
-        None => dry_run_handler(&kinds, config),
-        Some(sdk) => mitigation_aws::build_handler_on(&kinds, config, &sdk)
-            .await
-            .map_err(|e| Failure::Usage(e.to_string()))?,
-    };
+    let handlers = handlers(&kinds, config, sdk).await?;
     let user = operator();
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(
@@ -84,11 +111,15 @@ pub async fn run(
     let mut failed = Vec::new();
     for thing in things {
         let event = request(action, thing, &args.reason, &user);
-        let report = handler
-            .handle(&event)
-            .await
-            .map_err(|e| Failure::Failed(format!("{thing}: {e}")))?;
-        for record in &report.records {
+        let mut records = Vec::new();
+        for handler in &handlers {
+            let report = handler
+                .handle(&event)
+                .await
+                .map_err(|e| Failure::Failed(format!("{thing}: {e}")))?;
+            records.extend(report.records);
+        }
+        for record in &records {
             log_record(record);
             if args.json {
                 println!("{}", record.to_json());

@@ -10,6 +10,10 @@
 //!   request per thing, run through the functions' own handler (`mitigation::Handler` on the
 //!   real adapters), so it does exactly what the functions do, idempotently, and logs alike.
 //!
+//! - `list` / `held` / `history THING`: the quarantine ledger (`--ledger-table`): what holds
+//!   each thing, what the budget held, and what happened to it; `approve THING...|--all`
+//!   carries out held quarantines.
+//!
 //! Exit status: 0 when everything asked for was done (or, for status, read or shown as
 //! unknown); 1 when an action failed, a request was rejected, a thing is not registered, or
 //! doctor found a problem;
@@ -17,6 +21,7 @@
 
 mod act;
 mod doctor;
+mod ledger;
 mod sdk;
 mod status;
 
@@ -82,6 +87,49 @@ enum Command {
     /// flag false; with --certificates, undo what the quarantine recorded on the
     /// certificates).
     Release(ActArgs),
+    /// Every thing a function holds quarantined or has causes for, per function, with its
+    /// causes: what, by whom, since when (the quarantine ledger, --ledger-table).
+    List {
+        /// One JSON object per thing and function.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Things the blast-radius budget held: a cause is recorded, the function's mitigation is
+    /// not in force (the quarantine ledger, --ledger-table).
+    Held {
+        /// One JSON object per thing and function.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Carry out held quarantines: quarantine the things by hand (an operator cause, no
+    /// budget), as `quarantine` does.
+    Approve {
+        /// Thing names (or --all).
+        #[arg(value_name = "THING", required_unless_present = "all")]
+        things: Vec<String>,
+
+        /// Every held thing.
+        #[arg(long, conflicts_with = "things")]
+        all: bool,
+
+        /// Why: logged with the operator's user name, and sent as the request's reason.
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+
+        /// Print one JSON line per thing and function instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The history of a thing in the quarantine ledger (--ledger-table): every record each
+    /// function handled for it, its cause, outcome, actions, request and caller.
+    History {
+        #[arg(value_name = "THING")]
+        thing: String,
+
+        /// One JSON object per entry.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, ClapArgs)]
@@ -168,10 +216,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let history_thing;
     let names: &[String] = match &cli.command {
         Command::Status { things, .. } => things,
         Command::Doctor { .. } => &[],
         Command::Quarantine(a) | Command::Release(a) => &a.things,
+        Command::History { thing, .. } => {
+            history_thing = vec![thing.clone()];
+            &history_thing
+        }
+        Command::Approve { things, .. } => things,
+        Command::List { .. } | Command::Held { .. } => &[],
     };
     let things = match thing_names(names) {
         Ok(t) => t,
@@ -208,8 +263,28 @@ async fn main() -> ExitCode {
             act::run(violation_core::Action::Release, a, &things, &config, sdk).await
         }
         (Command::Doctor { json }, Some(sdk)) => doctor::run(&sdk, &config, *json).await,
-        (Command::Status { .. } | Command::Doctor { .. }, None) => Err(act::Failure::Usage(
-            "status and doctor have no dry run".into(),
+        (Command::List { json }, Some(sdk)) => ledger::list(&sdk, &config, *json, false).await,
+        (Command::Held { json }, Some(sdk)) => ledger::list(&sdk, &config, *json, true).await,
+        (
+            Command::Approve {
+                all, reason, json, ..
+            },
+            Some(sdk),
+        ) => ledger::approve(&sdk, &config, &things, *all, reason, *json).await,
+        (Command::History { json, .. }, Some(sdk)) => match things.first() {
+            Some(thing) => ledger::history(&sdk, &config, thing, *json).await,
+            None => Err(act::Failure::Usage("history needs a thing".into())),
+        },
+        (
+            Command::Status { .. }
+            | Command::Doctor { .. }
+            | Command::List { .. }
+            | Command::Held { .. }
+            | Command::Approve { .. }
+            | Command::History { .. },
+            None,
+        ) => Err(act::Failure::Usage(
+            "only quarantine and release have a dry run".into(),
         )),
     };
     match result {

@@ -98,6 +98,8 @@ async fn main() -> ExitCode {
             }
         }
     };
+    // Replay decides as the functions do: an untrusted release request is refused.
+    let handler = handler.with_release_sources(config.release_sources.clone());
     let mut bad_files = 0;
     let mut failed_records = 0;
     for file in &args.files {

@@ -94,6 +94,12 @@ pub enum RejectReason {
         "record names {count} subjects; at most {max} are acted on per record (MAX_THINGS_PER_RECORD): not acting on any"
     )]
     TooManySubjects { count: usize, max: usize },
+    /// A release asked for by a mitigation request whose `source` is not trusted to release
+    /// (`RELEASE_SOURCES`, checked by the functions, not by the decision).
+    #[error(
+        "release requested by {sender:?} refused: only the sources listed in RELEASE_SOURCES may release through a mitigation request (an operator releases with quarantinectl release)"
+    )]
+    ReleaseNotAllowed { sender: String },
 }
 
 fn list_sources(sources: &[AlertSource]) -> String {
@@ -143,6 +149,7 @@ impl RejectReason {
             RejectReason::UnknownAlarmState { .. } => "UnknownAlarmState",
             RejectReason::AlarmWithoutThingDimension { .. } => "AlarmWithoutThingDimension",
             RejectReason::TooManySubjects { .. } => "TooManySubjects",
+            RejectReason::ReleaseNotAllowed { .. } => "ReleaseNotAllowed",
         }
     }
 }

@@ -1,0 +1,180 @@
+//! `list` and `history`: the quarantine ledger read for the operator (`--ledger-table` or
+//! `LEDGER_TABLE`).
+
+use aws_config::SdkConfig;
+use mitigation::FunctionConfig;
+use mitigation_aws::ledger::read;
+use serde_json::Value;
+use violation_core::ThingName;
+
+use crate::act::Failure;
+
+fn table(config: &FunctionConfig) -> Result<&str, Failure> {
+    config.ledger_table.as_deref().ok_or_else(|| {
+        Failure::Usage("this command reads the ledger: give --ledger-table or LEDGER_TABLE".into())
+    })
+}
+
+/// Every function state with a cause or in force; `held`: only those with a cause and not in
+/// force (what the budget held).
+async fn states(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    held: bool,
+) -> Result<Vec<Value>, Failure> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let states = read::states(&client, table(config)?)
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    Ok(states
+        .into_iter()
+        .filter(|s| !held || s["inForce"] == Value::Bool(false))
+        .collect())
+}
+
+/// Every thing a function holds quarantined or has causes for (`held`: only the held ones),
+/// with its causes.
+pub async fn list(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    json: bool,
+    held: bool,
+) -> Result<(), Failure> {
+    for state in &states(sdk, config, held).await? {
+        if json {
+            println!("{state}");
+        } else {
+            println!("{}", state_line(state));
+        }
+    }
+    Ok(())
+}
+
+/// `dev-1 group in force: v-1 (detect-violation, by -, recorded 2026-...)`.
+fn state_line(state: &Value) -> String {
+    let causes: Vec<String> = state["causes"]
+        .as_object()
+        .map(|causes| {
+            causes
+                .iter()
+                .map(|(id, c)| {
+                    let recorded = c["recordedAt"].as_i64().map_or_else(
+                        || "?".into(),
+                        mitigation::ledger::time::format_rfc3339_millis,
+                    );
+                    let by = c["sender"].as_str().unwrap_or("-");
+                    format!(
+                        "{id} ({}, by {by}, recorded {recorded})",
+                        c["kind"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let force = if state["inForce"] == Value::Bool(true) {
+        "in force"
+    } else {
+        "not in force"
+    };
+    format!(
+        "{} {} {force}: {}",
+        state["thingName"].as_str().unwrap_or("?"),
+        state["function"].as_str().unwrap_or("?"),
+        if causes.is_empty() {
+            "no cause".to_owned()
+        } else {
+            causes.join("; ")
+        }
+    )
+}
+
+/// Quarantine `things`, or with `all` every held thing, by hand.
+pub async fn approve(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    things: &[ThingName],
+    all: bool,
+    reason: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let things: Vec<ThingName> = if all {
+        let mut names: Vec<ThingName> = states(sdk, config, true)
+            .await?
+            .iter()
+            .filter_map(|s| {
+                s["thingName"]
+                    .as_str()
+                    .and_then(|n| ThingName::parse(n).ok())
+            })
+            .collect();
+        names.dedup();
+        names
+    } else {
+        things.to_vec()
+    };
+    if things.is_empty() {
+        println!("nothing is held");
+        return Ok(());
+    }
+    let args = crate::ActArgs {
+        things: things.iter().map(ToString::to_string).collect(),
+        reason: reason.to_owned(),
+        certificates: false,
+        dry_run: false,
+        json,
+    };
+    crate::act::run(
+        violation_core::Action::Quarantine,
+        &args,
+        &things,
+        config,
+        Some(sdk.clone()),
+    )
+    .await
+}
+
+/// The history of one thing, oldest first.
+pub async fn history(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    thing: &ThingName,
+    json: bool,
+) -> Result<(), Failure> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let entries = read::history(&client, table(config)?, thing.as_str())
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    for entry in &entries {
+        if json {
+            println!("{entry}");
+        } else {
+            let text = |k: &str| entry[k].as_str().unwrap_or("").to_owned();
+            let actions: Vec<&str> = entry["actions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            println!(
+                "{} {} {} {} cause {} {}: {}{} (record {}, {}{})",
+                text("at"),
+                text("function"),
+                text("asked"),
+                text("outcome"),
+                text("causeId"),
+                text("cause"),
+                text("reason"),
+                if actions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", actions.join(", "))
+                },
+                text("recordId"),
+                text("delivery"),
+                match text("caller").as_str() {
+                    "" => String::new(),
+                    caller => format!(", by {caller}"),
+                }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! quarantinectl with the quarantine ledger: its quarantine and release go through each
+//! function's place in the ledger (IoT in the AWS stand-in, the ledger in moto's DynamoDB),
+//! so the functions and the operator agree on what holds a thing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use test_harness::moto::{self, Moto};
+use test_harness::scenarios::GROUP;
+use test_harness::{StandIn, local_aws_env};
+
+const TABLE: &str = "ledger";
+
+fn quarantinectl(aws: &StandIn, moto: &Moto, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quarantinectl"));
+    for name in [
+        "QUARANTINE_GROUP",
+        "SHADOW_NAME",
+        "DISCONNECT",
+        "DRY_RUN",
+        "LEDGER_TABLE",
+    ] {
+        command.env_remove(name);
+    }
+    let output = command
+        .envs(local_aws_env(Some(&aws.endpoint())).vars())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint)
+        .env("IOT_DATA_ENDPOINT", aws.endpoint())
+        .env("USER", "alice")
+        .args(["--ledger-table", TABLE, "--no-disconnect"])
+        .args(args)
+        .output()
+        .expect("quarantinectl runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+async fn item(
+    client: &aws_sdk_dynamodb::Client,
+    sk: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    client
+        .get_item()
+        .table_name(TABLE)
+        .key("thing", AttributeValue::S("dev-1".into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+
+    quarantinectl(
+        &aws,
+        &moto,
+        &["quarantine", "dev-1", "--reason", "forensics"],
+    );
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+    for function in ["fn#group", "fn#shadow"] {
+        let state = item(&dynamodb, function).await;
+        assert_eq!(
+            state.get("applied"),
+            Some(&AttributeValue::Bool(true)),
+            "{function}"
+        );
+        let causes: Vec<&String> = state.keys().filter(|k| k.starts_with("c#")).collect();
+        assert_eq!(causes.len(), 1, "{function}: {state:?}");
+        assert!(
+            causes[0].starts_with("c#request:quarantinectl:alice:"),
+            "{causes:?}"
+        );
+    }
+
+    let listed = quarantinectl(&aws, &moto, &["list", "--json"]);
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let functions: Vec<&str> = listed
+        .iter()
+        .filter_map(|s| s["function"].as_str())
+        .collect();
+    assert_eq!(functions, ["group", "shadow"], "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|s| s["thingName"] == "dev-1" && s["inForce"] == true)
+    );
+    let cause = listed[0]["causes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(cause["sender"], "quarantinectl:alice");
+
+    quarantinectl(&aws, &moto, &["release", "dev-1", "--reason", "cleaned"]);
+    let listed = quarantinectl(&aws, &moto, &["list"]);
+    assert!(listed.stdout.is_empty(), "nothing is held any more");
+    let history = quarantinectl(&aws, &moto, &["history", "dev-1"]);
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert_eq!(history.lines().count(), 4, "{history}");
+    assert!(
+        history
+            .lines()
+            .all(|l| l.ends_with("by quarantinectl:alice)")),
+        "{history}"
+    );
+    assert!(history.contains("group release done"), "{history}");
+    assert!(!aws.group_members(GROUP).contains("dev-1"));
+    for function in ["fn#group", "fn#shadow"] {
+        let state = item(&dynamodb, function).await;
+        assert_eq!(
+            state.get("applied"),
+            Some(&AttributeValue::Bool(false)),
+            "{function}"
+        );
+        assert!(
+            !state.keys().any(|k| k.starts_with("c#")),
+            "{function}: {state:?}"
+        );
+    }
+    let history = dynamodb
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("thing = :t AND begins_with(sk, :h)")
+        .expression_attribute_values(":t", AttributeValue::S("dev-1".into()))
+        .expression_attribute_values(":h", AttributeValue::S("h#".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        history.items().len(),
+        4,
+        "one entry per request per function"
+    );
+    assert!(
+        history
+            .items()
+            .iter()
+            .all(|i| i.get("caller") == Some(&AttributeValue::S("quarantinectl:alice".into())))
+    );
+}
+
+/// Held by the budget: a cause recorded, nothing in force. `held` lists them, `approve --all`
+/// carries them out.
+#[tokio::test]
+async fn approve_all_carries_out_the_held_quarantines() {
+    use mitigation::FunctionKind;
+    use mitigation::ledger::{Cause, CauseChange, Ledger};
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(dynamodb.clone(), TABLE);
+    for n in 6..=8 {
+        let thing = violation_core::ThingName::parse(&format!("dev-{n}")).unwrap();
+        let cause = CauseChange::Add(Cause {
+            id: format!("v-{n}"),
+            kind: "detect-violation".into(),
+            occurred_at: 1,
+            recorded_at: 1,
+            ..Cause::default()
+        });
+        let recorded = ledger
+            .record(&thing, FunctionKind::ThingGroup, &cause)
+            .await
+            .unwrap();
+        assert!(recorded.state.desired() && !recorded.state.applied);
+    }
+    let held = quarantinectl(&aws, &moto, &["held"]);
+    let held = String::from_utf8_lossy(&held.stdout).to_string();
+    assert_eq!(held.lines().count(), 3, "{held}");
+    assert!(
+        held.contains("dev-7 group not in force: v-7 (detect-violation"),
+        "{held}"
+    );
+
+    quarantinectl(
+        &aws,
+        &moto,
+        &["approve", "--all", "--reason", "checked: real"],
+    );
+    let members = aws.group_members(GROUP);
+    assert!(
+        ["dev-6", "dev-7", "dev-8"]
+            .iter()
+            .all(|t| members.contains(*t)),
+        "{members:?}"
+    );
+    let held = quarantinectl(&aws, &moto, &["held"]);
+    assert!(
+        held.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&held.stdout)
+    );
+}

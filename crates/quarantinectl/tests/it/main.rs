@@ -1,4 +1,4 @@
-//! quarantinectl's integration tests: the command line, against moto and against the AWS stand-in, containment end to end, and doctor.
+//! quarantinectl's integration tests: the command line, against moto and against the AWS stand-in, containment end to end, doctor, and the ledger verbs.
 //!
 //! One test binary for the package (each binary links the dependencies once); one
 //! module per subject.
@@ -10,3 +10,4 @@ mod against_stand_in;
 mod cli;
 mod containment_against_moto;
 mod doctor_against_moto;
+mod ledger;

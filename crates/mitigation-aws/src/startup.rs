@@ -125,11 +125,11 @@ async fn build_function_on(
     if let Some(queue_url) = &config.fan_out_queue_url {
         handler = with_fan_out(handler, &sdk, queue_url)?;
     }
+    let mut warm_up: Vec<WarmUpTarget> = Vec::new();
     // A function acts from its own place in the ledger; a dry run writes nothing.
     if let (Some(table), [kind], false) = (&config.ledger_table, kinds, config.dry_run) {
-        handler = with_ledger(handler, &sdk, table, *kind, config)?;
+        handler = with_ledger(handler, &sdk, table, *kind, config, &mut warm_up)?;
     }
-    let mut warm_up: Vec<WarmUpTarget> = Vec::new();
     if iot_warm_up {
         warm_up.push(WarmUpTarget::Iot(iot_for_warm_up));
     }
@@ -180,8 +180,11 @@ fn with_ledger(
     table: &str,
     kind: FunctionKind,
     config: &FunctionConfig,
+    warm_up: &mut Vec<WarmUpTarget>,
 ) -> Result<Handler, StartupError> {
-    let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    warm_up.push(WarmUpTarget::Ledger(dynamodb.clone()));
+    let ledger = crate::ledger::DynamoLedger::new(dynamodb, table);
     let handler = handler
         .with_ledger(Arc::new(ledger), kind, config.min_quarantine)
         .with_max_things_per_record(config.max_things_per_record);
@@ -198,6 +201,7 @@ fn with_ledger(
     _table: &str,
     _kind: FunctionKind,
     _config: &FunctionConfig,
+    _warm_up: &mut Vec<WarmUpTarget>,
 ) -> Result<Handler, StartupError> {
     Err(StartupError::LedgerNotBuiltIn)
 }

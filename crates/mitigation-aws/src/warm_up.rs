@@ -28,6 +28,9 @@ pub enum WarmUpTarget {
     Iot(aws_sdk_iot::Client),
     #[cfg(feature = "data-plane")]
     IotData(aws_sdk_iotdataplane::Client),
+    /// The quarantine ledger's table (`LEDGER_TABLE`): one more round trip per record.
+    #[cfg(feature = "ledger")]
+    Ledger(aws_sdk_dynamodb::Client),
 }
 
 impl WarmUpTarget {
@@ -37,6 +40,8 @@ impl WarmUpTarget {
             WarmUpTarget::Iot(_) => "iot",
             #[cfg(feature = "data-plane")]
             WarmUpTarget::IotData(_) => "iot-data",
+            #[cfg(feature = "ledger")]
+            WarmUpTarget::Ledger(_) => "dynamodb",
         }
     }
 
@@ -70,9 +75,32 @@ impl WarmUpTarget {
                     .await;
                 answered(sent)
             }
+            // DynamoDB takes every operation at `/`, named by X-Amz-Target: the warm-up names
+            // one that does not exist, which DynamoDB answers with an error and no effect.
+            #[cfg(feature = "ledger")]
+            WarmUpTarget::Ledger(dynamodb) => {
+                let sent = dynamodb
+                    .describe_limits()
+                    .customize()
+                    .config_override(
+                        aws_sdk_dynamodb::config::Builder::default().retry_config(no_retries()),
+                    )
+                    .mutate_request(|request| {
+                        request
+                            .headers_mut()
+                            .insert("x-amz-target", WARM_UP_DYNAMODB_TARGET);
+                    })
+                    .send()
+                    .await;
+                answered(sent)
+            }
         }
     }
 }
+
+/// The DynamoDB operation of the warm-up request: none has this name.
+#[cfg(feature = "ledger")]
+pub const WARM_UP_DYNAMODB_TARGET: &str = "DynamoDB_20120810.QuarantineWarmUp";
 
 /// One attempt: an error answer is the expected outcome, not a reason to try again.
 fn no_retries() -> aws_config::retry::RetryConfig {

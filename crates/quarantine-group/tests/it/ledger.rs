@@ -41,6 +41,18 @@ async fn causes_keep_a_thing_duplicates_call_nothing_and_the_history_names_who()
         .set("RELEASE_ON_CLEAR", "true")
         .set("MIN_QUARANTINE_MINUTES", "0");
     let function = LocalFunction::start(Path::new(BINARY), &env);
+    // Init opened the ledger's connection too (an operation DynamoDB does not have).
+    let warm_up = function
+        .process
+        .json_log_lines()
+        .into_iter()
+        .find(|l| l["fields"]["message"] == "connections opened during init")
+        .map(|l| l["fields"].clone())
+        .expect("a warm-up log line");
+    assert_eq!(
+        warm_up["warmed"], r#"["dynamodb", "iot", "iot-data"]"#,
+        "{warm_up}"
+    );
     let done = Invocation::Response(batch_item_failures(&[]));
 
     assert_eq!(function.invoke(&sqs("m-1", &detect("in-alarm"))), done);

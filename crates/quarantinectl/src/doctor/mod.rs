@@ -68,6 +68,7 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let iot = aws_sdk_iot::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let mut findings = vec![
         read::quarantine_policy(
             &iot,
@@ -76,6 +77,7 @@ pub async fn run(
         )
         .await,
         read::device_policy(&iot, config.doctor.device_policy.as_deref()).await,
+        read::ledger_table(&dynamodb, config.ledger_table.as_deref()).await,
     ];
     if config.doctor.dead_letter_queues.is_empty() {
         findings.push(Finding::new(

@@ -214,3 +214,41 @@ pub async fn dead_letter_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Finding 
         ),
     }
 }
+
+/// The quarantine ledger's table (`LEDGER_TABLE`): reachable and active, and whether it is
+/// protected from deletion.
+pub async fn ledger_table(dynamodb: &aws_sdk_dynamodb::Client, table: Option<&str>) -> Finding {
+    let finding = |verdict, reason: String| Finding::new("ledger-table", verdict, reason);
+    let Some(table) = table else {
+        return finding(
+            Verdict::Skipped,
+            "no ledger table given (--ledger-table or LEDGER_TABLE: the stack's LedgerTableName output)".into(),
+        );
+    };
+    let out = match dynamodb.describe_table().table_name(table).send().await {
+        Ok(out) => out,
+        Err(e) => return finding(Verdict::Problem, said(&classify("DescribeTable", table, e))),
+    };
+    let Some(description) = out.table() else {
+        return finding(
+            Verdict::Problem,
+            format!("{table}: DescribeTable answered no table"),
+        );
+    };
+    let status = description
+        .table_status()
+        .map_or("unknown", |s| s.as_str())
+        .to_owned();
+    let protected = if description.deletion_protection_enabled() == Some(true) {
+        "deletion protection on"
+    } else {
+        "deletion protection off"
+    };
+    match status.as_str() {
+        "ACTIVE" => finding(Verdict::Ok, format!("{table}: ACTIVE, {protected}")),
+        _ => finding(
+            Verdict::Problem,
+            format!("{table}: {status}, not ACTIVE: the functions' ledger writes fail until it is"),
+        ),
+    }
+}

@@ -21,6 +21,7 @@ fn doctor(moto: &Moto, args: &[&str]) -> (Option<i32>, Vec<Value>) {
         "QUARANTINE_POLICY",
         "DEVICE_POLICY_NAME",
         "DEAD_LETTER_QUEUE_URLS",
+        "LEDGER_TABLE",
         "AWS_PROFILE",
     ] {
         command.env_remove(name);
@@ -131,6 +132,9 @@ async fn doctor_reports_the_policy_the_device_policy_and_the_queues() {
             .unwrap();
     }
 
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, "ledger").await;
+
     // Everything in order: exit 0, every check ok (the device policy found through dev-1).
     let (code, lines) = doctor(
         &moto,
@@ -139,9 +143,13 @@ async fn doctor_reports_the_policy_the_device_policy_and_the_queues() {
             QUARANTINE_POLICY,
             "--dead-letter-queues",
             &queues[0],
+            "--ledger-table",
+            "ledger",
         ],
     );
     assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(statuses(&lines, "ledger-table"), ["ok"]);
+    assert!(reason(&lines, "ledger-table").contains("ledger: ACTIVE"));
     assert_eq!(statuses(&lines, "quarantine-policy"), ["ok"]);
     assert_eq!(statuses(&lines, "device-policy"), ["ok"]);
     assert!(reason(&lines, "device-policy").contains("fleet-device"));
@@ -173,9 +181,19 @@ async fn doctor_reports_the_policy_the_device_policy_and_the_queues() {
         .send()
         .await
         .unwrap();
-    let (code, lines) = doctor(&moto, &["--quarantine-policy", QUARANTINE_POLICY]);
+    let (code, lines) = doctor(
+        &moto,
+        &[
+            "--quarantine-policy",
+            QUARANTINE_POLICY,
+            "--ledger-table",
+            "no-such-table",
+        ],
+    );
     assert_eq!(code, Some(1), "{lines:?}");
     assert_eq!(statuses(&lines, "quarantine-policy"), ["problem"]);
+    assert_eq!(statuses(&lines, "ledger-table"), ["problem"]);
+    assert!(reason(&lines, "ledger-table").contains("no-such-table"));
     assert!(reason(&lines, "quarantine-policy").contains("NOT attached"));
     assert_eq!(statuses(&lines, "dead-letter-queue"), ["skipped"]);
 }

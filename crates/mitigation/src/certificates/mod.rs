@@ -41,7 +41,7 @@
 //! - [`quarantine`]: the mitigation, reading through a registry and following the plan.
 
 pub mod plan;
-mod policy;
+pub mod policy;
 pub mod quarantine;
 pub mod record;
 pub mod registry;

@@ -380,3 +380,34 @@ async fn a_record_naming_too_many_things_is_held_with_its_causes_recorded() {
     assert_eq!(report.records[0].outcome.as_str(), "done");
     assert_eq!(action.calls().len(), 2);
 }
+
+#[tokio::test]
+async fn a_thing_protected_in_the_ledger_keeps_its_causes_and_only_force_quarantines_it() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    ledger.protect(
+        "gw-9",
+        GROUP,
+        Some("protected by quarantinectl:bob: gateway".into()),
+    );
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO);
+    let (kept, held_by) =
+        outcome(&h, sqs("m-1", &violation("gw-9", "in-alarm", "v-1", 1_000))).await;
+    assert_eq!(
+        (kept.as_str(), held_by),
+        (
+            "kept",
+            vec!["protected by quarantinectl:bob: gateway".to_owned()]
+        )
+    );
+    assert!(action.calls().is_empty());
+    assert!(
+        ledger.state("gw-9", GROUP).desired(),
+        "the cause is recorded all the same"
+    );
+    let forced =
+        handler(action.clone(), ledger.clone(), Duration::ZERO).with_override_protection(true);
+    let request = request("gw-9", "quarantine", "quarantinectl:alice", "forced");
+    assert_eq!(outcome(&forced, sqs("m-2", &request)).await.0, "done");
+    assert_eq!(action.calls(), vec![call(Action::Quarantine, "gw-9")]);
+}

@@ -86,7 +86,9 @@ async fn exclusive_certificate_deactivated_shared_kept_and_release_reactivates_a
     let own = create_certificate(&iot, &["dev-1"]).await;
     let shared = create_certificate(&iot, &["dev-1", "dev-2"]).await;
     let only_shared = create_certificate(&iot, &["dev-3", "dev-2"]).await;
-    let function = LocalFunction::start(BINARY, &local_aws_env(Some(&moto.endpoint)));
+    // The requests' source ("test") is trusted to release.
+    let env = local_aws_env(Some(&moto.endpoint)).set("RELEASE_SOURCES", "test");
+    let function = LocalFunction::start(BINARY, &env);
 
     // An in-alarm from Device Defender for dev-1 (SNS).
     let message = violation("dev-1", "in-alarm", "v-1").to_string();

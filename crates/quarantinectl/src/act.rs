@@ -60,6 +60,7 @@ async fn handlers(
     kinds: &[FunctionKind],
     config: &FunctionConfig,
     sdk: Option<SdkConfig>,
+    force: bool,
 ) -> Result<Vec<Handler>, Failure> {
     let Some(sdk) = sdk else {
         return Ok(vec![dry_run_handler(kinds, config)]);
@@ -77,7 +78,7 @@ async fn handlers(
         let handler = mitigation_aws::build_handler_on(&kinds, &config, &sdk)
             .await
             .map_err(|e| Failure::Usage(e.to_string()))?;
-        all.push(handler);
+        all.push(handler.with_override_protection(force));
     }
     Ok(all)
 }
@@ -93,7 +94,7 @@ pub async fn run(
     if args.certificates {
         kinds.push(FunctionKind::Certificate);
     }
-    let handlers = handlers(&kinds, config, sdk).await?;
+    let handlers = handlers(&kinds, config, sdk, args.force).await?;
     let user = operator();
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(

@@ -1,5 +1,5 @@
-//! `list` and `history`: the quarantine ledger read for the operator (`--ledger-table` or
-//! `LEDGER_TABLE`).
+//! `list`, `held`, `approve`, `protect` and `history`: the quarantine ledger for the operator
+//! (`--ledger-table` or `LEDGER_TABLE`).
 
 use aws_config::SdkConfig;
 use mitigation::FunctionConfig;
@@ -122,6 +122,7 @@ pub async fn approve(
         certificates: false,
         dry_run: false,
         json,
+        force: false,
     };
     crate::act::run(
         violation_core::Action::Quarantine,
@@ -131,6 +132,33 @@ pub async fn approve(
         Some(sdk.clone()),
     )
     .await
+}
+
+/// `protect` (with a reason) or `unprotect` (`None`) things in every function's place.
+pub async fn protect(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    things: &[ThingName],
+    reason: Option<&str>,
+) -> Result<(), Failure> {
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table(config)?,
+    );
+    let by = format!("quarantinectl:{}", crate::act::operator());
+    for thing in things {
+        ledger
+            .set_protection(thing, reason.map(|r| (r, by.as_str())))
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let done = if reason.is_some() {
+            "protected"
+        } else {
+            "unprotected"
+        };
+        println!("{thing}: {done}");
+    }
+    Ok(())
 }
 
 /// The history of one thing, oldest first.

@@ -105,6 +105,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Protect things in the quarantine ledger (--ledger-table): the functions record their
+    /// alerts' causes but never quarantine them (only `quarantine --force` does).
+    Protect {
+        #[arg(required = true, value_name = "THING")]
+        things: Vec<String>,
+
+        /// Why: kept in the ledger with the operator's user name.
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Undo `protect`.
+    Unprotect {
+        #[arg(required = true, value_name = "THING")]
+        things: Vec<String>,
+    },
     /// The history of a thing in the quarantine ledger (--ledger-table): every record each
     /// function handled for it, its cause, outcome, actions, request and caller.
     History {
@@ -140,6 +155,10 @@ struct ActArgs {
     /// Print one JSON line per thing (the functions' record report) instead of a sentence.
     #[arg(long)]
     json: bool,
+
+    /// (quarantine, with the ledger) Quarantine things protected with `protect` all the same.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Options for every command.
@@ -208,7 +227,9 @@ async fn main() -> ExitCode {
             history_thing = vec![thing.clone()];
             &history_thing
         }
-        Command::Approve { things, .. } => things,
+        Command::Approve { things, .. }
+        | Command::Protect { things, .. }
+        | Command::Unprotect { things } => things,
         Command::List { .. } | Command::Held { .. } => &Vec::new(),
     };
     let things = match thing_names(names) {
@@ -253,6 +274,12 @@ async fn main() -> ExitCode {
             },
             Some(sdk),
         ) => ledger::approve(&sdk, &config, &things, *all, reason, *json).await,
+        (Command::Protect { reason, .. }, Some(sdk)) => {
+            ledger::protect(&sdk, &config, &things, Some(reason)).await
+        }
+        (Command::Unprotect { .. }, Some(sdk)) => {
+            ledger::protect(&sdk, &config, &things, None).await
+        }
         (Command::History { json, .. }, Some(sdk)) => match things.first() {
             Some(thing) => ledger::history(&sdk, &config, thing, *json).await,
             None => Err(act::Failure::Usage("history needs a thing".into())),
@@ -262,6 +289,8 @@ async fn main() -> ExitCode {
             | Command::List { .. }
             | Command::Held { .. }
             | Command::Approve { .. }
+            | Command::Protect { .. }
+            | Command::Unprotect { .. }
             | Command::History { .. },
             None,
         ) => Err(act::Failure::Usage(

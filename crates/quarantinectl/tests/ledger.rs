@@ -211,3 +211,33 @@ async fn approve_all_carries_out_the_held_quarantines() {
         String::from_utf8_lossy(&held.stdout)
     );
 }
+
+#[tokio::test]
+async fn a_protected_thing_is_kept_until_the_operator_forces_it() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    quarantinectl(
+        &aws,
+        &moto,
+        &["protect", "dev-1", "--reason", "gateway of line 3"],
+    );
+    let protection = item(&dynamodb, "fn#shadow").await;
+    assert!(protection.contains_key("protected"), "{protection:?}");
+
+    let kept = quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "alarm"]);
+    let kept = String::from_utf8_lossy(&kept.stdout).to_string();
+    assert!(kept.contains("dev-1: quarantine kept"), "{kept}");
+    assert!(!aws.group_members(GROUP).contains("dev-1"));
+
+    quarantinectl(
+        &aws,
+        &moto,
+        &["quarantine", "dev-1", "--reason", "really", "--force"],
+    );
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+
+    quarantinectl(&aws, &moto, &["unprotect", "dev-1"]);
+    assert!(!item(&dynamodb, "fn#group").await.contains_key("protected"));
+}

@@ -36,6 +36,24 @@ struct Asked<'v> {
 type HistoryOf<'a> =
     dyn Fn(&FunctionState, &[ActionReport], Option<&'static str>) -> Vec<HistoryEntry> + Sync + 'a;
 
+/// What stops a free thing from being quarantined in a round.
+#[derive(Clone, Copy)]
+struct Stops<'a> {
+    /// A record asking for it names too many things (why).
+    oversized: Option<&'a str>,
+    /// The thing is protected (the environment or the ledger), and nobody forces it.
+    protected: bool,
+}
+
+/// Whether a quarantine may go ahead.
+enum Claimed {
+    Go,
+    /// Held: by the budget or the size of a record (why).
+    Held(String),
+    /// Protected: kept as it is.
+    Kept,
+}
+
 /// What the reconciliation did: the calls made, and how it ended.
 struct Reconciled {
     state: FunctionState,
@@ -147,7 +165,10 @@ impl Handler {
             min_quarantine_ms: ledger.min_quarantine_ms,
             request_id: invocation.request_id,
         };
-        let protected = self.protected.protecting(thing).map(str::to_owned);
+        let mut protected = self
+            .protected
+            .protecting(thing)
+            .map(|pattern| format!("PROTECTED_THINGS: {pattern}"));
         let mut asked = Vec::new();
         let mut state: Option<FunctionState> = None;
         for work in works {
@@ -187,6 +208,11 @@ impl Handler {
                 state = Some(recorded.state);
             }
         }
+        // Protected in the ledger (quarantinectl protect): the causes are recorded, the
+        // quarantine is not carried out unless the operator forces it.
+        if protected.is_none() && !self.override_protection {
+            protected = state.as_ref().and_then(|s| s.protected.clone());
+        }
         let history =
             |state: &FunctionState, actions: &[ActionReport], ended: Option<&'static str>| {
                 let round = Round {
@@ -199,8 +225,11 @@ impl Handler {
             };
         let reconciled = match state {
             Some(state) => {
-                self.reconcile(ledger, thing, state, oversized.as_deref(), &history)
-                    .await
+                let stops = Stops {
+                    oversized: oversized.as_deref(),
+                    protected: protected.is_some(),
+                };
+                self.reconcile(ledger, thing, state, stops, &history).await
             }
             // Only protected quarantines: nothing recorded, nothing to reconcile.
             None => {
@@ -257,7 +286,7 @@ impl Handler {
         ledger: &LedgerUse,
         thing: &ThingName,
         mut state: FunctionState,
-        oversized: Option<&str>,
+        stops: Stops<'_>,
         history: &HistoryOf<'_>,
     ) -> Reconciled {
         let mut actual = state.applied;
@@ -272,16 +301,24 @@ impl Handler {
                 };
                 if desired && !state.applied {
                     match self
-                        .claim(ledger, thing, &state, &actions, oversized, history)
+                        .claim(ledger, thing, &state, &actions, stops, history)
                         .await
                     {
-                        Ok(None) => {}
-                        Ok(Some(reason)) => {
+                        Ok(Claimed::Go) => {}
+                        Ok(Claimed::Held(reason)) => {
                             return Reconciled {
                                 state,
                                 actions,
                                 failure: None,
                                 held: Some(reason),
+                            };
+                        }
+                        Ok(Claimed::Kept) => {
+                            return Reconciled {
+                                state,
+                                actions,
+                                failure: None,
+                                held: None,
                             };
                         }
                         Err(e) => {
@@ -375,10 +412,17 @@ impl Handler {
         thing: &ThingName,
         state: &FunctionState,
         actions: &[ActionReport],
-        oversized: Option<&str>,
+        stops: Stops<'_>,
         history: &HistoryOf<'_>,
-    ) -> Result<Option<String>, ActionError> {
-        let held = match (oversized, ledger.budget) {
+    ) -> Result<Claimed, ActionError> {
+        if stops.protected {
+            ledger
+                .ledger
+                .append(thing, &history(state, actions, None))
+                .await?;
+            return Ok(Claimed::Kept);
+        }
+        let held = match (stops.oversized, ledger.budget) {
             (Some(reason), _) => Some(reason.to_owned()),
             (None, None) => None,
             (None, Some(budget)) => {
@@ -389,11 +433,14 @@ impl Handler {
                 }
             }
         };
-        if held.is_some() {
-            let entries = history(state, actions, Some("held"));
-            ledger.ledger.append(thing, &entries).await?;
+        match held {
+            None => Ok(Claimed::Go),
+            Some(reason) => {
+                let entries = history(state, actions, Some("held"));
+                ledger.ledger.append(thing, &entries).await?;
+                Ok(Claimed::Held(reason))
+            }
         }
-        Ok(held)
     }
 
     /// An action failed: the record fails and its redelivery acts again, provided the
@@ -496,9 +543,9 @@ fn work_outcome(
     too_soon: bool,
 ) -> RecordOutcome {
     match (action, protected) {
-        (Action::Quarantine, Some(pattern)) => RecordOutcome::Kept {
+        (Action::Quarantine, Some(why)) => RecordOutcome::Kept {
             because: KeptBecause::Protected,
-            held_by: vec![format!("PROTECTED_THINGS: {pattern}")],
+            held_by: vec![why.to_owned()],
         },
         (Action::Release, _) if state.desired() => RecordOutcome::Kept {
             because: if too_soon {

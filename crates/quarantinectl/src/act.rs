@@ -20,7 +20,31 @@ pub enum Failure {
     Failed(String),
 }
 
-/// The operator: `$USER`, `$LOGNAME`, else `id -un`.
+/// The operator: the ARN of the credentials in use (STS GetCallerIdentity), which the
+/// operator cannot choose; without an answer from STS (a dry run, an emulator without STS),
+/// the local user name, said to be unverified in the log.
+pub async fn caller(sdk: Option<&SdkConfig>) -> String {
+    if let Some(sdk) = sdk {
+        match aws_sdk_sts::Client::new(sdk)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Ok(identity) => {
+                if let Some(arn) = identity.arn() {
+                    return arn.to_owned();
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %mitigation_aws::errors::error_chain(&e),
+                "STS GetCallerIdentity failed: the operator is named by the local user name, unverified"
+            ),
+        }
+    }
+    operator()
+}
+
+/// The local user: `$USER`, `$LOGNAME`, else `id -un`.
 pub fn operator() -> String {
     ["USER", "LOGNAME"]
         .iter()
@@ -94,8 +118,8 @@ pub async fn run(
     if args.certificates {
         kinds.push(FunctionKind::Certificate);
     }
+    let user = caller(sdk.as_ref()).await;
     let handlers = handlers(&kinds, config, sdk, args.force).await?;
-    let user = operator();
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(
         operator = %user,

@@ -145,7 +145,7 @@ pub async fn protect(
         aws_sdk_dynamodb::Client::new(sdk),
         table(config)?,
     );
-    let by = format!("quarantinectl:{}", crate::act::operator());
+    let by = format!("quarantinectl:{}", crate::act::caller(Some(sdk)).await);
     for thing in things {
         ledger
             .set_protection(thing, reason.map(|r| (r, by.as_str())))

@@ -426,6 +426,7 @@ impl Handler {
         let done: HashMap<&Target, Mitigation> =
             match self.ledger.as_ref().filter(|_| !self.dry_run) {
                 Some(ledger) => {
+                    self.record_refusals(ledger, &verdicts, invocation).await;
                     let sizes: Vec<usize> = resolved
                         .iter()
                         .map(|r| targets(&r.resolution).len())

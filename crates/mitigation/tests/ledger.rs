@@ -411,3 +411,37 @@ async fn a_thing_protected_in_the_ledger_keeps_its_causes_and_only_force_quarant
     assert_eq!(outcome(&forced, sqs("m-2", &request)).await.0, "done");
     assert_eq!(action.calls(), vec![call(Action::Quarantine, "gw-9")]);
 }
+
+#[tokio::test]
+async fn a_refused_release_request_is_in_the_thing_s_history() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO);
+    let report = h
+        .handle(&sqs(
+            "m-1",
+            &request("dev-1", "release", "mallory", "let me out"),
+        ))
+        .await
+        .expect("event");
+    assert_eq!(
+        report.records[0]
+            .failure()
+            .map(|f| f.error_type())
+            .as_deref(),
+        Some("Permanent.ReleaseNotAllowed")
+    );
+    let history = ledger.history("dev-1");
+    assert_eq!(history.len(), 1);
+    let entry = &history[0];
+    assert_eq!(
+        (
+            entry.asked,
+            entry.outcome.as_str(),
+            entry.caller.as_str(),
+            entry.record_id.as_str()
+        ),
+        ("release", "rejected", "mallory", "m-1")
+    );
+    assert!(action.calls().is_empty());
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use tracing::Instrument;
-use violation_core::{Action, ThingName, Verdict};
+use violation_core::{Action, Decision, RejectReason, ThingName, Verdict};
 
 use super::{BatchPlan, DEADLINE_STEP, Handler, Invocation, LedgerUse, Work, deadline_error};
 use crate::action::{ActionError, KeptBecause, Retry};
@@ -93,6 +93,50 @@ impl Handler {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// Release requests refused by `RELEASE_SOURCES` go into the thing's history too: who
+    /// tried to release it, and how. A history that cannot be written is logged; the record
+    /// is refused either way.
+    pub(super) async fn record_refusals(
+        &self,
+        ledger: &LedgerUse,
+        verdicts: &[Verdict],
+        invocation: Invocation<'_>,
+    ) {
+        for verdict in verdicts {
+            let Decision::Reject(RejectReason::ReleaseNotAllowed { sender }) = &verdict.decision
+            else {
+                continue;
+            };
+            let Some(thing) = verdict
+                .facts
+                .thing_name
+                .as_deref()
+                .and_then(|n| ThingName::parse(n).ok())
+            else {
+                continue;
+            };
+            let entry = HistoryEntry {
+                at: (ledger.clock)(),
+                function: ledger.function,
+                asked: Action::Release.as_str(),
+                cause_id: String::new(),
+                cause: CauseOutcome::NotRecorded,
+                outcome: "rejected".to_owned(),
+                actions: Vec::new(),
+                active_causes: Vec::new(),
+                source: verdict.source.map_or("", |s| s.as_str()).to_owned(),
+                reason: verdict.reason(),
+                record_id: verdict.record_id.clone(),
+                delivery: verdict.envelope.as_str().to_owned(),
+                request_id: invocation.request_id.to_owned(),
+                caller: sender.clone(),
+            };
+            if let Err(e) = ledger.ledger.append(&thing, &[entry]).await {
+                tracing::warn!(thing = %thing, error = %e, "history of a refused release not written");
+            }
+        }
     }
 
     /// `MAX_THINGS_PER_RECORD`: why a quarantine of this thing is held when one of the

@@ -92,6 +92,17 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
         );
     }
 
+    let status = quarantinectl(&aws, &moto, &["status", "--json", "dev-1"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let causes = status["causes"]
+        .as_array()
+        .expect("status shows the causes");
+    assert_eq!(causes.len(), 1, "{status}");
+    assert!(
+        causes[0].as_str().unwrap().ends_with(": group, shadow)"),
+        "{status}"
+    );
+
     let listed = quarantinectl(&aws, &moto, &["list", "--json"]);
     let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
         .lines()

@@ -119,6 +119,21 @@ pub async fn run(
         kinds.push(FunctionKind::Certificate);
     }
     let user = caller(sdk.as_ref()).await;
+    let marking = match (&args.verification_state, &sdk) {
+        (Some(state), Some(sdk)) if action == Action::Release => {
+            let mut violations = Vec::new();
+            for thing in things {
+                violations.extend(crate::ledger::violations_of(sdk, config, thing).await?);
+            }
+            Some((sdk.clone(), state.clone(), violations))
+        }
+        (Some(_), _) if action != Action::Release => {
+            return Err(Failure::Usage(
+                "--verification-state goes with release".into(),
+            ));
+        }
+        _ => None,
+    };
     let handlers = handlers(&kinds, config, sdk, args.force).await?;
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(
@@ -156,6 +171,10 @@ pub async fn run(
                 failed.push(thing.to_string());
             }
         }
+    }
+    // Only once released: a violation marked benign does not fire again.
+    if let (true, Some((sdk, state, violations))) = (failed.is_empty(), &marking) {
+        crate::ledger::mark_violations(sdk, violations, state, &args.reason).await?;
     }
     if failed.is_empty() {
         Ok(())

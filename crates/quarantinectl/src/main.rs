@@ -159,6 +159,11 @@ struct ActArgs {
     /// (quarantine, with the ledger) Quarantine things protected with `protect` all the same.
     #[arg(long)]
     force: bool,
+
+    /// (release, with the ledger) Mark the Device Defender violations among the released
+    /// causes so they do not fire again (PutVerificationStateOnViolation).
+    #[arg(long, value_name = "STATE", value_parser = ["BENIGN_POSITIVE", "FALSE_POSITIVE"])]
+    verification_state: Option<String>,
 }
 
 /// Options for every command.

@@ -257,3 +257,54 @@ async fn a_protected_thing_is_kept_until_the_operator_forces_it() {
     quarantinectl(&aws, &moto, &["unprotect", "dev-1"]);
     assert!(!item(&dynamodb, "fn#group").await.contains_key("protected"));
 }
+
+#[tokio::test]
+async fn a_release_can_mark_the_violations_it_clears_benign() {
+    use mitigation::FunctionKind;
+    use mitigation::ledger::{Cause, CauseChange, Ledger};
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(dynamodb.clone(), TABLE);
+    let thing = violation_core::ThingName::parse("dev-2").unwrap();
+    for (id, kind) in [
+        ("v-77", "detect-violation"),
+        ("arn:alarm|dev-2", "cloudwatch-alarm"),
+    ] {
+        let cause = CauseChange::Add(Cause {
+            id: id.into(),
+            kind: kind.into(),
+            occurred_at: 1,
+            recorded_at: 1,
+            ..Cause::default()
+        });
+        ledger
+            .record(&thing, FunctionKind::ThingGroup, &cause)
+            .await
+            .unwrap();
+    }
+    quarantinectl(
+        &aws,
+        &moto,
+        &[
+            "release",
+            "dev-2",
+            "--reason",
+            "a firmware test",
+            "--verification-state",
+            "BENIGN_POSITIVE",
+        ],
+    );
+    assert_eq!(
+        aws.verification_state("v-77").as_deref(),
+        Some("BENIGN_POSITIVE")
+    );
+    assert_eq!(
+        aws.count(test_harness::Op::PutVerificationStateOnViolation),
+        1,
+        "only the Detect violation"
+    );
+    let state = ledger.read(&thing, FunctionKind::ThingGroup).await.unwrap();
+    assert!(state.causes.is_empty());
+}

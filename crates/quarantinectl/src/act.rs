@@ -77,6 +77,14 @@ pub fn request(action: Action, thing: &ThingName, reason: &str, user: &str) -> s
     })
 }
 
+/// A release of one cause (`release --cause ID`) names it in the request.
+fn with_cause(mut request: serde_json::Value, cause: Option<&str>) -> serde_json::Value {
+    if let (Some(id), Some(map)) = (cause, request.as_object_mut()) {
+        map.insert("causeId".into(), json!(id));
+    }
+    request
+}
+
 /// The handlers a request goes through: with the ledger (`LEDGER_TABLE`) one per function,
 /// each acting from its own place in it and with no budget (the operator is the authority);
 /// else one performing them all.
@@ -119,6 +127,11 @@ pub async fn run(
         kinds.push(FunctionKind::Certificate);
     }
     let user = caller(sdk.as_ref()).await;
+    if args.cause.is_some() && (action != Action::Release || config.ledger_table.is_none()) {
+        return Err(Failure::Usage(
+            "--cause goes with release and the ledger (--ledger-table)".into(),
+        ));
+    }
     let marking = match (&args.verification_state, &sdk) {
         (Some(state), Some(sdk)) if action == Action::Release => {
             let mut violations = Vec::new();
@@ -148,7 +161,10 @@ pub async fn run(
     );
     let mut failed = Vec::new();
     for thing in things {
-        let event = request(action, thing, &args.reason, &user);
+        let event = with_cause(
+            request(action, thing, &args.reason, &user),
+            args.cause.as_deref(),
+        );
         let mut records = Vec::new();
         for handler in &handlers {
             let report = handler

@@ -124,6 +124,7 @@ pub async fn approve(
         json,
         force: false,
         verification_state: None,
+        cause: None,
     };
     crate::act::run(
         violation_core::Action::Quarantine,

@@ -164,6 +164,11 @@ struct ActArgs {
     /// causes so they do not fire again (PutVerificationStateOnViolation).
     #[arg(long, value_name = "STATE", value_parser = ["BENIGN_POSITIVE", "FALSE_POSITIVE"])]
     verification_state: Option<String>,
+
+    /// (release, with the ledger) Clear only this cause (an id `list` or `status` shows);
+    /// the thing is released only if no other cause remains.
+    #[arg(long, value_name = "ID")]
+    cause: Option<String>,
 }
 
 /// Options for every command.

@@ -308,3 +308,42 @@ async fn a_release_can_mark_the_violations_it_clears_benign() {
     let state = ledger.read(&thing, FunctionKind::ThingGroup).await.unwrap();
     assert!(state.causes.is_empty());
 }
+
+#[tokio::test]
+async fn a_release_of_one_cause_keeps_the_thing_while_another_remains() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "first"]);
+    quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "second"]);
+    let causes: Vec<String> = item(&dynamodb, "fn#group")
+        .await
+        .keys()
+        .filter_map(|k| k.strip_prefix("c#").map(str::to_owned))
+        .collect();
+    assert_eq!(causes.len(), 2, "{causes:?}");
+    let out = quarantinectl(
+        &aws,
+        &moto,
+        &[
+            "release", "dev-1", "--reason", "one done", "--cause", &causes[0],
+        ],
+    );
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.contains("dev-1: release kept"), "{out}");
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+    quarantinectl(
+        &aws,
+        &moto,
+        &[
+            "release",
+            "dev-1",
+            "--reason",
+            "both done",
+            "--cause",
+            &causes[1],
+        ],
+    );
+    assert!(!aws.group_members(GROUP).contains("dev-1"));
+}

@@ -46,6 +46,8 @@ pub struct AlertFacts {
     pub finding_ids: Vec<String>,
     /// Who sent a mitigation request (its `source`).
     pub request_source: Option<String>,
+    /// A release request's `causeId`: the one cause of the quarantine ledger it clears.
+    pub request_cause: Option<String>,
 }
 
 impl AlertFacts {
@@ -168,6 +170,7 @@ impl Verdict {
             ("taskId", &f.task_id),
             ("checkName", &f.check_name),
             ("requestSource", &f.request_source),
+            ("causeId", &f.request_cause),
         ];
         for (key, value) in optional {
             if let Some(v) = value {

@@ -52,6 +52,7 @@ pub(crate) fn decide(f: Fields<'_>, notes: &mut Notes) -> Decided {
         time: f.text("time", notes).map(AlertTime::Text),
         alert_reason: f.text("reason", notes),
         request_source: f.text("source", notes),
+        request_cause: f.text("causeId", notes),
         ..AlertFacts::default()
     };
     let decision = decide_request(f, notes).unwrap_or_else(Decision::Reject);

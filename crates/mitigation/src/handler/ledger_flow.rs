@@ -213,45 +213,16 @@ impl Handler {
             .protected
             .protecting(thing)
             .map(|pattern| format!("PROTECTED_THINGS: {pattern}"));
-        let mut asked = Vec::new();
-        let mut state: Option<FunctionState> = None;
-        for work in works {
-            let action = work.target.action;
-            for &i in &work.members {
-                let verdict = &verdicts[i];
-                let change = change_of(verdict, action, thing, arrival);
-                let cause_id = change.cause_id().unwrap_or("*").to_owned();
-                if action == Action::Quarantine && protected.is_some() {
-                    asked.push(Asked {
-                        verdict,
-                        action,
-                        cause_id,
-                        cause: CauseOutcome::NotRecorded,
-                    });
-                    continue;
-                }
-                let recorded = match ledger.ledger.record(thing, ledger.function, &change).await {
-                    Ok(recorded) => recorded,
-                    Err(e) => {
-                        let failure = failed(vec![], e, LEDGER_STEP, thing);
-                        return works.iter().map(|w| (w.target, failure.clone())).collect();
-                    }
-                };
-                let cause = match recorded.refused {
-                    None => CauseOutcome::Recorded,
-                    Some(Refused::Duplicate) => CauseOutcome::Duplicate,
-                    Some(Refused::Stale) => CauseOutcome::Stale,
-                    Some(Refused::TooSoon) => CauseOutcome::TooSoon,
-                };
-                asked.push(Asked {
-                    verdict,
-                    action,
-                    cause_id,
-                    cause,
-                });
-                state = Some(recorded.state);
+        let (asked, state) = match self
+            .record_all(ledger, thing, works, verdicts, arrival, protected.is_some())
+            .await
+        {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                let failure = failed(vec![], e, LEDGER_STEP, thing);
+                return works.iter().map(|w| (w.target, failure.clone())).collect();
             }
-        }
+        };
         // Protected in the ledger (quarantinectl protect): the causes are recorded, the
         // quarantine is not carried out unless the operator forces it.
         if protected.is_none() && !self.override_protection {
@@ -319,6 +290,51 @@ impl Handler {
                 (w.target, mitigation)
             })
             .collect()
+    }
+
+    /// Every record's cause change, in turn (a protected thing's quarantines are not
+    /// recorded): what each asked and came to, and the state after the last.
+    async fn record_all<'v>(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        works: &[&Work<'_>],
+        verdicts: &'v [Verdict],
+        arrival: Arrival<'_>,
+        protected: bool,
+    ) -> Result<(Vec<Asked<'v>>, Option<FunctionState>), ActionError> {
+        let mut asked = Vec::new();
+        let mut state = None;
+        for work in works {
+            let action = work.target.action;
+            for &i in &work.members {
+                let verdict = &verdicts[i];
+                let change = change_of(verdict, action, thing, arrival);
+                let cause_id = change.cause_id().unwrap_or("*").to_owned();
+                let cause = if action == Action::Quarantine && protected {
+                    CauseOutcome::NotRecorded
+                } else {
+                    let recorded = ledger
+                        .ledger
+                        .record(thing, ledger.function, &change)
+                        .await?;
+                    state = Some(recorded.state);
+                    match recorded.refused {
+                        None => CauseOutcome::Recorded,
+                        Some(Refused::Duplicate) => CauseOutcome::Duplicate,
+                        Some(Refused::Stale) => CauseOutcome::Stale,
+                        Some(Refused::TooSoon) => CauseOutcome::TooSoon,
+                    }
+                };
+                asked.push(Asked {
+                    verdict,
+                    action,
+                    cause_id,
+                    cause,
+                });
+            }
+        }
+        Ok((asked, state))
     }
 
     /// Bring the function's mitigation in line with the causes: act when they disagree with

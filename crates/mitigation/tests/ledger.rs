@@ -445,3 +445,25 @@ async fn a_refused_release_request_is_in_the_thing_s_history() {
     );
     assert!(action.calls().is_empty());
 }
+
+#[tokio::test]
+async fn with_the_budget_a_first_quarantine_costs_three_ledger_round_trips_and_a_duplicate_two() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO).with_budget(
+        mitigation::ledger::Budget {
+            max_new: 100,
+            window_ms: 3_600_000,
+        },
+    );
+    let alarm = violation("dev-1", "in-alarm", "v-1", 1_000);
+    outcome(&h, sqs("m-1", &alarm)).await;
+    assert_eq!(
+        ledger.round_trips(),
+        3,
+        "cause, budget claim, applied with history"
+    );
+    outcome(&h, sqs("m-2", &alarm)).await;
+    assert_eq!(ledger.round_trips(), 5, "cause (refused), history");
+    assert_eq!(action.calls().len(), 1);
+}

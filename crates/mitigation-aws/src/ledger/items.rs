@@ -3,7 +3,7 @@
 //! - `sk = fn#<group|shadow|certificate>`: one function's state for the thing: each active
 //!   cause as an attribute `c#<cause id>` (a map), each clear as `x#<cause id>` (the time of
 //!   the newest clear, epoch ms), `applied` (bool) and `version` (number);
-//! - `sk = h#<RFC 3339 time>#<function>#<record id>`: one history entry.
+//! - `sk = h#<RFC 3339 time>#<function>#<record id>#<request id>`: one history entry.
 
 use std::collections::HashMap;
 

@@ -77,9 +77,11 @@ build: venv
 	$(WITH_VENV) cargo lambda build --release $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) $(LAMBDA_PACKAGES)
 
 bench: venv
-	cargo build --release -p quarantine-group -p quarantine-shadow -p test-harness
+	cargo build --release -p quarantine-group -p quarantine-shadow -p quarantine-certificate -p test-harness
 	$(TARGET_DIR)/release/lambda-bench --group $(TARGET_DIR)/release/quarantine-group \
-	  --shadow $(TARGET_DIR)/release/quarantine-shadow $(BENCH_ARGS)
+	  --shadow $(TARGET_DIR)/release/quarantine-shadow \
+	  --certificate $(TARGET_DIR)/release/quarantine-certificate \
+	  --floor $(TARGET_DIR)/release/lambda-floor $(BENCH_ARGS)
 
 fuzz:
 	scripts/fuzz.sh $(FUZZ_ARGS)

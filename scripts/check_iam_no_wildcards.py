@@ -20,7 +20,11 @@ A statement fails when it is not an explicit Deny and
   * its Resource is "*" while an action supports resource-level permissions (the action has
     resource types in the Service Authorization Reference: name them), or
   * (resource policies) it allows the principal "*" (or {"AWS": "*"}) without a Condition, or
-    uses NotPrincipal.
+    uses NotPrincipal, or
+  * (trust policies) it lets a service that assumes roles on a customer's behalf
+    (iot.amazonaws.com) assume the role without both aws:SourceArn and aws:SourceAccount in
+    its Condition (the confused deputy: another account's rule or security profile naming
+    this role).
 A permission this check cannot read also fails: a ManagedPolicyArns entry, a managed policy
 name or a SAM policy template in a function's Policies. Grant permissions with inline
 statements instead. Exit status 0 when clean, 1 on findings, 2 on unreadable templates.
@@ -167,9 +171,52 @@ def is_star_principal(principal) -> bool:
     return False
 
 
-def principal_problems(stmt: dict) -> list[str]:
-    """Resource policies: an Allow for everybody needs a Condition that narrows it."""
+# Services that assume a customer's role for a resource the customer names (a rule, a security
+# profile): the trust must name which resources, or any account's resource may use the role.
+PINNED_SERVICES = {"iot.amazonaws.com"}
+PINNING_KEYS = ("aws:SourceArn", "aws:SourceAccount")
+
+
+def service_principals(principal) -> set[str]:
+    found = set()
+    for alt in branches(principal):
+        if isinstance(alt, dict):
+            for service in branches(alt.get("Service")):
+                for s in service if isinstance(service, list) else [service]:
+                    if isinstance(s, str):
+                        found.add(s.lower())
+    return found
+
+
+def condition_keys(condition) -> set[str]:
+    """The condition keys one Condition branch tests, under any operator."""
+    keys = set()
+    if isinstance(condition, dict):
+        for tests in condition.values():
+            if isinstance(tests, dict):
+                keys |= {k.lower() for k in tests if isinstance(k, str)}
+    return keys
+
+
+def trust_problems(stmt: dict) -> list[str]:
+    pinned = service_principals(stmt.get("Principal")) & PINNED_SERVICES
+    if not pinned:
+        return []
     problems = []
+    for condition in branches(stmt.get("Condition"), keep_no_value=True):
+        missing = [k for k in PINNING_KEYS if k.lower() not in condition_keys(condition)]
+        if missing:
+            problems.append(
+                f"{', '.join(sorted(pinned))} may assume this role without "
+                f"{' and '.join(missing)} in its Condition (confused deputy)"
+            )
+    return problems
+
+
+def principal_problems(stmt: dict) -> list[str]:
+    """Resource policies: an Allow for everybody needs a Condition that narrows it; a service
+    acting for a customer's resource must be pinned to this account's resources."""
+    problems = trust_problems(stmt)
     if "NotPrincipal" in stmt:
         problems.append("Allow with NotPrincipal grants every other principal")
     if "Principal" in stmt and is_star_principal(stmt["Principal"]):
@@ -506,6 +553,36 @@ SELF_TESTS = [
     Properties:
       AssumeRolePolicyDocument: !Ref AWS::NoValue
 """, 1, "no policy statement found"),
+    ("iot.amazonaws.com trusted by account only, or by nothing behind Fn::If", """
+  R:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: iot.amazonaws.com}
+            Action: sts:AssumeRole
+            Condition: {StringEquals: {aws:SourceAccount: !Ref AWS::AccountId}}
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - {Effect: Allow, Action: iot:Publish, Resource: !Sub "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/t"}
+  S:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: [lambda.amazonaws.com, iot.amazonaws.com]}
+            Action: sts:AssumeRole
+            Condition: !If [C, {ArnLike: {aws:SourceArn: x}, StringEquals: {aws:SourceAccount: y}}, !Ref AWS::NoValue]
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - {Effect: Allow, Action: iot:Publish, Resource: !Sub "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/t"}
+""", 2, "confused deputy"),
     ("clean: scoped actions, Deny-only IoT policy, TLS-only bucket, trusted publishers, sourced permission", """
   Pol:
     Type: AWS::IoT::Policy
@@ -561,6 +638,22 @@ SELF_TESTS = [
                 Resource: !Sub arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*
               - !If [C, {Effect: Allow, Action: iot:ListAuditFindings, Resource: "*"}, !Ref AWS::NoValue]
               - {Effect: Allow, Action: [xray:PutTraceSegments, iot:DescribeEndpoint], Resource: "*"}
+  IR:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: iot.amazonaws.com}
+            Action: sts:AssumeRole
+            Condition:
+              StringEquals: {aws:SourceAccount: !Ref AWS::AccountId}
+              ArnLike: {aws:SourceArn: !Sub "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/r"}
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - {Effect: Allow, Action: iot:Publish, Resource: !Sub "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/t"}
 """, 0, ""),
 ]
 

@@ -5,7 +5,8 @@
 #
 # TARGET is decode_event (default), violation_message or handler_input; SECONDS defaults
 # to 300. handler_input drives the whole batch handler (crates/mitigation, SDK-free) on the
-# in-memory actions of mitigation::testing. Every target is built the same way (with
+# in-memory actions of mitigation::testing, and checks the certificate rules
+# (mitigation::certificates) on every input. Every target is built the same way (with
 # AddressSanitizer and debug assertions), so switching targets rebuilds nothing.
 # The seeds are the sample events in events/ (every target that reads whole Lambda events)
 # plus the target's own seeds in fuzz/seeds/TARGET, if any; they are copied into

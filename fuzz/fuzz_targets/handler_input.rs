@@ -57,6 +57,21 @@
 //!   a dry run calls nothing and lists no audit findings;
 //! - every report renders as a JSON object with `recordId`, `decision`, `outcome`, `things`
 //!   and `actions`, `retryable` exactly when failed, `keptBecause` exactly when kept.
+//!
+//! The certificate mitigation's rules (`mitigation::certificates`), on every input, JSON or
+//! not: the bytes describe a thing's certificates (one byte each: status, whether recorded,
+//! how many other things share it) and what an earlier attempt recorded, and the pure
+//! decisions are checked against the rules written out here:
+//! - only an ACTIVE certificate is looked up for other things; ACTIVE and unshared is
+//!   deactivated, ACTIVE and shared is kept, INACTIVE is ours only when recorded, anything
+//!   else is left alone;
+//! - the record keeps every recorded id and adds the deactivated ones, in order, is written
+//!   only when it changes, fits the 800-character attribute and reads back to the same ids;
+//!   more than 12 ids is a permanent `TooManyCertificates` error;
+//! - done when nothing is shared; kept when something is shared and nothing of the thing is
+//!   deactivated by the quarantine; else done-keeping; naming each sharing thing once,
+//!   sorted;
+//! - a release reactivates exactly the INACTIVE recorded certificates.
 
 #![no_main]
 
@@ -64,16 +79,20 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use mitigation::certificates::{
+    ATTRIBUTE_VALUE_LIMIT, Assessment, CertStatus, MAX_RECORDED_CERTIFICATES, ReleaseStep,
+    Standing, parse_record, plan_quarantine, reads_other_things, release_step, standing,
+};
 use mitigation::testing::{Call, ScriptedAction, ScriptedDirectory, ScriptedViolations};
 use mitigation::{
-    ActionOutcome, EventReport, Handler, InvocationFailure, LambdaAnswer, MitigationAction,
-    RecordOutcome, RecordReport, Retry,
+    ActionOutcome, Applied, EventReport, Handler, InvocationFailure, KeptBecause, LambdaAnswer,
+    MitigationAction, RecordOutcome, RecordReport, Retry,
 };
 use serde_json::Value;
 use violation_core::reject::excerpt;
 use violation_core::{
-    Action, AlertSource, AuditFindingFields, Decision, DecisionPolicy, NameFilter, RejectReason,
-    ThingName, Trigger,
+    Action, AlertSource, AuditFindingFields, CertificateId, Decision, DecisionPolicy, NameFilter,
+    RejectReason, ThingName, Trigger,
 };
 
 const CERT_A: &str = "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
@@ -678,7 +697,162 @@ fn check_invocation(answer: Result<LambdaAnswer, InvocationFailure>, report: &Ev
     }
 }
 
+/// One certificate of the thing, as the input describes it.
+struct CertCase {
+    id: CertificateId,
+    status: Option<CertStatus>,
+    recorded: bool,
+    others: Vec<String>,
+}
+
+/// Certificates read from the input: at most 15, one byte each.
+const MAX_CASE_CERTIFICATES: usize = 15;
+
+fn certificate_id(n: usize) -> CertificateId {
+    CertificateId::parse(&format!("{n:064x}")).expect("64 hex digits")
+}
+
+/// The thing's certificates from the input's first bytes (bits 0-1 the status, bit 2
+/// recorded, bits 3-4 how many other things share it, bits 5-7 which), and the ids recorded
+/// though no longer attached (the next byte).
+fn certificate_case(data: &[u8]) -> (Vec<CertCase>, Vec<CertificateId>) {
+    let attached: Vec<CertCase> = data
+        .iter()
+        .take(MAX_CASE_CERTIFICATES)
+        .enumerate()
+        .map(|(i, b)| CertCase {
+            id: certificate_id(i),
+            status: match b & 0b11 {
+                0 => Some(CertStatus::Active),
+                1 => Some(CertStatus::Inactive),
+                2 => Some(CertStatus::parse("REVOKED")),
+                _ => None,
+            },
+            recorded: b & 0b100 != 0,
+            others: (0..(b >> 3) & 0b11)
+                .map(|k| format!("other-{}", (b >> 5) + k))
+                .collect(),
+        })
+        .collect();
+    let detached = data
+        .get(MAX_CASE_CERTIFICATES)
+        .map_or(0, |b| usize::from(b % 4));
+    let mut recorded: Vec<CertificateId> = (0..detached).map(|k| certificate_id(100 + k)).collect();
+    recorded.extend(attached.iter().filter(|c| c.recorded).map(|c| c.id.clone()));
+    (attached, recorded)
+}
+
+/// The certificate rules on the case the input describes (see the module's list).
+fn check_certificate_rules(data: &[u8]) {
+    const ATTRIBUTE: &str = "quarantineDeactivatedCerts";
+    let thing = ThingName::parse("dev-cert").expect("valid");
+    let (attached, recorded) = certificate_case(data);
+    let mut assessed = Vec::new();
+    for c in &attached {
+        let active = c.status == Some(CertStatus::Active);
+        assert_eq!(reads_other_things(c.status.as_ref()), active);
+        let others = if active { c.others.clone() } else { Vec::new() };
+        let got = standing(c.status.clone(), c.recorded, others.clone());
+        let want = match &c.status {
+            Some(CertStatus::Active) if others.is_empty() => Standing::Exclusive,
+            Some(CertStatus::Active) => Standing::Shared(others),
+            Some(CertStatus::Inactive) if c.recorded => Standing::OursAlready,
+            Some(status) => Standing::NotOurs(status.clone()),
+            None => Standing::Missing,
+        };
+        assert_eq!(got, want, "standing of {:?}", c.status);
+        assessed.push(Assessment {
+            id: c.id.clone(),
+            standing: got,
+        });
+
+        let step = release_step(c.status.clone());
+        assert_eq!(
+            step == ReleaseStep::Reactivate,
+            c.status == Some(CertStatus::Inactive),
+            "release of a {:?} certificate: {step:?}",
+            c.status
+        );
+    }
+
+    let exclusive: Vec<CertificateId> = assessed
+        .iter()
+        .filter(|a| a.standing == Standing::Exclusive)
+        .map(|a| a.id.clone())
+        .collect();
+    let mut union = recorded.clone();
+    union.extend(
+        exclusive
+            .iter()
+            .filter(|id| !recorded.contains(id))
+            .cloned(),
+    );
+    let plan = match plan_quarantine(&thing, ATTRIBUTE, &recorded, &assessed) {
+        Err(e) => {
+            assert!(union.len() > MAX_RECORDED_CERTIFICATES, "refused: {e}");
+            assert_eq!(
+                (e.retry, e.code.as_str()),
+                (Retry::Permanent, "TooManyCertificates")
+            );
+            assert!(e.message.contains(ATTRIBUTE), "{e}");
+            return;
+        }
+        Ok(plan) => plan,
+    };
+    assert!(
+        union.len() <= MAX_RECORDED_CERTIFICATES,
+        "{} ids accepted",
+        union.len()
+    );
+    assert_eq!(
+        plan.contain, exclusive,
+        "deactivated: the ACTIVE unshared ones"
+    );
+    match &plan.record {
+        None => assert_eq!(union, recorded, "a changed record not written"),
+        Some(value) => {
+            assert_ne!(union, recorded, "an unchanged record written again");
+            assert!(
+                value.len() <= ATTRIBUTE_VALUE_LIMIT,
+                "{} characters",
+                value.len()
+            );
+            assert_eq!(
+                parse_record(value),
+                (union, Vec::new()),
+                "the record reads back"
+            );
+        }
+    }
+    let shared: Vec<&Assessment> = assessed
+        .iter()
+        .filter(|a| matches!(a.standing, Standing::Shared(_)))
+        .collect();
+    let shared_ids: Vec<&CertificateId> = plan.shared.iter().map(|s| &s.id).collect();
+    assert_eq!(shared_ids, shared.iter().map(|a| &a.id).collect::<Vec<_>>());
+    let held_by: Vec<String> = shared
+        .iter()
+        .flat_map(|a| match &a.standing {
+            Standing::Shared(others) => others.clone(),
+            _ => Vec::new(),
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ours = assessed
+        .iter()
+        .any(|a| matches!(a.standing, Standing::Exclusive | Standing::OursAlready));
+    let because = KeptBecause::SharedCertificate;
+    let want = match (held_by.is_empty(), ours) {
+        (true, _) => Applied::Done,
+        (false, false) => Applied::Kept { because, held_by },
+        (false, true) => Applied::DoneKeeping { because, held_by },
+    };
+    assert_eq!(plan.applied, want);
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_certificate_rules(data);
     // lambda_runtime: a body that is not JSON fails before the handler is called.
     let Ok(event) = serde_json::from_slice::<Value>(data) else {
         return;

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -31,6 +31,10 @@ use test_harness::{
     Env, FunctionProcess, Invocation, Op, RuntimeApi, StandIn, StandInConfig, local_aws_env,
     workspace_root,
 };
+
+mod as_lambda;
+mod cpu_cap;
+mod link;
 
 type Res<T> = Result<T, String>;
 
@@ -47,7 +51,10 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 enum Kind {
     Group,
     Shadow,
+    Certificate,
     Python,
+    /// `lambda-floor`: the runtime alone, no AWS call.
+    Floor,
 }
 
 impl Kind {
@@ -55,7 +62,9 @@ impl Kind {
         match self {
             Kind::Group => "quarantine-group",
             Kind::Shadow => "quarantine-shadow",
+            Kind::Certificate => "quarantine-certificate",
             Kind::Python => "python seed (boto3)",
+            Kind::Floor => "floor (runtime only)",
         }
     }
 
@@ -63,7 +72,9 @@ impl Kind {
         match self {
             Kind::Group => "group",
             Kind::Shadow => "shadow",
+            Kind::Certificate => "cert",
             Kind::Python => "python",
+            Kind::Floor => "floor",
         }
     }
 
@@ -73,6 +84,8 @@ impl Kind {
             Kind::Group => &[Mitigation::ThingGroup],
             Kind::Shadow => &[Mitigation::Shadow],
             Kind::Python => &[Mitigation::ThingGroup, Mitigation::Shadow],
+            // Checked apart: the thing's certificate is INACTIVE (see `verify_state`).
+            Kind::Certificate | Kind::Floor => &[],
         }
     }
 
@@ -91,6 +104,8 @@ impl Kind {
 struct Programs {
     group: PathBuf,
     shadow: PathBuf,
+    certificate: PathBuf,
+    floor: PathBuf,
     python: PathBuf,
 }
 
@@ -121,6 +136,8 @@ impl Subject {
         let api = RuntimeApi::start();
         let mut process = self.spawn(&api, &aws.endpoint(), &[])?;
         let ready = process.wait_ready(&api, Duration::from_secs(60))?;
+        // The connections' warm-up requests are init's, not the events'.
+        aws.reset_counters();
         Ok(Running {
             process,
             api,
@@ -161,6 +178,26 @@ struct Running {
 }
 
 fn subjects(programs: &Programs) -> Res<Vec<Subject>> {
+    Ok(vec![
+        Subject::binary(Kind::Group, &programs.group)?,
+        Subject::binary(Kind::Shadow, &programs.shadow)?,
+        python_subject(programs)?,
+    ])
+}
+
+/// Every function of the as-Lambda table: the three functions, the seed, the floor.
+fn lambda_subjects(programs: &Programs) -> Res<Vec<Subject>> {
+    Ok(vec![
+        Subject::binary(Kind::Group, &programs.group)?,
+        Subject::binary(Kind::Shadow, &programs.shadow)?,
+        Subject::binary(Kind::Certificate, &programs.certificate)?,
+        python_subject(programs)?,
+        Subject::binary(Kind::Floor, &programs.floor)?,
+    ])
+}
+
+/// The seed article's handler under `.venv/bin/python bench/baseline/bootstrap.py`.
+fn python_subject(programs: &Programs) -> Res<Subject> {
     let root = workspace_root();
     let bootstrap = root.join("bench/baseline/bootstrap.py");
     let handler = root.join("bench/baseline/seed_handler.py");
@@ -175,19 +212,15 @@ fn subjects(programs: &Programs) -> Res<Vec<Subject>> {
         .map(|p| fs::metadata(p).map(|m| m.len()))
         .sum::<Result<u64, _>>()
         .map_err(|e| format!("bench/baseline scripts: {e}"))?;
-    Ok(vec![
-        Subject::binary(Kind::Group, &programs.group)?,
-        Subject::binary(Kind::Shadow, &programs.shadow)?,
-        Subject {
-            kind: Kind::Python,
-            program: programs.python.clone(),
-            args: vec![bootstrap.display().to_string()],
-            size: format!(
-                "n/a (interpreter; scripts {:.1} KiB)",
-                scripts as f64 / 1024.0
-            ),
-        },
-    ])
+    Ok(Subject {
+        kind: Kind::Python,
+        program: programs.python.clone(),
+        args: vec![bootstrap.display().to_string()],
+        size: format!(
+            "n/a (interpreter; scripts {:.1} KiB)",
+            scripts as f64 / 1024.0
+        ),
+    })
 }
 
 /// Total CPU time (user + system, all threads) of a process so far, from `/proc/PID/stat`.
@@ -278,6 +311,9 @@ fn fresh_batch(kind: Kind, size: usize, aws: &StandIn) -> (Value, Vec<String>) {
         let n = NEXT_THING.fetch_add(1, Ordering::Relaxed);
         let thing = format!("bench-{}-{n:06}", kind.short());
         aws.connect(&thing, Some(&thing));
+        if kind == Kind::Certificate {
+            aws.attach_certificate(&thing, &certificate_of(&thing));
+        }
         records.push(sqs_record(n, &thing, 1));
         things.push(thing);
     }
@@ -285,6 +321,13 @@ fn fresh_batch(kind: Kind, size: usize, aws: &StandIn) -> (Value, Vec<String>) {
         serde_json::to_value(sqs_event(records)).unwrap_or_default(),
         things,
     )
+}
+
+/// The one certificate of a benchmark thing: its name in hex, padded to a certificate id's
+/// 64 digits (benchmark names are shorter than 32 bytes).
+fn certificate_of(thing: &str) -> String {
+    let hex: String = thing.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0<64}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,6 +366,11 @@ fn invoke_ok(api: &RuntimeApi, process: &mut FunctionProcess, event: &Value) -> 
 /// Checks the stand-in's state: every thing quarantined as the function should (and its
 /// connection cut, if the function does that), and every call answered 200.
 fn verify_state(aws: &StandIn, kind: Kind, things: &[String]) -> Res<()> {
+    verify_state_with(aws, kind, things, kind.disconnects())
+}
+
+/// [`verify_state`], saying whether the function was configured to cut connections.
+fn verify_state_with(aws: &StandIn, kind: Kind, things: &[String], disconnects: bool) -> Res<()> {
     for mitigation in kind.mitigations() {
         let missing: Vec<&String> = things
             .iter()
@@ -337,9 +385,17 @@ fn verify_state(aws: &StandIn, kind: Kind, things: &[String]) -> Res<()> {
             ));
         }
     }
-    if kind.disconnects()
-        && let Some(still) = things.iter().find(|t| aws.is_connected(t))
+    if kind == Kind::Certificate
+        && let Some(active) = things
+            .iter()
+            .find(|t| aws.certificate_status(&certificate_of(t)).as_deref() != Some("INACTIVE"))
     {
+        return Err(format!(
+            "{}: {active}'s certificate is still active",
+            kind.label()
+        ));
+    }
+    if disconnects && let Some(still) = things.iter().find(|t| aws.is_connected(t)) {
         return Err(format!("{}: {still} is still connected", kind.label()));
     }
     let bad: Vec<String> = aws
@@ -677,6 +733,28 @@ struct BurstSpec {
     time_limit: Duration,
 }
 
+impl BurstSpec {
+    /// Today's burst: `records` violations against a 200 req/s quota with 2% failures, 4
+    /// processes, standard retries.
+    fn quota(records: usize) -> BurstSpec {
+        BurstSpec {
+            retry_mode: "standard",
+            records,
+            processes: 4,
+            rate_per_second: 200.0,
+            failure_share: 0.02,
+            latency: Duration::from_millis(10),
+            max_receive_count: 5,
+            visibility_timeout: Duration::from_millis(500),
+            // Twice what the rate limit allows for the group function's calls per record
+            // (AddThingToThingGroup, then DeleteConnection: both count against the bucket).
+            time_limit: Duration::from_secs_f64(
+                records as f64 * Kind::Group.calls_per_record() as f64 / 200.0 * 2.0,
+            ),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
     ready: VecDeque<usize>,
@@ -823,6 +901,8 @@ struct BurstOutcome {
     invocations: usize,
     failed_invocations: usize,
     stopped_by_time_limit: bool,
+    /// Peak memory (VmHWM) of each process, KiB.
+    peak_kib: Vec<u64>,
 }
 
 impl BurstOutcome {
@@ -878,6 +958,8 @@ fn burst_run(spec: &BurstSpec, group: &Subject) -> Res<BurstOutcome> {
     );
     let api = RuntimeApi::start();
     let procs = start_burst_processes(spec, group, &api, &aws)?;
+    // The connections' warm-up requests are init's, not the burst's.
+    aws.reset_counters();
     let things: Vec<String> = (0..spec.records)
         .map(|i| format!("burst-{}-{i:05}", spec.retry_mode))
         .collect();
@@ -894,7 +976,11 @@ fn burst_run(spec: &BurstSpec, group: &Subject) -> Res<BurstOutcome> {
         }
     });
     let elapsed = started.elapsed();
-    let out = BurstOutcome::tally(&lock(&queue), &aws, &things, elapsed);
+    let mut out = BurstOutcome::tally(&lock(&queue), &aws, &things, elapsed);
+    out.peak_kib = procs
+        .iter()
+        .map(|p| p.peak_rss_kib().unwrap_or(0))
+        .collect();
     let other_ops = aws.calls().len() - out.calls - out.disconnects;
     if other_ops > 0 {
         return Err(format!(
@@ -1093,39 +1179,79 @@ struct Settings {
     programs: Programs,
     cold_runs: usize,
     warm_reps: usize,
+    /// The sections to run.
     table: bool,
+    as_lambda: bool,
     burst: bool,
+    scale: bool,
+    lambda: as_lambda::Setup,
 }
 
-const USAGE: &str =
-    "usage: lambda-bench --group PATH --shadow PATH [--python PATH] [--quick | --burst-only]
-  --group PATH   the quarantine-group binary (default: $QUARANTINE_GROUP_BIN)
-  --shadow PATH  the quarantine-shadow binary (default: $QUARANTINE_SHADOW_BIN)
-  --python PATH  the Python for the seed baseline (default: .venv/bin/python)
-  --quick        3 cold starts and 10 warm invocations per cell, no burst
-  --burst-only   only the burst test
-Build first: cargo build --release -p quarantine-group -p quarantine-shadow";
+const USAGE: &str = "usage: lambda-bench --group PATH --shadow PATH [--certificate PATH] [--floor PATH]
+                    [--python PATH] [--rtt-ms N] [--no-cpu-cap] [--quick | --burst-only | --only LIST]
+  --group PATH        the quarantine-group binary (default: $QUARANTINE_GROUP_BIN)
+  --shadow PATH       the quarantine-shadow binary (default: $QUARANTINE_SHADOW_BIN)
+  --certificate PATH  the quarantine-certificate binary (default: $QUARANTINE_CERTIFICATE_BIN,
+                      else next to the group binary)
+  --floor PATH        the lambda-floor binary (default: $LAMBDA_FLOOR_BIN, else next to lambda-bench)
+  --python PATH       the Python for the seed baseline (default: .venv/bin/python)
+  --rtt-ms N          the link's round trip in the as-Lambda table (default 20)
+  --no-cpu-cap        run the as-Lambda table without the 128 MB CPU share
+  --quick             3 cold starts and 10 warm invocations per cell, no burst or scale run
+  --burst-only        only the burst (200 req/s quota) and the scale run
+  --only LIST         only these sections, comma-separated: table, lambda, burst, scale
+Build first: cargo build --release -p quarantine-group -p quarantine-shadow -p quarantine-certificate -p test-harness";
 
 /// The settings from the command line and the environment.
 fn settings() -> Res<Option<Settings>> {
     let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from);
     let mut group = from_env("QUARANTINE_GROUP_BIN");
     let mut shadow = from_env("QUARANTINE_SHADOW_BIN");
+    let mut certificate = from_env("QUARANTINE_CERTIFICATE_BIN");
+    let mut floor = from_env("LAMBDA_FLOOR_BIN");
     let mut python = workspace_root().join(".venv/bin/python");
-    let (mut cold_runs, mut warm_reps, mut table, mut burst) = (5, 20, true, true);
+    let (mut cold_runs, mut warm_reps) = (5, 20);
+    let mut sections = vec!["table", "lambda", "burst", "scale"];
+    let mut lambda = as_lambda::Setup {
+        rtt: Duration::from_millis(20),
+        runs: 3,
+        cpu_cap: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut path = || {
-            args.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{arg} needs a path"))
-        };
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "--group" => group = Some(path()?),
-            "--shadow" => shadow = Some(path()?),
-            "--python" => python = path()?,
-            "--quick" => (cold_runs, warm_reps, burst) = (3, 10, false),
-            "--burst-only" => table = false,
+            "--group" => group = Some(value()?.into()),
+            "--shadow" => shadow = Some(value()?.into()),
+            "--certificate" => certificate = Some(value()?.into()),
+            "--floor" => floor = Some(value()?.into()),
+            "--python" => python = value()?.into(),
+            "--rtt-ms" => {
+                let v = value()?;
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--rtt-ms {v}: not a number of ms"))?;
+                lambda.rtt = Duration::from_millis(n);
+            }
+            "--no-cpu-cap" => lambda.cpu_cap = false,
+            "--quick" => {
+                (cold_runs, warm_reps) = (3, 10);
+                sections.retain(|s| !matches!(*s, "burst" | "scale"));
+            }
+            "--burst-only" => sections = vec!["burst", "scale"],
+            "--only" => {
+                let list = value()?;
+                sections = Vec::new();
+                for name in list.split(',') {
+                    match name.trim() {
+                        "table" => sections.push("table"),
+                        "lambda" => sections.push("lambda"),
+                        "burst" => sections.push("burst"),
+                        "scale" => sections.push("scale"),
+                        other => return Err(format!("--only: unknown section {other}")),
+                    }
+                }
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -1133,16 +1259,30 @@ fn settings() -> Res<Option<Settings>> {
     let (Some(group), Some(shadow)) = (group, shadow) else {
         return Err("the function binaries are needed: --group PATH --shadow PATH".into());
     };
+    let sibling = |of: &Path, name: &str| of.parent().map(|d| d.join(name)).unwrap_or_default();
+    let certificate = certificate.unwrap_or_else(|| sibling(&group, "quarantine-certificate"));
+    let floor = match floor {
+        Some(floor) => floor,
+        None => sibling(
+            &std::env::current_exe().map_err(|e| e.to_string())?,
+            "lambda-floor",
+        ),
+    };
     Ok(Some(Settings {
         programs: Programs {
             group,
             shadow,
+            certificate,
+            floor,
             python,
         },
         cold_runs,
         warm_reps,
-        table,
-        burst,
+        table: sections.contains(&"table"),
+        as_lambda: sections.contains(&"lambda"),
+        burst: sections.contains(&"burst"),
+        scale: sections.contains(&"scale"),
+        lambda,
     }))
 }
 
@@ -1177,10 +1317,11 @@ fn load_average() -> String {
 fn run(settings: &Settings) -> Res<()> {
     println!("# lambda-bench\n");
     println!(
-        "Machine: {} CPUs. Functions: {}, {}. Local stand-ins, not AWS.\n",
+        "Machine: {} CPUs. Functions: {}, {}, {}. Local stand-ins, not AWS.\n",
         thread::available_parallelism().map_or(0, |n| n.get()),
         settings.programs.group.display(),
         settings.programs.shadow.display(),
+        settings.programs.certificate.display(),
     );
     println!(
         "Load average at the start (1, 5, 15 min): {}\n",
@@ -1190,25 +1331,121 @@ fn run(settings: &Settings) -> Res<()> {
         table(settings)?;
         println!("Load average after the table: {}\n", load_average());
     }
+    if settings.as_lambda {
+        as_lambda::table(&lambda_subjects(&settings.programs)?, &settings.lambda)?;
+        println!(
+            "Load average after the as-Lambda table: {}\n",
+            load_average()
+        );
+    }
+    let group = Subject::binary(Kind::Group, &settings.programs.group)?;
     if settings.burst {
         let spec = |retry_mode| BurstSpec {
             retry_mode,
-            records: 10_000,
-            processes: 4,
-            rate_per_second: 200.0,
-            failure_share: 0.02,
-            latency: Duration::from_millis(10),
-            max_receive_count: 5,
-            visibility_timeout: Duration::from_millis(500),
-            // Twice what the rate limit allows for the group function's calls per record
-            // (AddThingToThingGroup, then DeleteConnection: both count against the bucket).
-            time_limit: Duration::from_secs_f64(
-                10_000.0 * Kind::Group.calls_per_record() as f64 / 200.0 * 2.0,
-            ),
+            ..BurstSpec::quota(10_000)
         };
-        let group = Subject::binary(Kind::Group, &settings.programs.group)?;
         burst(&[spec("adaptive"), spec("standard")], &group)?;
         println!("Load average after the burst: {}\n", load_average());
+    }
+    if settings.scale {
+        scale(&group)?;
+        println!("Load average after the scale run: {}\n", load_average());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scale
+
+/// Past today's burst: the quota raised so far that the software is the limit, 10,000 then
+/// 100,000 records through 4 fresh processes each time; none may be lost, and each process's
+/// memory must not grow with the burst.
+fn scale(group: &Subject) -> Res<()> {
+    // No injected 500s either: with 2% of calls failing, a third of the 10-record batches
+    // wait out the SDK's retry back-off, and that back-off, not the software, sets the pace.
+    let spec = |records| BurstSpec {
+        rate_per_second: 1_000_000.0,
+        failure_share: 0.0,
+        time_limit: Duration::from_secs(900),
+        ..BurstSpec::quota(records)
+    };
+    let specs = [spec(10_000), spec(100_000)];
+    println!(
+        "## Scale: 10,000 and 100,000 violations, quota raised to {:.0} req/s\n",
+        specs[0].rate_per_second
+    );
+    println!(
+        "{} quarantine-group processes (DISCONNECT on: 2 calls per record), SQS batches of 10, \
+         {} ms latency per call, {:.0}% of requests 500, AWS_RETRY_MODE=standard; fresh processes \
+         for each run.\n",
+        specs[0].processes,
+        specs[0].latency.as_millis(),
+        specs[0].failure_share * 100.0
+    );
+    let mut outcomes = Vec::new();
+    for spec in &specs {
+        eprintln!("scale: {} records", spec.records);
+        outcomes.push(burst_run(spec, group)?);
+    }
+    let table = Markdown {
+        columns: &specs[..],
+        results: &outcomes,
+    };
+    let done = |o: &BurstOutcome| (o.first_try + o.after_redelivery) as f64;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    table.header("", |s| format!("{} records", s.records));
+    table.row("done (first delivery + redelivered)", |_, o| {
+        format!("{} + {}", o.first_try, o.after_redelivery)
+    });
+    table.row("dead-lettered; still queued; lost (must be 0)", |_, o| {
+        format!("{}; {}; {}", o.dead, o.unfinished, o.lost)
+    });
+    table.row("elapsed", |_, o| {
+        format!("{:.1} s", o.elapsed.as_secs_f64())
+    });
+    table.row("records per second (all processes)", |_, o| {
+        format!("{:.0}", done(o) / o.elapsed.as_secs_f64())
+    });
+    table.row("records per second per process", |s, o| {
+        format!(
+            "{:.0}",
+            done(o) / o.elapsed.as_secs_f64() / s.processes as f64
+        )
+    });
+    table.row("peak memory per process (VmHWM, min-max)", |_, o| {
+        let min = o.peak_kib.iter().min().copied().unwrap_or(0);
+        let max = o.peak_kib.iter().max().copied().unwrap_or(0);
+        format!("{:.1}-{:.1} MiB", mib(min), mib(max))
+    });
+    table.row("AWS calls per record", |s, o| {
+        format!("{:.2}", (o.calls + o.disconnects) as f64 / s.records as f64)
+    });
+    println!();
+    scale_verdict(&outcomes)
+}
+
+/// None lost; the peak memory of a process at 100,000 records within 10% (or 1 MiB) of its
+/// peak at 10,000.
+fn scale_verdict(outcomes: &[BurstOutcome]) -> Res<()> {
+    let peak = |o: &BurstOutcome| o.peak_kib.iter().max().copied().unwrap_or(0) as f64;
+    let lost: usize = outcomes.iter().map(|o| o.lost + o.unfinished).sum();
+    let (Some(small), Some(large)) = (outcomes.first(), outcomes.last()) else {
+        return Ok(());
+    };
+    let flat = peak(large) <= (peak(small) * 1.1).max(peak(small) + 1024.0);
+    println!(
+        "Memory per process {} (peak {:.1} MiB at the largest burst, {:.1} MiB at the smallest). {}\n",
+        if flat { "flat" } else { "GROWS" },
+        peak(large) / 1024.0,
+        peak(small) / 1024.0,
+        if lost == 0 {
+            "None lost or left queued."
+        } else {
+            "Records lost or left queued!"
+        }
+    );
+    if lost > 0 {
+        return Err(format!("scale: {lost} records lost or left queued"));
     }
     Ok(())
 }

@@ -290,28 +290,18 @@ pub async fn add_thing_to_group(client: &aws_sdk_iot::Client, thing: &str, group
 /// The names of the groups a thing belongs to (ListThingGroupsForThing, all pages), sorted.
 /// Panics on error.
 pub async fn groups_for_thing(client: &aws_sdk_iot::Client, name: &str) -> Vec<String> {
-    let mut groups = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = client
-            .list_thing_groups_for_thing()
-            .thing_name(name)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("ListThingGroupsForThing {name}: {e:?}"));
-        groups.extend(
-            out.thing_groups()
-                .iter()
-                .filter_map(|g| g.group_name().map(str::to_owned)),
-        );
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => break,
-        }
-    }
-    groups.sort();
-    groups
+    let groups = client
+        .list_thing_groups_for_thing()
+        .thing_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("ListThingGroupsForThing {name}: {e:?}"));
+    let mut names: Vec<String> = groups.into_iter().filter_map(|g| g.group_name).collect();
+    names.sort();
+    names
 }
 
 /// Merges `document` (e.g. `{"state":{"desired":{...}}}`) into a thing's classic shadow

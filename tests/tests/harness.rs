@@ -580,3 +580,46 @@ async fn moto_groups_and_shadows_round_trip() {
     server.reset();
     assert_eq!(moto::desired_shadow(&data, "sensor-1", None).await, None);
 }
+
+#[tokio::test]
+async fn thing_attributes_merge_and_an_empty_value_removes_one() {
+    use aws_sdk_iot::types::AttributePayload;
+    let aws = StandIn::start();
+    let iot = iot(&aws, 1);
+    let update = |attributes: &[(&str, &str)], merge: bool| {
+        let mut payload = AttributePayload::builder().merge(merge);
+        for (name, value) in attributes {
+            payload = payload.attributes(*name, *value);
+        }
+        iot.update_thing()
+            .thing_name("dev-1")
+            .attribute_payload(payload.build())
+            .send()
+    };
+    update(&[("a", "1"), ("b", "2")], true).await.unwrap();
+    update(&[("b", ""), ("c", "3")], true).await.unwrap();
+    let described = iot
+        .describe_thing()
+        .thing_name("dev-1")
+        .send()
+        .await
+        .unwrap();
+    let attributes = described.attributes().cloned().unwrap_or_default();
+    assert_eq!(
+        attributes
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        [
+            ("a".to_owned(), "1".to_owned()),
+            ("c".to_owned(), "3".to_owned())
+        ]
+        .into()
+    );
+    update(&[("d", "4")], false).await.unwrap();
+    assert_eq!(
+        aws.thing_attributes("dev-1"),
+        [("d".to_owned(), "4".to_owned())].into()
+    );
+    assert_eq!(aws.count(Op::UpdateThing), 3);
+    assert_eq!(aws.count(Op::DescribeThing), 1);
+}

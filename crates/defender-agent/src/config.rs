@@ -105,10 +105,17 @@ pub struct Cli {
     #[arg(long, value_name = "CMD")]
     pub quarantine_command: Option<String>,
 
-    /// Shell command when desired.quarantine becomes false or is removed,
-    /// e.g. "systemctl start myapp". Its environment has THING_NAME and QUARANTINE=false.
+    /// Shell command when desired.quarantine becomes false, e.g. "systemctl start myapp". Only an
+    /// explicit false releases: a removed or non-boolean flag, or a deleted shadow, does not.
+    /// Its environment has THING_NAME and QUARANTINE=false.
     #[arg(long, value_name = "CMD")]
     pub release_command: Option<String>,
+
+    /// Never publish reported.quarantine to the shadow's update topic: for the Strict quarantine
+    /// policy, which denies it (AWS IoT closes the connection of a client that publishes where
+    /// it may not).
+    #[arg(long)]
+    pub no_report_quarantine: bool,
 
     /// Seconds a quarantine, release or custom-metric command may run before it is killed [default: 60].
     #[arg(long, value_name = "SECS")]
@@ -171,6 +178,7 @@ pub struct FileConfig {
     pub shadow_name: Option<String>,
     pub quarantine_command: Option<String>,
     pub release_command: Option<String>,
+    pub report_quarantine: Option<bool>,
     pub command_timeout: Option<u64>,
     pub state_file: Option<PathBuf>,
     pub proc_root: Option<PathBuf>,
@@ -246,6 +254,8 @@ pub struct ConnectionConfig {
     pub shadow_name: Option<ShadowName>,
     pub quarantine_command: Option<String>,
     pub release_command: Option<String>,
+    /// Whether the agent publishes `reported.quarantine`.
+    pub report_quarantine: bool,
     pub state_file: PathBuf,
     pub keep_alive: Duration,
     pub reconnect_max: Duration,
@@ -428,6 +438,7 @@ fn connection_config(
         shadow_name,
         quarantine_command: non_empty(pick!(cli, file, quarantine_command)),
         release_command: non_empty(pick!(cli, file, release_command)),
+        report_quarantine: !cli.no_report_quarantine && file.report_quarantine.unwrap_or(true),
         state_file: pick!(cli, file, state_file)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE)),
         keep_alive: Duration::from_secs(keep_alive),
@@ -494,6 +505,7 @@ mod tests {
         assert_eq!(conn.interval, Duration::from_secs(300));
         assert_eq!(conn.format, Format::Json);
         assert!(conn.shadow_name.is_none());
+        assert!(conn.report_quarantine);
         assert_eq!(conn.state_file, PathBuf::from(DEFAULT_STATE_FILE));
         let (process, metric) = c.collect.child_metric.unwrap();
         assert_eq!(process, "myapp");
@@ -509,6 +521,7 @@ mod tests {
             shadow_name = "security"
             format = "cbor"
             process_name = "otherapp"
+            report_quarantine = false
             [[custom_metric]]
             name = "disk_free_mb"
             type = "number"
@@ -524,6 +537,7 @@ mod tests {
         assert_eq!(conn.interval, Duration::from_secs(900));
         assert_eq!(conn.format, Format::Cbor);
         assert_eq!(conn.shadow_name.unwrap().as_str(), "security");
+        assert!(!conn.report_quarantine);
         assert_eq!(c.collect.child_metric.unwrap().0, "otherapp");
         assert_eq!(c.collect.custom_metrics.len(), 1);
         assert_eq!(c.collect.custom_metrics[0].kind, CustomMetricKind::Number);

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod collect;
 pub mod config;
 pub mod custom;
+pub mod decision;
 pub mod mqtt;
 pub mod names;
 pub mod report;

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::config::Format;
+use crate::decision::{Flag, Message};
 use crate::names::{ShadowName, ThingName};
 
 /// Every topic the agent publishes to or subscribes to, for one thing.
@@ -18,6 +19,7 @@ pub struct Topics {
     pub shadow_update_delta: String,
     pub shadow_update_documents: String,
     pub shadow_update_rejected: String,
+    pub shadow_delete_accepted: String,
 }
 
 impl Topics {
@@ -38,6 +40,7 @@ impl Topics {
             shadow_update_delta: format!("{shadow}/update/delta"),
             shadow_update_documents: format!("{shadow}/update/documents"),
             shadow_update_rejected: format!("{shadow}/update/rejected"),
+            shadow_delete_accepted: format!("{shadow}/delete/accepted"),
         }
     }
 
@@ -45,53 +48,102 @@ impl Topics {
         [&self.metrics_accepted, &self.metrics_rejected]
     }
 
-    pub fn shadow_subscriptions(&self) -> [&str; 5] {
+    pub fn shadow_subscriptions(&self) -> [&str; 6] {
         [
             &self.shadow_get_accepted,
             &self.shadow_get_rejected,
             &self.shadow_update_delta,
             &self.shadow_update_documents,
             &self.shadow_update_rejected,
+            &self.shadow_delete_accepted,
         ]
     }
 }
 
-/// What a shadow message says about the quarantine flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShadowView {
-    /// `desired.quarantine`; a missing or non-boolean flag means "not quarantined".
-    pub desired: bool,
-    /// `reported.quarantine`, when the message shows it.
+/// What a whole shadow document says: the flag and version the decision needs, and the
+/// reported flag when the document shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub message: Message,
     pub reported: Option<bool>,
 }
 
-fn flag(section: Option<&Value>) -> Option<bool> {
-    section?.get("quarantine")?.as_bool()
-}
+/// Longest rendering of a non-boolean flag kept for the log.
+const MAX_SHOWN: usize = 64;
 
-/// `get/accepted`: the whole shadow state.
-pub fn from_get_accepted(doc: &Value) -> ShadowView {
-    let state = doc.get("state");
-    ShadowView {
-        desired: flag(state.and_then(|s| s.get("desired"))).unwrap_or(false),
-        reported: flag(state.and_then(|s| s.get("reported"))),
+fn flag_of(desired: Option<&Value>) -> Flag {
+    let desired = match desired {
+        None | Some(Value::Null) => return Flag::NoDesired,
+        Some(d) => d,
+    };
+    match desired.get("quarantine") {
+        None | Some(Value::Null) => Flag::Missing,
+        Some(Value::Bool(b)) => Flag::Set(*b),
+        Some(other) => Flag::NotBoolean(other.to_string().chars().take(MAX_SHOWN).collect()),
     }
 }
 
-/// `update/documents`: the state after the update is under `current`.
-pub fn from_documents(doc: &Value) -> ShadowView {
+fn version(doc: &Value) -> Option<u64> {
+    doc.get("version").and_then(Value::as_u64)
+}
+
+/// `get/accepted`: the whole shadow document.
+pub fn from_get_accepted(doc: &Value) -> Reading {
+    let state = doc.get("state");
+    Reading {
+        message: Message {
+            version: version(doc),
+            flag: flag_of(state.and_then(|s| s.get("desired"))),
+        },
+        reported: state
+            .and_then(|s| s.get("reported"))
+            .and_then(|r| r.get("quarantine"))
+            .and_then(Value::as_bool),
+    }
+}
+
+/// `update/documents`: the document after the update is under `current`.
+pub fn from_documents(doc: &Value) -> Reading {
     from_get_accepted(doc.get("current").unwrap_or(&Value::Null))
 }
 
-/// `update/delta`: only desired keys that differ from reported; `None` when the flag is not
-/// among them (a removed flag shows up in `update/documents` only).
-pub fn from_delta(doc: &Value) -> Option<bool> {
-    flag(doc.get("state"))
+/// `update/delta`: only the desired keys that differ from reported, so a flag that is not among
+/// them did not change (a removed flag shows up in `update/documents` only).
+pub fn from_delta(doc: &Value) -> Message {
+    let state = doc.get("state");
+    let flag = match state.and_then(|s| s.get("quarantine")) {
+        None => Flag::Unmentioned,
+        Some(_) => flag_of(state),
+    };
+    Message {
+        version: version(doc),
+        flag,
+    }
 }
 
-/// `get/rejected` with code 404: the thing has no shadow yet, so nothing is desired.
+/// `delete/accepted`: the shadow is gone; the version is the deleted document's.
+pub fn from_delete_accepted(doc: &Value) -> Message {
+    Message {
+        version: version(doc),
+        flag: Flag::NoShadow,
+    }
+}
+
+/// `get/rejected` with code 404: the thing has no shadow.
 pub fn is_no_shadow(doc: &Value) -> bool {
     doc.get("code").and_then(Value::as_u64) == Some(404)
+}
+
+/// The `clientToken` a shadow answer echoes.
+pub fn client_token(doc: &Value) -> Option<&str> {
+    doc.get("clientToken").and_then(Value::as_str)
+}
+
+/// A `get` request whose answer echoes `token`.
+pub fn get_request(token: &str) -> Vec<u8> {
+    serde_json::json!({ "clientToken": token })
+        .to_string()
+        .into_bytes()
 }
 
 pub fn reported_document(quarantined: bool) -> Vec<u8> {
@@ -128,31 +180,69 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_flag_from_each_message() {
-        let get = json!({"state": {"desired": {"quarantine": true}, "reported": {"quarantine": false}}, "version": 3});
+    fn reads_the_flag_and_version_from_each_message() {
+        let get = json!({"state": {"desired": {"quarantine": true}, "reported": {"quarantine": false}}, "version": 3, "clientToken": "t1"});
         assert_eq!(
             from_get_accepted(&get),
-            ShadowView {
-                desired: true,
+            Reading {
+                message: Message {
+                    version: Some(3),
+                    flag: Flag::Set(true)
+                },
                 reported: Some(false)
             }
         );
-        let removed = json!({"previous": {}, "current": {"state": {"desired": {"other": 1}, "reported": {"quarantine": true}}}});
+        assert_eq!(client_token(&get), Some("t1"));
+        let removed = json!({"previous": {}, "current": {"state": {"desired": {"other": 1}, "reported": {"quarantine": true}}, "version": 8}});
         assert_eq!(
             from_documents(&removed),
-            ShadowView {
-                desired: false,
+            Reading {
+                message: Message {
+                    version: Some(8),
+                    flag: Flag::Missing
+                },
                 reported: Some(true)
             }
         );
+        let cleared =
+            json!({"current": {"state": {"reported": {"quarantine": true}}, "version": 9}});
+        assert_eq!(from_documents(&cleared).message.flag, Flag::NoDesired);
+        let text = json!({"state": {"desired": {"quarantine": "false"}}, "version": 4});
         assert_eq!(
-            from_delta(&json!({"state": {"quarantine": true}})),
-            Some(true)
+            from_get_accepted(&text).message.flag,
+            Flag::NotBoolean("\"false\"".into())
         );
-        assert_eq!(from_delta(&json!({"state": {"color": "red"}})), None);
+        let long = json!({"state": {"desired": {"quarantine": "x".repeat(500)}}});
+        let Flag::NotBoolean(shown) = from_get_accepted(&long).message.flag else {
+            panic!("not read as a non-boolean flag")
+        };
+        assert_eq!(shown.chars().count(), MAX_SHOWN);
+        assert_eq!(
+            from_delta(&json!({"version": 5, "state": {"quarantine": false}})),
+            Message {
+                version: Some(5),
+                flag: Flag::Set(false)
+            }
+        );
+        assert_eq!(
+            from_delta(&json!({"version": 5, "state": {"quarantine": 0}})).flag,
+            Flag::NotBoolean("0".into())
+        );
+        assert_eq!(
+            from_delta(&json!({"state": {"color": "red"}})).flag,
+            Flag::Unmentioned
+        );
+        assert_eq!(
+            from_delete_accepted(&json!({"version": 12, "timestamp": 1})),
+            Message {
+                version: Some(12),
+                flag: Flag::NoShadow
+            }
+        );
         assert!(is_no_shadow(
             &json!({"code": 404, "message": "No shadow exists with name: 'x'"})
         ));
+        assert_eq!(get_request("t2"), br#"{"clientToken":"t2"}"#.to_vec());
         assert_eq!(
             reported_document(true),
             br#"{"state":{"reported":{"quarantine":true}}}"#.to_vec()

@@ -1,6 +1,7 @@
-//! The state file: the last report id and the quarantine state the device applied, so that report
-//! ids keep increasing across restarts (even if the clock goes back) and a restart does not run
-//! the quarantine or release command again.
+//! The state file: the last report id, the quarantine state the device applied and the newest
+//! shadow version taken into account, so that report ids keep increasing across restarts (even if
+//! the clock goes back), a restart does not run the quarantine or release command again, and an
+//! old shadow document delivered after a restart cannot undo a newer one.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,9 @@ pub struct State {
     /// The quarantine state last applied by running a command (or found at first start).
     #[serde(default)]
     pub quarantined: Option<bool>,
+    /// The version of the newest shadow document the agent took into account.
+    #[serde(default)]
+    pub shadow_version: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,14 @@ impl StateFile {
         self.save()
     }
 
+    pub fn set_shadow_version(&mut self, version: u64) -> Result<(), StateError> {
+        if self.state.shadow_version == Some(version) {
+            return Ok(());
+        }
+        self.state.shadow_version = Some(version);
+        self.save()
+    }
+
     fn save(&self) -> Result<(), StateError> {
         let io = |action, source| StateError::Io {
             path: self.path.clone(),
@@ -132,8 +144,10 @@ mod tests {
         assert_eq!(s.state(), &State::default());
         let r1 = s.take_rid().unwrap();
         s.set_quarantined(true).unwrap();
+        s.set_shadow_version(7).unwrap();
         let mut s = StateFile::load(&path).unwrap();
         assert_eq!(s.state().quarantined, Some(true));
+        assert_eq!(s.state().shadow_version, Some(7));
         assert!(s.take_rid().unwrap() > r1);
         // A path that cannot be written (here under a regular file, which fails even for root)
         // is refused when the agent starts, not at its first report.

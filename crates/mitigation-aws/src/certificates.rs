@@ -1,6 +1,8 @@
 //! [`CertificateRegistry`] on the IoT control-plane client: the SDK calls of the certificate
 //! mitigation, whose rules are in `mitigation::certificates`.
 
+use std::collections::HashMap;
+
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus};
 use futures::future::BoxFuture;
 use mitigation::ActionError;
@@ -154,11 +156,10 @@ impl CertificateRegistry for IotCertificates {
         })
     }
 
-    fn attribute<'a>(
+    fn attributes<'a>(
         &'a self,
         thing: &'a ThingName,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, ActionError>> {
+    ) -> BoxFuture<'a, Result<HashMap<String, String>, ActionError>> {
         Box::pin(async move {
             let out = self
                 .client
@@ -169,9 +170,13 @@ impl CertificateRegistry for IotCertificates {
                 .map_err(|e| classify("DescribeThing", thing.as_str(), e))?;
             Ok(out
                 .attributes()
-                .and_then(|a| a.get(name))
-                .filter(|v| !v.is_empty())
-                .cloned())
+                .map(|a| {
+                    a.iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default())
         })
     }
 
@@ -194,6 +199,80 @@ impl CertificateRegistry for IotCertificates {
                 .await
                 .map(|_| ())
                 .map_err(|e| classify("UpdateThing", thing.as_str(), e))
+        })
+    }
+
+    fn attached_policies<'a>(
+        &'a self,
+        certificate: &'a AttachedCertificate,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move {
+            let mut names = Vec::new();
+            let mut pages = self
+                .client
+                .list_attached_policies()
+                .target(&certificate.arn)
+                .into_paginator()
+                .send();
+            for _ in 0..MAX_PAGES {
+                let Some(page) = pages.next().await else {
+                    break;
+                };
+                let page = page.map_err(|e| {
+                    classify("ListAttachedPolicies", &cert_subject(&certificate.id), e)
+                })?;
+                names.extend(
+                    page.policies()
+                        .iter()
+                        .filter_map(|p| p.policy_name())
+                        .map(str::to_owned),
+                );
+            }
+            Ok(names)
+        })
+    }
+
+    fn attach_policy<'a>(
+        &'a self,
+        policy: &'a str,
+        certificate: &'a AttachedCertificate,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            self.client
+                .attach_policy()
+                .policy_name(policy)
+                .target(&certificate.arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("AttachPolicy", &cert_subject(&certificate.id), e))
+        })
+    }
+
+    fn detach_policy<'a>(
+        &'a self,
+        policy: &'a str,
+        certificate: &'a AttachedCertificate,
+    ) -> BoxFuture<'a, Result<bool, ActionError>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .detach_policy()
+                .policy_name(policy)
+                .target(&certificate.arn)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) => {
+                    let e = classify("DetachPolicy", &cert_subject(&certificate.id), e);
+                    if e.code == "ResourceNotFoundException" {
+                        Ok(false)
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
         })
     }
 }

@@ -8,18 +8,27 @@ use mitigation::metrics::MetricsSink;
 use mitigation::{FunctionConfig, FunctionKind};
 use serde_json::Value;
 
-use crate::startup::build_handler;
+use crate::startup::build_function;
+use crate::warm_up::{WARM_UP_DEADLINE, warm_up};
 
-/// Read the configuration, build the clients once, then serve events until Lambda stops
-/// the process. Logs are JSON when the function's log format is JSON.
+/// Read the configuration, build the clients once and open their connections, then serve
+/// events until Lambda stops the process. Logs are JSON when the function's log format is JSON.
 pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    mitigation::init_function_logging();
     let config = FunctionConfig::from_env(kind.into()).inspect_err(|e| {
         tracing::error!(error = %e, variable = e.variable, "invalid configuration");
     })?;
-    let handler = build_handler(&[kind], &config).await.inspect_err(|e| {
+    let function = build_function(&[kind], &config).await.inspect_err(|e| {
         tracing::error!(error = %e, "start-up failed");
     })?;
+    let warmed = warm_up(&function.warm_up, WARM_UP_DEADLINE).await;
+    tracing::info!(
+        warmed = ?warmed.warmed,
+        unanswered = ?warmed.unanswered,
+        took_ms = warmed.took.as_secs_f64() * 1000.0,
+        "connections opened during init"
+    );
+    let handler = function.handler;
     tracing::info!(
         action = kind.mitigation().name(),
         dry_run = config.dry_run,
@@ -34,6 +43,12 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         } else {
             ""
         },
+        certificate_action = if kind == FunctionKind::Certificate {
+            config.certificate_action.as_str()
+        } else {
+            ""
+        },
+        quarantine_policy = config.quarantine_policy.as_deref().unwrap_or(""),
         "ready"
     );
     // The Function dimension is the deployed function's name, as in its alarms.

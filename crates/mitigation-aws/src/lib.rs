@@ -14,6 +14,7 @@
 //!   SQS queue;
 //! - `ledger` (feature `ledger`): the quarantine ledger on DynamoDB (`LEDGER_TABLE`);
 //! - [`startup`]: a [`mitigation::Handler`] built from configuration, once per process;
+//! - [`warm_up`]: the mitigations' connections opened during init;
 //! - [`lambda`]: the Lambda start-up shared by the function binaries.
 //!
 //! The data-plane client is behind the `data-plane` feature, so a binary that never calls
@@ -35,6 +36,7 @@ pub mod sdk;
 pub mod shadow;
 pub mod startup;
 pub mod violations;
+pub mod warm_up;
 
 pub use errors::classify;
 pub use startup::{StartupError, build_handler, build_handler_on};

@@ -9,7 +9,9 @@ use crate::group::ThingGroupMembership;
 use crate::lookups::IotDirectory;
 use crate::sdk::load_sdk_config;
 use crate::violations::DeviceDefenderViolations;
-use mitigation::certificates::CertificateQuarantine;
+use crate::warm_up::WarmUpTarget;
+use mitigation::certificates::{CertificateQuarantine, PolicyRecord};
+use mitigation::{CertificateAction, ConfigError};
 
 /// Start-up failed: the function cannot serve any event.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +36,23 @@ pub async fn build_handler(
     kinds: &[FunctionKind],
     config: &FunctionConfig,
 ) -> Result<Handler, StartupError> {
+    Ok(build_function(kinds, config).await?.handler)
+}
+
+/// A handler and the clients its mitigations call, whose connections init opens
+/// ([`crate::warm_up`]).
+pub struct Function {
+    pub handler: Handler,
+    pub warm_up: Vec<WarmUpTarget>,
+}
+
+/// [`build_handler`], keeping the mitigations' clients for the warm-up.
+pub async fn build_function(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+) -> Result<Function, StartupError> {
     let sdk = load_sdk_config(&config.aws).await;
-    build_handler_on(kinds, config, &sdk).await
+    build_function_on(kinds, config, &sdk).await
 }
 
 /// [`build_handler`] on an SDK configuration the caller loaded (quarantinectl's `--region`
@@ -45,14 +62,25 @@ pub async fn build_handler_on(
     config: &FunctionConfig,
     sdk: &aws_config::SdkConfig,
 ) -> Result<Handler, StartupError> {
+    Ok(build_function_on(kinds, config, sdk).await?.handler)
+}
+
+async fn build_function_on(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Function, StartupError> {
     let sdk = sdk.clone();
     let iot = aws_sdk_iot::Client::new(&sdk);
     // One data-plane client (and at most one DescribeEndpoint) however many actions use it.
     let mut data: Option<DataClient> = None;
     let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
+    // The lookups share the IoT client; a shadow function only warms it when it is used.
+    let mut iot_warm_up = false;
     for kind in kinds {
         match kind {
             FunctionKind::ThingGroup => {
+                iot_warm_up = true;
                 actions.push(Arc::new(ThingGroupMembership::new(
                     iot.clone(),
                     config.quarantine_group.clone(),
@@ -77,13 +105,12 @@ pub async fn build_handler_on(
                 actions.push(action);
             }
             FunctionKind::Certificate => {
-                actions.push(Arc::new(CertificateQuarantine::new(
-                    IotCertificates::new(iot.clone()),
-                    config.certificate_record_attribute.clone(),
-                )));
+                iot_warm_up = true;
+                actions.push(Arc::new(certificate_quarantine(&iot, config)?));
             }
         }
     }
+    let iot_for_warm_up = iot.clone();
     let directory = Arc::new(IotDirectory::new(iot.clone()));
     let mut handler = Handler::new(config.policy.clone(), actions)
         .with_dry_run(config.dry_run)
@@ -98,11 +125,52 @@ pub async fn build_handler_on(
     if let Some(queue_url) = &config.fan_out_queue_url {
         handler = with_fan_out(handler, &sdk, queue_url)?;
     }
+    let mut warm_up: Vec<WarmUpTarget> = Vec::new();
     // A function acts from its own place in the ledger; a dry run writes nothing.
     if let (Some(table), [kind], false) = (&config.ledger_table, kinds, config.dry_run) {
-        handler = with_ledger(handler, &sdk, table, *kind, config)?;
+        handler = with_ledger(handler, &sdk, table, *kind, config, &mut warm_up)?;
     }
-    Ok(handler)
+    if iot_warm_up {
+        warm_up.push(WarmUpTarget::Iot(iot_for_warm_up));
+    }
+    warm_up.extend(data_plane_warm_up(data));
+    Ok(Function { handler, warm_up })
+}
+
+#[cfg(feature = "data-plane")]
+fn data_plane_warm_up(data: Option<DataClient>) -> Option<WarmUpTarget> {
+    data.map(WarmUpTarget::IotData)
+}
+
+#[cfg(not(feature = "data-plane"))]
+fn data_plane_warm_up(_data: Option<DataClient>) -> Option<WarmUpTarget> {
+    None
+}
+
+/// The certificate mitigation CERTIFICATE_ACTION asks for. Whenever QUARANTINE_POLICY is
+/// known, a release also detaches the policy where an `attach-policy` quarantine recorded it.
+fn certificate_quarantine(
+    iot: &aws_sdk_iot::Client,
+    config: &FunctionConfig,
+) -> Result<CertificateQuarantine<IotCertificates>, StartupError> {
+    let quarantine = CertificateQuarantine::new(
+        IotCertificates::new(iot.clone()),
+        config.certificate_record_attribute.clone(),
+    );
+    let policy = config.quarantine_policy.clone().map(|policy| PolicyRecord {
+        policy,
+        attribute: config.certificate_policy_attribute.clone(),
+    });
+    match (config.certificate_action, policy) {
+        (CertificateAction::AttachPolicy, Some(policy)) => Ok(quarantine.attaching(policy)),
+        (CertificateAction::AttachPolicy, None) => Err(StartupError::Config(ConfigError {
+            variable: "QUARANTINE_POLICY",
+            value: String::new(),
+            problem: "required by CERTIFICATE_ACTION=attach-policy (the quarantine policy's name); set it, or CERTIFICATE_ACTION=deactivate".into(),
+        })),
+        (CertificateAction::Deactivate, Some(policy)) => Ok(quarantine.knowing(policy)),
+        (CertificateAction::Deactivate, None) => Ok(quarantine),
+    }
 }
 
 #[cfg(feature = "ledger")]
@@ -112,8 +180,11 @@ fn with_ledger(
     table: &str,
     kind: FunctionKind,
     config: &FunctionConfig,
+    warm_up: &mut Vec<WarmUpTarget>,
 ) -> Result<Handler, StartupError> {
-    let ledger = crate::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    warm_up.push(WarmUpTarget::Ledger(dynamodb.clone()));
+    let ledger = crate::ledger::DynamoLedger::new(dynamodb, table);
     let handler = handler
         .with_ledger(Arc::new(ledger), kind, config.min_quarantine)
         .with_max_things_per_record(config.max_things_per_record);
@@ -130,6 +201,7 @@ fn with_ledger(
     _table: &str,
     _kind: FunctionKind,
     _config: &FunctionConfig,
+    _warm_up: &mut Vec<WarmUpTarget>,
 ) -> Result<Handler, StartupError> {
     Err(StartupError::LedgerNotBuiltIn)
 }

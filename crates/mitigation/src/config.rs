@@ -87,12 +87,24 @@ pub struct FunctionConfig {
     /// `CERTIFICATE_RECORD_ATTRIBUTE`: the thing attribute in which quarantine-certificate
     /// records the certificates it deactivated (default `quarantineDeactivatedCerts`).
     pub certificate_record_attribute: String,
+    /// `CERTIFICATE_ACTION`: what quarantine-certificate does to the certificates only the
+    /// thing uses (default: attach the quarantine policy to them).
+    pub certificate_action: CertificateAction,
+    /// `QUARANTINE_POLICY`: the quarantine IoT policy's name, which `attach-policy` attaches
+    /// to the thing's own certificates (required for it), stack-setup to the quarantine
+    /// group, and quarantinectl doctor looks for on the group.
+    pub quarantine_policy: Option<String>,
+    /// `CERTIFICATE_POLICY_ATTRIBUTE`: the thing attribute in which quarantine-certificate
+    /// records the certificates it attached the quarantine policy to.
+    pub certificate_policy_attribute: String,
     /// `FANOUT_QUEUE_URL`: the function's own SQS queue; an audit's devices are sent there
     /// as mitigation requests of their own instead of being mitigated in one invocation.
     pub fan_out_queue_url: Option<String>,
     /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' EMF figures
     /// (default `IotQuarantine`).
     pub metrics_namespace: String,
+    pub stack: StackSettings,
+    pub doctor: DoctorSettings,
     /// `LEDGER_TABLE`: the DynamoDB table of the quarantine ledger; none: no ledger.
     pub ledger_table: Option<String>,
     /// `MIN_QUARANTINE_MINUTES`: a clear sooner than this after its cause was recorded does
@@ -110,8 +122,59 @@ pub struct FunctionConfig {
     pub aws: AwsSettings,
 }
 
+/// What stack-setup acts on and whom it answers, from the template, never from the event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackSettings {
+    /// `QUARANTINE_GROUP_ARN`: the group the quarantine policy is attached to.
+    pub quarantine_group_arn: Option<ThingGroupArn>,
+    /// `STACK_ID`: the only stack whose requests are answered.
+    pub stack_id: Option<String>,
+    /// `TEST_ONLY_RESPONSE_URL_PREFIX`: a `ResponseURL` starting with this is accepted too
+    /// (the tests' local receiver). The template never sets it.
+    pub test_response_url_prefix: Option<String>,
+}
+
+/// A thing group ARN, `arn:PARTITION:iot:REGION:ACCOUNT:thinggroup/NAME`, and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThingGroupArn {
+    pub arn: String,
+    pub name: String,
+}
+
+/// What `quarantinectl doctor` inspects besides the group and its policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoctorSettings {
+    /// `DEVICE_POLICY_NAME`: the devices' own IoT policy.
+    pub device_policy: Option<String>,
+    /// `DEAD_LETTER_QUEUE_URLS`: the queues whose depth is reported.
+    pub dead_letter_queues: Vec<String>,
+}
+
 /// Default thing attribute that records the certificates quarantine-certificate deactivated.
 pub const DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE: &str = "quarantineDeactivatedCerts";
+/// Default thing attribute that records the certificates quarantine-certificate attached the
+/// quarantine policy to.
+pub const DEFAULT_CERTIFICATE_POLICY_ATTRIBUTE: &str = "quarantinePolicyCerts";
+
+/// What quarantine-certificate does to the certificates that only the thing uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CertificateAction {
+    /// Attach the quarantine policy to them: it binds every connection made with the
+    /// certificate, whatever its client id; a release detaches it.
+    #[default]
+    AttachPolicy,
+    /// Deactivate them: no connection at all; a release reactivates them.
+    Deactivate,
+}
+
+impl CertificateAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateAction::AttachPolicy => "attach-policy",
+            CertificateAction::Deactivate => "deactivate",
+        }
+    }
+}
 
 impl Default for FunctionConfig {
     fn default() -> Self {
@@ -125,8 +188,13 @@ impl Default for FunctionConfig {
             disconnect: true,
             verify_violation: false,
             certificate_record_attribute: DEFAULT_CERTIFICATE_RECORD_ATTRIBUTE.to_owned(),
+            certificate_action: CertificateAction::default(),
+            quarantine_policy: None,
+            certificate_policy_attribute: DEFAULT_CERTIFICATE_POLICY_ATTRIBUTE.to_owned(),
             fan_out_queue_url: None,
             metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.to_owned(),
+            stack: StackSettings::default(),
+            doctor: DoctorSettings::default(),
             ledger_table: None,
             min_quarantine: Duration::from_secs(600),
             budget: Some(Budget {
@@ -160,7 +228,11 @@ impl AwsSettings {
     }
 }
 
-fn bad(variable: &'static str, value: String, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(
+    variable: &'static str,
+    value: String,
+    problem: impl Into<String>,
+) -> ConfigError {
     ConfigError {
         variable,
         value,
@@ -192,6 +264,15 @@ pub(crate) fn parse_number(
     }
 }
 
+/// A 12-digit AWS account id.
+pub(crate) fn account_id(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let id = value.trim();
+    if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(variable, value, "expected a 12-digit AWS account id"));
+    }
+    Ok(id.to_owned())
+}
+
 /// Milliseconds, 1 to 900000 (Lambda's 15 minutes).
 pub(crate) fn millis(variable: &'static str, value: String) -> Result<Duration, ConfigError> {
     parse_number(variable, value, 1, 900_000).map(Duration::from_millis)
@@ -203,6 +284,32 @@ pub(crate) fn retry_mode(variable: &'static str, value: String) -> Result<RetryM
         "adaptive" => Ok(RetryMode::Adaptive),
         _ => Err(bad(variable, value, "expected standard or adaptive")),
     }
+}
+
+pub(crate) fn certificate_action(
+    variable: &'static str,
+    value: String,
+) -> Result<CertificateAction, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "attach-policy" => Ok(CertificateAction::AttachPolicy),
+        "deactivate" => Ok(CertificateAction::Deactivate),
+        _ => Err(bad(variable, value, "expected attach-policy or deactivate")),
+    }
+}
+
+/// An IoT policy name: 1 to 128 of `[a-zA-Z0-9_+=,.@-]`.
+pub(crate) fn policy_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let name = value.trim();
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    {
+        let problem = "expected 1 to 128 letters, digits or any of _+=,.@-";
+        return Err(bad(variable, value, problem));
+    }
+    Ok(name.to_owned())
 }
 
 /// Thing group and shadow names: `[a-zA-Z0-9:_-]+`.
@@ -292,6 +399,72 @@ pub(crate) fn attribute_name(variable: &'static str, value: String) -> Result<St
     Ok(name.to_owned())
 }
 
+/// `arn:PARTITION:iot:REGION:ACCOUNT:thinggroup/NAME`.
+pub(crate) fn thing_group_arn(
+    variable: &'static str,
+    value: String,
+) -> Result<ThingGroupArn, ConfigError> {
+    let arn = value.trim();
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let name = match parts.as_slice() {
+        ["arn", partition, "iot", region, account, resource]
+            if !partition.is_empty() && !region.is_empty() && account.len() == 12 =>
+        {
+            resource.strip_prefix("thinggroup/")
+        }
+        _ => None,
+    };
+    match name {
+        Some(name) if iot_name(variable, name.to_owned(), 128).is_ok() => Ok(ThingGroupArn {
+            arn: arn.to_owned(),
+            name: name.to_owned(),
+        }),
+        _ => Err(bad(
+            variable,
+            value,
+            "expected a thing group ARN, arn:aws:iot:REGION:ACCOUNT:thinggroup/NAME",
+        )),
+    }
+}
+
+/// `arn:PARTITION:cloudformation:REGION:ACCOUNT:stack/NAME/ID`.
+pub(crate) fn stack_id(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let id = value.trim();
+    let parts: Vec<&str> = id.splitn(6, ':').collect();
+    let valid = match parts.as_slice() {
+        ["arn", _, "cloudformation", _, account, resource] => {
+            account.len() == 12
+                && resource
+                    .strip_prefix("stack/")
+                    .and_then(|r| r.split_once('/'))
+                    .is_some_and(|(name, guid)| !name.is_empty() && !guid.is_empty())
+        }
+        _ => false,
+    };
+    if !valid || id.contains(char::is_whitespace) {
+        return Err(bad(
+            variable,
+            value,
+            "expected a stack id, arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/ID",
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// An `http://` or `https://` URL prefix.
+pub(crate) fn url_prefix(variable: &'static str, value: String) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let scheme = v.starts_with("https://") || v.starts_with("http://");
+    if !scheme || v.contains(char::is_whitespace) {
+        return Err(bad(
+            variable,
+            value,
+            "expected an http:// or https:// URL prefix",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
 /// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
 pub(crate) fn table_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
@@ -365,6 +538,9 @@ mod tests {
             ),
             ("THING_DIMENSION", "DeviceName"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "deactivated"),
+            ("CERTIFICATE_ACTION", " Deactivate "),
+            ("QUARANTINE_POLICY", "stack-quarantine"),
+            ("CERTIFICATE_POLICY_ATTRIBUTE", "policyCerts"),
             (
                 "FANOUT_QUEUE_URL",
                 "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
@@ -397,10 +573,51 @@ mod tests {
         );
         assert_eq!(c.policy.thing_dimension, "DeviceName");
         assert_eq!(c.certificate_record_attribute, "deactivated");
+        assert_eq!(c.certificate_action, CertificateAction::Deactivate);
+        assert_eq!(c.quarantine_policy.as_deref(), Some("stack-quarantine"));
+        assert_eq!(c.certificate_policy_attribute, "policyCerts");
         assert_eq!(
             c.fan_out_queue_url.as_deref(),
             Some("https://sqs.eu-west-1.amazonaws.com/123456789012/q")
         );
+    }
+
+    #[test]
+    fn the_stack_s_own_settings_are_typed() {
+        let c = config(&[
+            ("QUARANTINE_POLICY", " s-quarantine "),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
+            ),
+            (
+                "STACK_ID",
+                "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/0f6b8c70",
+            ),
+            ("TEST_ONLY_RESPONSE_URL_PREFIX", "http://127.0.0.1:"),
+            ("DEVICE_POLICY_NAME", "fleet-device"),
+            (
+                "DEAD_LETTER_QUEUE_URLS",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/a, ,https://sqs.eu-west-1.amazonaws.com/123456789012/b",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(c.quarantine_policy.as_deref(), Some("s-quarantine"));
+        let group = c.stack.quarantine_group_arn.expect("group");
+        assert_eq!(group.name, "Quarantine");
+        assert!(group.arn.ends_with(":thinggroup/Quarantine"));
+        assert!(
+            c.stack
+                .stack_id
+                .expect("stack")
+                .ends_with("stack/s/0f6b8c70")
+        );
+        assert_eq!(
+            c.stack.test_response_url_prefix.as_deref(),
+            Some("http://127.0.0.1:")
+        );
+        assert_eq!(c.doctor.device_policy.as_deref(), Some("fleet-device"));
+        assert_eq!(c.doctor.dead_letter_queues.len(), 2);
     }
 
     #[test]
@@ -424,7 +641,31 @@ mod tests {
             ("AUDIT_CHECKS", "SHARED CHECK"),
             ("AUDIT_CHECKS", ", ,"),
             ("CERTIFICATE_RECORD_ATTRIBUTE", "a b"),
+            ("CERTIFICATE_ACTION", "revoke"),
+            ("QUARANTINE_POLICY", "a policy"),
+            ("QUARANTINE_POLICY", "p*"),
+            ("CERTIFICATE_POLICY_ATTRIBUTE", "a b"),
             ("FANOUT_QUEUE_URL", "my-queue"),
+            ("QUARANTINE_POLICY", "a policy"),
+            ("QUARANTINE_GROUP_ARN", "Quarantine"),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:us-east-1:123456789012:thing/Quarantine",
+            ),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:us-east-1:1234:thinggroup/Q",
+            ),
+            ("STACK_ID", "s"),
+            (
+                "STACK_ID",
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/s",
+            ),
+            ("TEST_ONLY_RESPONSE_URL_PREFIX", "127.0.0.1:80"),
+            (
+                "DEAD_LETTER_QUEUE_URLS",
+                "https://sqs.us-east-1.amazonaws.com/1/a,b",
+            ),
             ("LEDGER_TABLE", "a b"),
             ("LEDGER_TABLE", "ab"),
             ("MIN_QUARANTINE_MINUTES", "-1"),

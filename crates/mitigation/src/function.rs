@@ -102,16 +102,3 @@ impl MitigationAction for Planned {
         })
     }
 }
-
-/// Logging for command-line use: human-readable lines on stderr (stdout stays free for
-/// output), at `default_level` unless `RUST_LOG` says otherwise.
-pub fn init_cli_logging(default_level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}

@@ -36,6 +36,10 @@ pub const ACTIVE_VIOLATIONS_CHECK: &str = "active-violations";
 /// reports.
 pub const DEADLINE_STEP: &str = "deadline";
 
+/// With the ledger, a record naming more subjects than this is still rejected rather than
+/// held: holding it would write a cause per thing, more than one invocation should.
+pub const HELD_RECORD_CEILING: usize = 10_000;
+
 /// Work not started this close to the invocation's deadline is handed back for a retry
 /// (an audit with thousands of findings may not fit in one invocation).
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
@@ -208,9 +212,11 @@ impl Handler {
     }
 
     /// With the ledger: a record naming more things than this has its quarantines held, not
-    /// carried out (`MAX_THINGS_PER_RECORD`).
+    /// carried out (`MAX_THINGS_PER_RECORD`). The decision then rejects only records beyond
+    /// [`HELD_RECORD_CEILING`] (or `max`, if larger), instead of every record beyond `max`.
     pub fn with_max_things_per_record(mut self, max: usize) -> Self {
         self.max_things_per_record = max;
+        self.policy.max_things_per_record = max.max(HELD_RECORD_CEILING);
         self
     }
 

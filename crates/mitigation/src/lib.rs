@@ -28,6 +28,7 @@ pub mod config;
 pub mod function;
 pub mod handler;
 pub mod ledger;
+pub mod logging;
 pub mod metrics;
 pub mod report;
 pub mod settings;
@@ -41,9 +42,13 @@ pub use action::{
     KeptBecause, MitigationAction, MitigationKind, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
-pub use config::{AwsSettings, ConfigError, FunctionConfig, RetryMode};
-pub use function::{FunctionKind, dry_run_handler, init_cli_logging};
+pub use config::{
+    AwsSettings, CertificateAction, ConfigError, DoctorSettings, FunctionConfig, RetryMode,
+    StackSettings, ThingGroupArn,
+};
+pub use function::{FunctionKind, dry_run_handler};
 pub use handler::Handler;
+pub use logging::{init_cli_logging, init_function_logging};
 pub use report::{
     ActionOutcome, ActionReport, Failure, Mitigation, RecordOutcome, RecordReport, log_record,
 };

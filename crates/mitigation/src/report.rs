@@ -363,9 +363,17 @@ impl RecordReport {
     }
 }
 
+/// The most any one text field of the record line holds (bytes), and the joined notes: with
+/// about twenty fields the line stays near 100 KB at worst, well below CloudWatch Logs' 256 KB
+/// event, so a JSON line is never cut into unparseable JSON.
+pub const LOG_FIELD_MAX: usize = 4096;
+pub const LOG_NOTES_MAX: usize = 8192;
+
 /// One structured log line per record: message id, source, thing(s), ids, decision,
-/// outcome, duration, and the error when there is one.
+/// outcome, duration, and the error when there is one. Every open-ended field is capped
+/// (what is left out is counted in the field itself).
 pub fn log_record(report: &RecordReport) {
+    use crate::logging::{capped, capped_list};
     let v = &report.verdict;
     let f = &v.facts;
     let error = match &report.outcome {
@@ -374,44 +382,46 @@ pub fn log_record(report: &RecordReport) {
         _ => None,
     };
     let error_type = report.failure().map(|f| f.error_type());
-    let held_by = report.held_by().join(",");
+    let held_by = capped_list(report.held_by(), ",", LOG_FIELD_MAX);
     let thing = match report.things.as_slice() {
         [one] => one.as_str(),
         _ => f.thing_name.as_deref().unwrap_or(""),
     };
-    let notes = v
-        .notes
-        .iter()
-        .chain(&report.notes)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let notes = capped_list(
+        v.notes.iter().chain(&report.notes).map(String::as_str),
+        "; ",
+        LOG_NOTES_MAX,
+    );
+    let finding_ids = capped_list(f.finding_ids.iter().map(String::as_str), ",", LOG_FIELD_MAX);
+    let thing_names = capped_list(report.things.iter().map(String::as_str), ",", LOG_FIELD_MAX);
+    let field = |text: Option<&str>| capped(text.unwrap_or(""), LOG_FIELD_MAX).into_owned();
+    let reason = v.reason();
     macro_rules! record_event {
         ($level:ident) => {
             tracing::$level!(
-                record_id = %v.record_id,
+                record_id = %capped(&v.record_id, LOG_FIELD_MAX),
                 envelope = v.envelope.as_str(),
                 source = v.source.map_or("", |s| s.as_str()),
-                thing,
+                thing = %capped(thing, LOG_FIELD_MAX),
                 things = report.things.len(),
-                thing_names = %report.things.join(","),
-                subject = f.subject.as_deref().unwrap_or(""),
-                violation_id = f.violation_id.as_deref().unwrap_or(""),
-                security_profile = f.security_profile_name.as_deref().unwrap_or(""),
-                behavior = f.behavior_name.as_deref().unwrap_or(""),
-                metric = f.metric.as_deref().unwrap_or(""),
-                event_type = f.event_type.as_deref().unwrap_or(""),
-                alarm = f.alarm_name.as_deref().unwrap_or(""),
-                task_id = f.task_id.as_deref().unwrap_or(""),
-                finding_ids = %f.finding_ids.join(","),
-                request_source = f.request_source.as_deref().unwrap_or(""),
+                thing_names = %thing_names,
+                subject = field(f.subject.as_deref()),
+                violation_id = field(f.violation_id.as_deref()),
+                security_profile = field(f.security_profile_name.as_deref()),
+                behavior = field(f.behavior_name.as_deref()),
+                metric = field(f.metric.as_deref()),
+                event_type = field(f.event_type.as_deref()),
+                alarm = field(f.alarm_name.as_deref()),
+                task_id = field(f.task_id.as_deref()),
+                finding_ids,
+                request_source = field(f.request_source.as_deref()),
                 decision = v.decision.kind(),
                 outcome = report.outcome.as_str(),
-                reason = %v.reason(),
+                reason = %capped(&reason, LOG_FIELD_MAX),
                 held_by,
                 notes,
                 duration_ms = report.duration.as_secs_f64() * 1000.0,
-                error = error.as_deref().unwrap_or(""),
+                error = field(error.as_deref()),
                 error_type = error_type.as_deref().unwrap_or(""),
                 "record {}", report.outcome.as_str()
             )

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use violation_core::NameFilter;
+use violation_core::{NameFilter, SecurityHubProducts};
 
 use crate::config::{self, ConfigError, FunctionConfig};
 use crate::trust::{ProtectedThings, ReleaseSources};
@@ -274,6 +274,56 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "SECURITY_HUB_PRODUCTS",
+        default: DefaultValue::Value(
+            "aws/iot-device-defender-detect,aws/iot-device-defender-audit,custom-action",
+        ),
+        doc: "The Security Hub products (COMPANY/PRODUCT or full ProductArns) whose findings may act, and `custom-action` for findings an analyst sends to the stack's custom action, comma-separated. Empty: none.",
+        read_by: DECIDERS,
+        in_template: false,
+        flag: Flag::Value {
+            long: "security-hub-products",
+            value_name: "LIST",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.security_hub_products = SecurityHubProducts::from_comma_list(&v)
+                .map_err(|e| config::bad(name, v, e.to_string()))?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "ACCOUNT_ID",
+        default: DefaultValue::Unset("not checked"),
+        doc: "This account's id. With it, an ARN or a Security Hub finding of another account, or of another region than AWS_REGION, is refused, naming it.",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "account-id",
+            value_name: "ID",
+        },
+        parser: Some(|c, name, v| {
+            c.policy.scope.account = Some(config::account_id(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "MAX_THINGS_PER_RECORD",
+        default: DefaultValue::Value("100"),
+        doc: "A record naming more things (or certificates) than this is not acted on: without the ledger it is rejected, naming the count; with it, its quarantines are held for approval and its causes recorded (1 to 100000).",
+        read_by: DECIDERS,
+        in_template: true,
+        flag: Flag::Value {
+            long: "max-things-per-record",
+            value_name: "N",
+        },
+        parser: Some(|c, name, v| {
+            let max = config::parse_number(name, v, 1, 100_000)? as usize;
+            c.policy.max_things_per_record = max;
+            c.max_things_per_record = max;
+            Ok(())
+        }),
+    },
+    Setting {
         name: "MAX_CONCURRENCY",
         default: DefaultValue::Value("10"),
         doc: "Records of one batch processed at once (1 to 100).",
@@ -369,6 +419,57 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "CERTIFICATE_ACTION",
+        default: DefaultValue::Value("attach-policy"),
+        doc: "What quarantine-certificate does to the certificates only the thing uses: `attach-policy` attaches QUARANTINE_POLICY to them (it binds every connection made with the certificate, whatever its client id; a release detaches it), `deactivate` deactivates them (a release reactivates them). Shared certificates are never touched.",
+        read_by: &[Reader::Certificate, Reader::Quarantinectl],
+        in_template: true,
+        flag: Flag::Value {
+            long: "certificate-action",
+            value_name: "ACTION",
+        },
+        parser: Some(|c, name, v| {
+            c.certificate_action = config::certificate_action(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "QUARANTINE_POLICY",
+        default: DefaultValue::Unset(
+            "required by CERTIFICATE_ACTION=attach-policy and by stack-setup; doctor accepts any policy attached to the group",
+        ),
+        doc: "The quarantine IoT policy's name (the template's `<stack>-quarantine`, output QuarantinePolicyName), which `attach-policy` attaches to the thing's own certificates, stack-setup to the quarantine group, and doctor looks for on the group.",
+        read_by: &[
+            Reader::Certificate,
+            Reader::StackSetup,
+            Reader::Quarantinectl,
+        ],
+        in_template: true,
+        flag: Flag::Value {
+            long: "quarantine-policy",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.quarantine_policy = Some(config::policy_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "CERTIFICATE_POLICY_ATTRIBUTE",
+        default: DefaultValue::Value("quarantinePolicyCerts"),
+        doc: "The thing attribute in which the certificates the quarantine attached QUARANTINE_POLICY to are recorded (a release detaches it from those only).",
+        read_by: &[Reader::Certificate, Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::Value {
+            long: "certificate-policy-attribute",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.certificate_policy_attribute = config::attribute_name(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
         name: "FANOUT_QUEUE_URL",
         default: DefaultValue::Unset("an audit's devices are mitigated in the invocation"),
         doc: "The function's own SQS queue: an audit's devices are sent there as mitigation requests of their own.",
@@ -445,26 +546,93 @@ pub const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
-        name: "MAX_THINGS_PER_RECORD",
-        default: DefaultValue::Value("100"),
-        doc: "With the ledger: a record that names more things than this (an audit, a certificate shared by a fleet) has its quarantines held, not carried out; its causes stay recorded (1 to 1000000).",
-        read_by: FUNCTIONS,
-        in_template: true,
-        flag: Flag::None,
-        parser: Some(|c, name, v| {
-            c.max_things_per_record = config::parse_number(name, v, 1, 1_000_000)? as usize;
-            Ok(())
-        }),
-    },
-    Setting {
         name: "METRICS_NAMESPACE",
         default: DefaultValue::Value("IotQuarantine"),
         doc: "The CloudWatch namespace of the functions' embedded-metric-format figures.",
-        read_by: FUNCTIONS,
+        read_by: &[
+            Reader::Group,
+            Reader::Shadow,
+            Reader::Certificate,
+            Reader::StackSetup,
+        ],
         in_template: false,
         flag: Flag::None,
         parser: Some(|c, name, v| {
             c.metrics_namespace = config::namespace(name, v)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "QUARANTINE_GROUP_ARN",
+        default: DefaultValue::Unset("stack-setup answers every request FAILED"),
+        doc: "The ARN of the group stack-setup attaches the quarantine policy to; the request's properties must name the same.",
+        read_by: &[Reader::StackSetup],
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.stack.quarantine_group_arn = Some(config::thing_group_arn(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "STACK_ID",
+        default: DefaultValue::Unset("stack-setup answers no request"),
+        doc: "The stack (its ARN) whose custom resource requests stack-setup acts on and answers; any other request is ignored.",
+        read_by: &[Reader::StackSetup],
+        in_template: true,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.stack.stack_id = Some(config::stack_id(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "TEST_ONLY_RESPONSE_URL_PREFIX",
+        default: DefaultValue::Unset(
+            "only https://cloudformation-custom-resource-response-*.s3*.amazonaws.com(.cn) URLs are answered",
+        ),
+        doc: "Tests only, never set in a deployment: a ResponseURL starting with this (the tests' local receiver) is answered too.",
+        read_by: &[Reader::StackSetup],
+        in_template: false,
+        flag: Flag::None,
+        parser: Some(|c, name, v| {
+            c.stack.test_response_url_prefix = Some(config::url_prefix(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "DEVICE_POLICY_NAME",
+        default: DefaultValue::Unset(
+            "doctor reads the policies of the certificates of up to 10 things",
+        ),
+        doc: "The devices' own IoT policy, which doctor checks pins the client id to the thing name.",
+        read_by: &[Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::Value {
+            long: "device-policy",
+            value_name: "NAME",
+        },
+        parser: Some(|c, name, v| {
+            c.doctor.device_policy = Some(config::policy_name(name, v)?);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "DEAD_LETTER_QUEUE_URLS",
+        default: DefaultValue::Unset("doctor reports no queue"),
+        doc: "The stack's dead-letter queue URLs (its outputs ending in QueueUrl), comma-separated, whose depth doctor reports.",
+        read_by: &[Reader::Quarantinectl],
+        in_template: false,
+        flag: Flag::Value {
+            long: "dead-letter-queues",
+            value_name: "URLS",
+        },
+        parser: Some(|c, name, v| {
+            c.doctor.dead_letter_queues = v
+                .split(',')
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| config::queue_url(name, u.to_owned()))
+                .collect::<Result<_, _>>()?;
             Ok(())
         }),
     },
@@ -584,13 +752,19 @@ fn read(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<FunctionConfig, ConfigError> {
     let mut config = FunctionConfig::default();
+    let mut reads_region = false;
     for setting in SETTINGS.iter().filter(|s| wanted(s)) {
+        reads_region |= setting.name == "AWS_REGION";
         let Some(value) = lookup(setting.name).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
         if let Some(apply) = setting.parser {
             apply(&mut config, setting.name, value)?;
         }
+    }
+    // ACCOUNT_ID turns the scope check on; the region is then the one the program runs in.
+    if reads_region && config.policy.scope.account.is_some() {
+        config.policy.scope.region = lookup("AWS_REGION").filter(|v| !v.trim().is_empty());
     }
     Ok(config)
 }

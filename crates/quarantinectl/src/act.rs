@@ -5,6 +5,8 @@ use aws_config::SdkConfig;
 use mitigation::{
     ActionOutcome, FunctionConfig, FunctionKind, Handler, RecordOutcome, RecordReport,
     dry_run_handler, log_record,
+    logging::{capped, capped_list},
+    report::LOG_FIELD_MAX,
 };
 use serde_json::json;
 use violation_core::{Action, ThingName};
@@ -150,10 +152,10 @@ pub async fn run(
     let handlers = handlers(&kinds, config, sdk, args.force).await?;
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(
-        operator = %user,
-        reason = %args.reason,
+        operator = %capped(&user, LOG_FIELD_MAX),
+        reason = %capped(&args.reason, LOG_FIELD_MAX),
         action = action.as_str(),
-        things = %names.join(","),
+        things = %capped_list(names, ",", LOG_FIELD_MAX),
         certificates = args.certificates,
         disconnect = config.disconnect,
         dry_run = config.dry_run,

@@ -3,6 +3,9 @@
 //! - `status THING...`: per thing, membership of the quarantine group, the shadow's
 //!   `quarantine` flag, the live connection, the certificates and the active violations;
 //!   what cannot be read is shown as unknown with the reason.
+//! - `doctor`: whether the quarantine can contain anything: the quarantine policy attached
+//!   to the group, the device policy pinning the client id to the thing name, the
+//!   dead-letter queues empty (see [`doctor`]).
 //! - `quarantine THING... --reason TEXT` / `release THING... --reason TEXT`: a mitigation
 //!   request per thing, run through the functions' own handler (`mitigation::Handler` on the
 //!   real adapters), so it does exactly what the functions do, idempotently, and logs alike.
@@ -12,10 +15,12 @@
 //!   carries out held quarantines.
 //!
 //! Exit status: 0 when everything asked for was done (or, for status, read or shown as
-//! unknown); 1 when an action failed, a request was rejected, or a thing is not registered;
+//! unknown); 1 when an action failed, a request was rejected, a thing is not registered, or
+//! doctor found a problem;
 //! 2 for usage and configuration errors.
 
 mod act;
+mod doctor;
 mod ledger;
 mod sdk;
 mod status;
@@ -36,8 +41,8 @@ use violation_core::ThingName;
 /// functions (QUARANTINE_GROUP, SHADOW_NAME, IOT_DATA_ENDPOINT, DISCONNECT,
 /// CERTIFICATE_RECORD_ATTRIBUTE, AWS_MAX_ATTEMPTS, ...; docs/configuration.md).
 ///
-/// Exit status: 0 ok; 1 an action failed, a request was rejected or a thing is not
-/// registered; 2 usage or configuration error.
+/// Exit status: 0 ok; 1 an action failed, a request was rejected, a thing is not
+/// registered, or doctor found a problem; 2 usage or configuration error.
 #[derive(Debug, Parser)]
 #[command(name = "quarantinectl", version)]
 struct Cli {
@@ -65,12 +70,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that the quarantine can contain anything: the quarantine policy
+    /// (--quarantine-policy) attached to the group, the devices' policy (--device-policy, or
+    /// the policies of the certificates of up to 10 things) allowing iot:Connect only as the
+    /// thing name, and the dead-letter queues (--dead-letter-queues) empty. One line per
+    /// check, ok or problem with the reason; exit 1 on any problem.
+    Doctor {
+        /// One JSON object per check (check, status: ok/problem/skipped, reason).
+        #[arg(long)]
+        json: bool,
+    },
     /// Quarantine things by hand: what the functions do on an in-alarm (quarantine group,
     /// live connection cut, shadow flag; certificates with --certificates).
     Quarantine(ActArgs),
     /// Release things by hand: what the functions do on a release (out of the group, shadow
-    /// flag false; with --certificates, reactivate the certificates the quarantine
-    /// deactivated).
+    /// flag false; with --certificates, undo what the quarantine recorded on the
+    /// certificates).
     Release(ActArgs),
     /// Every thing a function holds quarantined or has causes for, per function, with its
     /// causes: what, by whom, since when (the quarantine ledger, --ledger-table).
@@ -142,9 +157,10 @@ struct ActArgs {
     #[arg(long, required = true, value_name = "TEXT")]
     reason: String,
 
-    /// Also deactivate (quarantine) or reactivate (release) the things' certificates as the
-    /// quarantine-certificate function does: only certificates no other thing uses are
-    /// deactivated, recorded in the thing attribute; a release reactivates only those.
+    /// Also contain (quarantine) or free (release) the things' certificates as the
+    /// quarantine-certificate function does (--certificate-action: attach the quarantine
+    /// policy, which needs --quarantine-policy, or deactivate): only certificates no other
+    /// thing uses, recorded in a thing attribute; a release undoes only what is recorded.
     #[arg(long)]
     certificates: bool,
 
@@ -230,8 +246,9 @@ async fn main() -> ExitCode {
         }
     };
     let history_thing;
-    let names = match &cli.command {
+    let names: &[String] = match &cli.command {
         Command::Status { things, .. } => things,
+        Command::Doctor { .. } => &[],
         Command::Quarantine(a) | Command::Release(a) => &a.things,
         Command::History { thing, .. } => {
             history_thing = vec![thing.clone()];
@@ -240,7 +257,7 @@ async fn main() -> ExitCode {
         Command::Approve { things, .. }
         | Command::Protect { things, .. }
         | Command::Unprotect { things } => things,
-        Command::List { .. } | Command::Held { .. } => &Vec::new(),
+        Command::List { .. } | Command::Held { .. } => &[],
     };
     let things = match thing_names(names) {
         Ok(t) => t,
@@ -276,6 +293,7 @@ async fn main() -> ExitCode {
         (Command::Release(a), sdk) => {
             act::run(violation_core::Action::Release, a, &things, &config, sdk).await
         }
+        (Command::Doctor { json }, Some(sdk)) => doctor::run(&sdk, &config, *json).await,
         (Command::List { json }, Some(sdk)) => ledger::list(&sdk, &config, *json, false).await,
         (Command::Held { json }, Some(sdk)) => ledger::list(&sdk, &config, *json, true).await,
         (
@@ -296,6 +314,7 @@ async fn main() -> ExitCode {
         },
         (
             Command::Status { .. }
+            | Command::Doctor { .. }
             | Command::List { .. }
             | Command::Held { .. }
             | Command::Approve { .. }

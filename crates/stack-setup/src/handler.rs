@@ -5,16 +5,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use mitigation::ActionError;
+use mitigation::settings::{self, Reader};
+use mitigation::{ActionError, FunctionConfig};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::check;
 use crate::indexing::{FleetIndexing, IndexingChange, with_violations};
 use crate::iot::{AwsIotSetup, IotSetup, index_is_active};
 use crate::plan::{Plan, Step, plan};
 use crate::request::{Envelope, NoResponseUrl, Request};
 use crate::respond::{HttpResponder, RespondError, Responder, RetryPolicy};
 use crate::response::{Data, ResponseBody, Status};
+use crate::stack::{AwsStackStatus, StackStatus};
+use crate::target::Target;
+use crate::trust::{Trust, Untrusted};
 
 /// Where the invocation's logs are, and when Lambda stops it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,6 +113,11 @@ impl Timing {
 pub enum HandlerError {
     #[error(transparent)]
     NoResponseUrl(#[from] NoResponseUrl),
+    /// Not acted on and not answered.
+    #[error(transparent)]
+    Untrusted(#[from] Untrusted),
+    #[error("the scheduled check {check:?} failed: {problem}")]
+    Check { check: String, problem: String },
     #[error("CloudFormation was not answered ({status:?} was to be sent): {error}")]
     NotAnswered {
         status: Status,
@@ -124,6 +134,8 @@ pub enum Failure {
     Deadline {
         operation: &'static str,
     },
+    /// A step found the request may not go on.
+    Refused(String),
     Internal(String),
 }
 
@@ -146,15 +158,26 @@ impl Failure {
                 "{operation} did not finish in time: the function stopped waiting so that it could still answer before its timeout"
             ),
             Failure::Internal(problem) => format!("internal error: {problem}"),
+            Failure::Refused(reason) => reason.clone(),
         }
     }
 }
 
 fn hint(e: &ActionError) -> Option<String> {
     match (e.operation, e.code.as_str()) {
-        (_, "AccessDeniedException" | "UnauthorizedException" | "ForbiddenException") => {
+        (
+            _,
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnauthorizedException"
+            | "ForbiddenException",
+        ) => {
+            let service = match e.operation {
+                "DescribeStacks" => "cloudformation",
+                _ => "iot",
+            };
             Some(format!(
-                "the stack-setup function's role must allow iot:{} (see StackSetupFunctionRole)",
+                "the stack-setup function's role must allow {service}:{} (see StackSetupFunctionRole)",
                 e.operation
             ))
         }
@@ -176,6 +199,7 @@ pub struct Done {
 /// Runs `plan`'s steps in order, each call bounded by `until`.
 pub async fn execute(
     iot: &dyn IotSetup,
+    stack: &dyn StackStatus,
     plan: &Plan,
     until: Instant,
     index_poll: Duration,
@@ -224,6 +248,14 @@ pub async fn execute(
                 }
                 Err(other) => return Err(other),
             },
+            Step::RequireStackLeaving { stack_id } => {
+                let status = call("DescribeStacks", until, stack.stack_status(stack_id)).await?;
+                if let Some(reason) = crate::stack::refusal(stack_id, status.as_deref()) {
+                    tracing::error!(reason, "Delete refused: the stack is not leaving");
+                    return Err(Failure::Refused(reason));
+                }
+                tracing::info!(stack_id, status, "the stack is leaving");
+            }
             Step::FleetIndexing => {
                 done.fleet_indexing =
                     fleet_indexing(iot, until, index_poll, &mut done.notes).await?;
@@ -318,30 +350,50 @@ async fn call<T>(
     }
 }
 
-/// The custom resource's handler: the IoT calls (or why they cannot be made) and the
-/// responder.
+/// The IoT calls and what they act on.
+#[derive(Clone)]
+struct Setup {
+    iot: Arc<dyn IotSetup>,
+    stack: Arc<dyn StackStatus>,
+    target: Target,
+}
+
+/// The custom resource's handler: the IoT calls and their target (or why they cannot be
+/// made), whom it answers, and the responder.
 pub struct Handler {
-    iot: Result<Arc<dyn IotSetup>, String>,
+    setup: Result<Setup, String>,
+    trust: Trust,
     responder: Arc<dyn Responder>,
     timing: Timing,
+    metrics_namespace: String,
 }
 
 impl Handler {
-    pub fn new(iot: Arc<dyn IotSetup>, responder: Arc<dyn Responder>) -> Handler {
+    pub fn new(
+        iot: Arc<dyn IotSetup>,
+        stack: Arc<dyn StackStatus>,
+        target: Target,
+        trust: Trust,
+        responder: Arc<dyn Responder>,
+    ) -> Handler {
         Handler {
-            iot: Ok(iot),
+            setup: Ok(Setup { iot, stack, target }),
+            trust,
             responder,
             timing: Timing::default(),
+            metrics_namespace: mitigation::metrics::DEFAULT_NAMESPACE.to_owned(),
         }
     }
 
     /// A handler that could not be set up (bad configuration): it answers every request
-    /// FAILED with `reason` instead of leaving CloudFormation waiting.
-    pub fn unusable(reason: String, responder: Arc<dyn Responder>) -> Handler {
+    /// it may answer FAILED with `reason` instead of leaving CloudFormation waiting.
+    pub fn unusable(reason: String, trust: Trust, responder: Arc<dyn Responder>) -> Handler {
         Handler {
-            iot: Err(reason),
+            setup: Err(reason),
+            trust,
             responder,
             timing: Timing::default(),
+            metrics_namespace: mitigation::metrics::DEFAULT_NAMESPACE.to_owned(),
         }
     }
 
@@ -350,21 +402,86 @@ impl Handler {
         self
     }
 
-    /// Set up from the environment (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`,
-    /// `AWS_ATTEMPT_TIMEOUT_MS`, `AWS_OPERATION_TIMEOUT_MS`, `AWS_ENDPOINT_URL*`; see
-    /// docs/configuration.md). A bad value is answered FAILED on every request, naming the variable.
+    /// Set up from the environment: stack-setup's settings of docs/configuration.md
+    /// (`QUARANTINE_POLICY`, `QUARANTINE_GROUP_ARN`, `STACK_ID`, the AWS SDK's). A bad or
+    /// missing value is answered FAILED on every request, naming the variable.
     pub async fn from_env() -> Result<Handler, rustls::Error> {
         let responder = Arc::new(HttpResponder::new(RetryPolicy::default())?);
-        let aws = match mitigation::AwsSettings::from_env(mitigation::Reader::StackSetup) {
+        let config = match FunctionConfig::from_env(Reader::StackSetup) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, variable = e.variable, "invalid configuration");
-                return Ok(Handler::unusable(e.to_string(), responder));
+                return Ok(Handler::unusable(e.to_string(), trust_alone(), responder));
             }
         };
-        let sdk = mitigation_aws::sdk::load_sdk_config(&aws).await;
+        let trust = Trust {
+            stack_id: config.stack.stack_id.clone(),
+            test_response_url_prefix: config.stack.test_response_url_prefix.clone(),
+        };
+        let target = match (
+            &config.quarantine_policy,
+            &config.stack.quarantine_group_arn,
+        ) {
+            (Some(policy_name), Some(group)) if trust.stack_id.is_some() => Target {
+                policy_name: policy_name.clone(),
+                group: group.clone(),
+            },
+            _ => {
+                let reason = "invalid configuration: QUARANTINE_POLICY, QUARANTINE_GROUP_ARN and STACK_ID must all be set (infra/template.yaml sets them)";
+                tracing::error!(reason, "invalid configuration");
+                return Ok(Handler::unusable(reason.into(), trust, responder));
+            }
+        };
+        let sdk = mitigation_aws::sdk::load_sdk_config(&config.aws).await;
         let iot = AwsIotSetup::new(aws_sdk_iot::Client::new(&sdk));
-        Ok(Handler::new(Arc::new(iot), responder))
+        let stack = AwsStackStatus::new(aws_sdk_cloudformation::Client::new(&sdk));
+        let mut handler = Handler::new(Arc::new(iot), Arc::new(stack), target, trust, responder);
+        handler.metrics_namespace = config.metrics_namespace;
+        Ok(handler)
+    }
+
+    /// The Lambda entry point for both kinds of event: the scheduled check's input
+    /// (`{"check": ...}`) or a custom resource request.
+    pub async fn handle_event(
+        &self,
+        event: lambda_runtime::LambdaEvent<Value>,
+    ) -> Result<Value, lambda_runtime::Error> {
+        match event.payload.get("check") {
+            Some(check) => Ok(self.check(check).await?),
+            None => self.handle_lambda(event).await,
+        }
+    }
+
+    /// The scheduled check: writes the figure `PolicyAttached` and returns what it found.
+    pub async fn check(&self, check: &Value) -> Result<Value, HandlerError> {
+        let failed = |problem: String| HandlerError::Check {
+            check: check
+                .as_str()
+                .map_or_else(|| check.to_string(), str::to_owned),
+            problem,
+        };
+        if check.as_str() != Some(check::POLICY_ATTACHED) {
+            return Err(failed(format!(
+                "unknown check, expected {:?}",
+                check::POLICY_ATTACHED
+            )));
+        }
+        let setup = self.setup.as_ref().map_err(|e| failed(e.clone()))?;
+        let found = check::attachment(setup.iot.as_ref(), &setup.target)
+            .await
+            .map_err(|e| failed(format!("{}: {}: {}", e.operation, e.code, e.message)))?;
+        check::emit(&self.metrics_namespace, &setup.target, found);
+        let attached = found == check::Attachment::Attached;
+        if attached {
+            tracing::info!(policy = %setup.target.policy_name, group = %setup.target.group.arn, "the quarantine policy is attached");
+        } else {
+            tracing::error!(policy = %setup.target.policy_name, group = %setup.target.group.arn, "the quarantine policy is NOT attached to the quarantine group: quarantined devices are not restricted");
+        }
+        Ok(serde_json::json!({
+            "policyName": setup.target.policy_name,
+            "thingGroupArn": setup.target.group.arn,
+            "policyAttached": attached,
+        }))
     }
 
     /// The Lambda entry point: the answer sent, as the invocation's result.
@@ -385,6 +502,13 @@ impl Handler {
     ) -> Result<ResponseBody, HandlerError> {
         let envelope = Envelope::read(&event).inspect_err(|e| {
             tracing::error!(error = %e, "cannot answer this event");
+        })?;
+        self.trust.check(&envelope).inspect_err(|e| {
+            tracing::error!(
+                error = %e,
+                request_type = %envelope.request_type,
+                "request refused: nothing done, nothing answered"
+            );
         })?;
         let (work_until, answer_until) = self.timing.deadlines(invocation, Instant::now());
         tracing::info!(
@@ -432,36 +556,39 @@ impl Handler {
             Ok(r) => r,
             Err(e) => return failed(e.to_string(), ""),
         };
-        let plan = plan(&request, &envelope.request_id);
+        let setup = match &self.setup {
+            Ok(setup) => setup,
+            Err(problem) => return unusable_answer(&request, envelope, problem, &failed),
+        };
+        let plan = plan(
+            &request,
+            &envelope.request_id,
+            &envelope.stack_id,
+            &setup.target,
+        );
         if let Some(reason) = &plan.refused {
+            tracing::warn!(reason, "request refused");
             return failed(reason.clone(), &plan.failure_id);
         }
-        let outcome = match &self.iot {
-            // Even then, the Delete of a resource that was never created succeeds.
-            Err(problem) => Err(Failure::Internal(format!(
-                "stack-setup cannot run: {problem}"
-            ))),
-            Ok(iot) => {
-                // The calls run in their own task: should anything below panic,
-                // CloudFormation is still answered.
-                let (iot, task_plan) = (Arc::clone(iot), plan.clone());
-                let poll = self.timing.index_poll;
-                tokio::spawn(async move { execute(iot.as_ref(), &task_plan, until, poll).await })
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(Failure::Internal(format!("the calls were aborted: {e}")))
-                    })
-            }
-        };
+        // The calls run in their own task: should anything below panic, CloudFormation is
+        // still answered.
+        let (iot, stack, task_plan) = (
+            Arc::clone(&setup.iot),
+            Arc::clone(&setup.stack),
+            plan.clone(),
+        );
+        let poll = self.timing.index_poll;
+        let outcome = tokio::spawn(async move {
+            execute(iot.as_ref(), stack.as_ref(), &task_plan, until, poll).await
+        })
+        .await
+        .unwrap_or_else(|e| Err(Failure::Internal(format!("the calls were aborted: {e}"))));
         let data = |fleet_indexing: FleetIndexing| {
-            plan.policy_name
-                .as_ref()
-                .zip(plan.thing_group_arn.as_ref())
-                .map(|(policy_name, arn)| Data {
-                    policy_name: policy_name.clone(),
-                    thing_group_arn: arn.clone(),
-                    fleet_indexing: fleet_indexing.as_str().to_owned(),
-                })
+            plan.target.as_ref().map(|t| Data {
+                policy_name: t.policy_name.clone(),
+                thing_group_arn: t.group.arn.clone(),
+                fleet_indexing: fleet_indexing.as_str().to_owned(),
+            })
         };
         match outcome {
             Ok(done) => {
@@ -480,23 +607,55 @@ impl Handler {
                     data(done.fleet_indexing),
                 )
             }
-            Err(failure) if plan.tolerate_failures => {
-                tracing::warn!(failure = %failure.describe(), "ignored: the resource was never created");
-                let reason = format!(
-                    "nothing to undo: this resource was never created (its Create failed); ignored: {}",
-                    failure.describe()
-                );
-                ResponseBody::new(
-                    envelope,
-                    Status::Success,
-                    &reason,
-                    &plan.success_id,
-                    data(FleetIndexing::NotRequested),
-                )
-            }
             Err(failure) => failed(failure.describe(), &plan.failure_id),
         }
     }
+}
+
+/// The answer of a handler that cannot run: FAILED, except the Delete of a resource whose
+/// Create failed (or the stack could never be deleted).
+fn unusable_answer(
+    request: &Request,
+    envelope: &Envelope,
+    problem: &str,
+    failed: &dyn Fn(String, &str) -> ResponseBody,
+) -> ResponseBody {
+    let id = envelope.physical_resource_id.clone().unwrap_or_default();
+    match request {
+        Request::Delete {
+            physical_resource_id,
+            ..
+        } if physical_resource_id.starts_with("create-failed:") => ResponseBody::new(
+            envelope,
+            Status::Success,
+            &format!(
+                "nothing to undo: this resource was never created; stack-setup cannot run: {problem}"
+            ),
+            physical_resource_id,
+            None,
+        ),
+        Request::Create { .. } => failed(
+            format!("stack-setup cannot run: {problem}"),
+            &crate::plan::failed_create_id(&envelope.request_id),
+        ),
+        _ => failed(format!("stack-setup cannot run: {problem}"), &id),
+    }
+}
+
+/// What may be answered when the configuration is unusable: the settings that say so, read
+/// alone (a bad value among them leaves the strictest default).
+fn trust_alone() -> Trust {
+    let own = |name: &str| {
+        matches!(name, "STACK_ID" | "TEST_ONLY_RESPONSE_URL_PREFIX")
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
+    settings::configure(Reader::StackSetup, own)
+        .map(|c| Trust {
+            stack_id: c.stack.stack_id,
+            test_response_url_prefix: c.stack.test_response_url_prefix,
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use mitigation::ActionError;
 /// The fleet index whose status is waited for after an update.
 pub const THING_INDEX: &str = "AWS_Things";
 
-/// The five IoT calls of `Custom::QuarantineSetup`. Errors are [`ActionError`]s carrying the
+/// The IoT calls of `Custom::QuarantineSetup` and of its scheduled check. Errors are [`ActionError`]s carrying the
 /// operation, the AWS error code and its message.
 pub trait IotSetup: Send + Sync {
     /// AttachPolicy(policyName, target). Attaching an attached pair again succeeds.
@@ -38,6 +38,12 @@ pub trait IotSetup: Send + Sync {
 
     /// DescribeIndex(`AWS_Things`)'s status: `ACTIVE`, `BUILDING`, `REBUILDING`.
     fn thing_index_status(&self) -> BoxFuture<'_, Result<Option<String>, ActionError>>;
+
+    /// ListTargetsForPolicy(policyName), every page: the ARNs the policy is attached to.
+    fn policy_targets<'a>(
+        &'a self,
+        policy_name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>>;
 }
 
 /// [`IotSetup`] on the IoT control-plane client.
@@ -142,6 +148,27 @@ impl IotSetup for AwsIotSetup {
                 .await
                 .map(|out| out.index_status.as_ref().map(|s| s.as_str().to_owned()))
                 .map_err(|e| classify("DescribeIndex", THING_INDEX, e))
+        })
+    }
+
+    fn policy_targets<'a>(
+        &'a self,
+        policy_name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move {
+            let subject = format!("policy {policy_name}");
+            let mut pages = self
+                .client
+                .list_targets_for_policy()
+                .policy_name(policy_name)
+                .into_paginator()
+                .send();
+            let mut targets = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| classify("ListTargetsForPolicy", &subject, e))?;
+                targets.extend(page.targets().iter().cloned());
+            }
+            Ok(targets)
         })
     }
 }

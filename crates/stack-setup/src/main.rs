@@ -11,14 +11,14 @@ use stack_setup::Handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    mitigation::init_function_logging();
     let handler = Arc::new(Handler::from_env().await.inspect_err(|e| {
         tracing::error!(error = %e, "start-up failed: no TLS client for the answers");
     })?);
     tracing::info!("ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle_lambda(event).await }
+        async move { handler.handle_event(event).await }
     }))
     .await
 }

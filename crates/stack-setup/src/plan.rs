@@ -1,8 +1,8 @@
-//! What a request needs done and how it is answered, decided without calling anything.
+//! What a request needs done and how it is answered, decided without calling anything. The
+//! policy and group come from [`Target`] (the environment); the request only says when.
 
-use serde_json::Value;
-
-use crate::request::{Properties, Request};
+use crate::request::{Properties, PropertyError, Request};
+use crate::target::Target;
 
 /// One step of a plan; [`Step::FleetIndexing`] is GetIndexingConfiguration, then
 /// UpdateIndexingConfiguration when needed (see [`crate::indexing`]).
@@ -18,6 +18,10 @@ pub enum Step {
         target: String,
     },
     FleetIndexing,
+    /// DescribeStacks: go on only while the stack is leaving (see [`crate::stack`]).
+    RequireStackLeaving {
+        stack_id: String,
+    },
 }
 
 /// The calls for one request and the two possible answers.
@@ -31,12 +35,8 @@ pub struct Plan {
     pub success_id: String,
     /// The `PhysicalResourceId` answered with FAILED.
     pub failure_id: String,
-    /// A Delete of a resource this handler never created (its Create failed): a failed call
-    /// is logged and the answer is still SUCCESS, or the stack could never be deleted.
-    pub tolerate_failures: bool,
-    /// For the `Data` of the answer.
-    pub policy_name: Option<String>,
-    pub thing_group_arn: Option<String>,
+    /// For the `Data` of the answer: the pair acted on.
+    pub target: Option<Target>,
     /// What the plan did not do, said in the SUCCESS answer's `Reason`.
     pub note: Option<String>,
 }
@@ -48,70 +48,42 @@ pub fn failed_create_id(request_id: &str) -> String {
     format!("create-failed:{request_id}")
 }
 
-/// The plan for `request`. `request_id` is CloudFormation's `RequestId`.
-pub fn plan(request: &Request, request_id: &str) -> Plan {
+/// The plan for `request` of `stack_id` on `target`. `request_id` is CloudFormation's
+/// `RequestId`.
+pub fn plan(request: &Request, request_id: &str, stack_id: &str, target: &Target) -> Plan {
     match request {
         Request::Create { properties } => {
-            let failure_id = failed_create_id(request_id);
-            match properties {
-                Ok(p) => attach_plan(p, p.physical_resource_id(), failure_id),
-                Err(e) => refused(e.to_string(), failure_id),
-            }
+            attach_plan(properties, target, failed_create_id(request_id))
         }
+        // A new pair in the environment gives a new id: CloudFormation then deletes the old
+        // id, which is not this function's pair any more (see the Delete below).
         Request::Update {
             properties,
-            old_properties,
             physical_resource_id,
-        } => match properties {
-            Ok(p) => {
-                let success_id = if changed(p, old_properties) {
-                    // A new id: CloudFormation then deletes the old one, with the old
-                    // properties, which detaches the old pair.
-                    p.physical_resource_id()
-                } else {
-                    physical_resource_id.clone()
-                };
-                attach_plan(p, success_id, physical_resource_id.clone())
-            }
-            Err(e) => refused(e.to_string(), physical_resource_id.clone()),
-        },
+            ..
+        } => attach_plan(properties, target, physical_resource_id.clone()),
         Request::Delete {
             properties,
             physical_resource_id,
-        } => match properties {
-            Ok(p) => Plan {
-                steps: vec![Step::Detach {
-                    policy_name: p.policy_name.clone(),
-                    target: p.thing_group_arn.clone(),
-                }],
-                refused: None,
-                success_id: physical_resource_id.clone(),
-                failure_id: physical_resource_id.clone(),
-                tolerate_failures: *physical_resource_id != p.physical_resource_id(),
-                policy_name: Some(p.policy_name.clone()),
-                thing_group_arn: Some(p.thing_group_arn.clone()),
-                note: None,
-            },
-            // Properties this handler cannot read were never accepted by a Create, so
-            // there is nothing of ours to undo.
-            Err(e) => Plan {
-                steps: Vec::new(),
-                refused: None,
-                success_id: physical_resource_id.clone(),
-                failure_id: physical_resource_id.clone(),
-                tolerate_failures: true,
-                policy_name: None,
-                thing_group_arn: None,
-                note: Some(format!("nothing to detach: {e}")),
-            },
-        },
+        } => delete_plan(properties, target, physical_resource_id, stack_id),
     }
 }
 
-fn attach_plan(p: &Properties, success_id: String, failure_id: String) -> Plan {
+fn attach_plan(
+    properties: &Result<Properties, PropertyError>,
+    target: &Target,
+    failure_id: String,
+) -> Plan {
+    let p = match properties {
+        Ok(p) => p,
+        Err(e) => return refused(e.to_string(), failure_id),
+    };
+    if let Some(reason) = target.disagreement(p) {
+        return refused(reason, failure_id);
+    }
     let mut steps = vec![Step::Attach {
-        policy_name: p.policy_name.clone(),
-        target: p.thing_group_arn.clone(),
+        policy_name: target.policy_name.clone(),
+        target: target.group.arn.clone(),
     }];
     if p.enable_fleet_indexing {
         steps.push(Step::FleetIndexing);
@@ -119,11 +91,58 @@ fn attach_plan(p: &Properties, success_id: String, failure_id: String) -> Plan {
     Plan {
         steps,
         refused: None,
-        success_id,
+        success_id: target.physical_resource_id(),
         failure_id,
-        tolerate_failures: false,
-        policy_name: Some(p.policy_name.clone()),
-        thing_group_arn: Some(p.thing_group_arn.clone()),
+        target: Some(target.clone()),
+        note: None,
+    }
+}
+
+/// Only the resource this function issued (its id is the environment's pair) is detached,
+/// and only while the stack is leaving. Any other id (a Create that failed, a pair replaced
+/// by an Update) has nothing of ours to undo and succeeds without a call, so a Delete can
+/// never name what it detaches.
+fn delete_plan(
+    properties: &Result<Properties, PropertyError>,
+    target: &Target,
+    physical_resource_id: &str,
+    stack_id: &str,
+) -> Plan {
+    let id = physical_resource_id.to_owned();
+    if physical_resource_id != target.physical_resource_id() {
+        return Plan {
+            steps: Vec::new(),
+            refused: None,
+            success_id: id.clone(),
+            failure_id: id,
+            target: None,
+            note: Some(format!(
+                "nothing to detach: resource {physical_resource_id:?} is not this function's attachment {:?}",
+                target.physical_resource_id()
+            )),
+        };
+    }
+    let disagreement = match properties {
+        Ok(p) => target.disagreement(p),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(reason) = disagreement {
+        return refused(reason, id);
+    }
+    Plan {
+        steps: vec![
+            Step::RequireStackLeaving {
+                stack_id: stack_id.to_owned(),
+            },
+            Step::Detach {
+                policy_name: target.policy_name.clone(),
+                target: target.group.arn.clone(),
+            },
+        ],
+        refused: None,
+        success_id: id.clone(),
+        failure_id: id,
+        target: Some(target.clone()),
         note: None,
     }
 }
@@ -134,30 +153,15 @@ fn refused(reason: String, failure_id: String) -> Plan {
         refused: Some(reason),
         success_id: failure_id.clone(),
         failure_id,
-        tolerate_failures: false,
-        policy_name: None,
-        thing_group_arn: None,
+        target: None,
         note: None,
     }
 }
 
-/// True when the attachment itself changes: another policy or another group. (The group's
-/// name is compared as well as its ARN: it is part of the id.)
-fn changed(new: &Properties, old: &Value) -> bool {
-    let old_text = |key: &str| old.get(key).and_then(Value::as_str).map(str::trim);
-    old_text("PolicyName") != Some(new.policy_name.as_str())
-        || old_text("ThingGroupArn") != Some(new.thing_group_arn.as_str())
-        || old_text("ThingGroupName") != Some(new.thing_group_name.as_str())
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::request::PropertyError;
-
-    const ARN: &str = "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine";
+    use crate::target::tests::{ARN, target};
 
     fn props(policy: &str, indexing: bool) -> Properties {
         Properties {
@@ -168,163 +172,137 @@ mod tests {
         }
     }
 
-    fn raw(p: &Properties) -> Value {
-        json!({
-            "PolicyName": p.policy_name,
-            "ThingGroupName": p.thing_group_name,
-            "ThingGroupArn": p.thing_group_arn,
-            "EnableFleetIndexing": p.enable_fleet_indexing.to_string(),
-        })
-    }
-
-    fn attach(policy: &str) -> Step {
+    fn attach() -> Step {
         Step::Attach {
-            policy_name: policy.into(),
+            policy_name: "s-quarantine".into(),
             target: ARN.into(),
         }
     }
 
-    #[test]
-    fn create_attaches_and_issues_policy_bar_group() {
-        let p = plan(
-            &Request::Create {
-                properties: Ok(props("s-quarantine", false)),
+    const STACK: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/guid";
+
+    fn detach() -> Vec<Step> {
+        vec![
+            Step::RequireStackLeaving {
+                stack_id: STACK.into(),
             },
+            Step::Detach {
+                policy_name: "s-quarantine".into(),
+                target: ARN.into(),
+            },
+        ]
+    }
+
+    fn create(p: Result<Properties, PropertyError>) -> Plan {
+        plan(
+            &Request::Create { properties: p },
             "req-1",
-        );
-        assert_eq!(p.steps, vec![attach("s-quarantine")]);
+            STACK,
+            &target(),
+        )
+    }
+
+    fn delete(p: Properties, id: &str) -> Plan {
+        let request = Request::Delete {
+            properties: Ok(p),
+            physical_resource_id: id.into(),
+        };
+        plan(&request, "req-9", STACK, &target())
+    }
+
+    #[test]
+    fn create_attaches_the_environment_s_pair_and_issues_policy_bar_group() {
+        let p = create(Ok(props("s-quarantine", false)));
+        assert_eq!(p.steps, vec![attach()]);
         assert_eq!(p.refused, None);
         assert_eq!(p.success_id, "s-quarantine|Quarantine");
         assert_eq!(p.failure_id, "create-failed:req-1");
-        assert!(!p.tolerate_failures);
-        assert_eq!(p.thing_group_arn.as_deref(), Some(ARN));
+        assert_eq!(p.target, Some(target()));
     }
 
     #[test]
     fn create_with_fleet_indexing_adds_the_indexing_step_after_the_attach() {
-        let p = plan(
-            &Request::Create {
-                properties: Ok(props("s-quarantine", true)),
-            },
-            "req-1",
-        );
-        assert_eq!(p.steps, vec![attach("s-quarantine"), Step::FleetIndexing]);
+        let p = create(Ok(props("s-quarantine", true)));
+        assert_eq!(p.steps, vec![attach(), Step::FleetIndexing]);
+    }
+
+    #[test]
+    fn create_naming_another_policy_is_refused_without_calls() {
+        let p = create(Ok(props("someone-else", false)));
+        assert!(p.steps.is_empty());
+        assert!(p.refused.unwrap().contains("someone-else"));
+        assert_eq!(p.failure_id, "create-failed:req-1");
     }
 
     #[test]
     fn create_with_a_bad_property_is_refused_without_calls() {
-        let p = plan(
-            &Request::Create {
-                properties: Err(PropertyError {
-                    property: "PolicyName",
-                    problem: "is missing".into(),
-                }),
-            },
-            "req-2",
-        );
+        let p = create(Err(PropertyError {
+            property: "PolicyName",
+            problem: "is missing".into(),
+        }));
         assert!(p.steps.is_empty());
         assert_eq!(p.refused.as_deref(), Some("property PolicyName is missing"));
-        assert_eq!(p.failure_id, "create-failed:req-2");
     }
 
     #[test]
-    fn update_without_change_attaches_again_and_keeps_the_id() {
-        let new = props("s-quarantine", true);
-        let old = props("s-quarantine", false);
+    fn update_attaches_again_under_the_environment_s_id() {
         let p = plan(
             &Request::Update {
-                properties: Ok(new),
-                old_properties: raw(&old),
-                physical_resource_id: "kept-id".into(),
-            },
-            "req-3",
-        );
-        assert_eq!(p.steps, vec![attach("s-quarantine"), Step::FleetIndexing]);
-        assert_eq!(p.success_id, "kept-id");
-        assert_eq!(p.failure_id, "kept-id");
-    }
-
-    #[test]
-    fn update_to_another_policy_attaches_the_new_pair_under_a_new_id() {
-        let p = plan(
-            &Request::Update {
-                properties: Ok(props("s-quarantine-v2", false)),
-                old_properties: raw(&props("s-quarantine", false)),
-                physical_resource_id: "s-quarantine|Quarantine".into(),
-            },
-            "req-4",
-        );
-        assert_eq!(p.steps, vec![attach("s-quarantine-v2")]);
-        assert_eq!(p.success_id, "s-quarantine-v2|Quarantine");
-        // A failed update keeps the resource it had.
-        assert_eq!(p.failure_id, "s-quarantine|Quarantine");
-    }
-
-    #[test]
-    fn update_to_another_group_arn_is_a_change() {
-        let mut old = raw(&props("s-quarantine", false));
-        old["ThingGroupArn"] = json!("arn:aws:iot:eu-west-1:123456789012:thinggroup/Old");
-        old["ThingGroupName"] = json!("Old");
-        let p = plan(
-            &Request::Update {
-                properties: Ok(props("s-quarantine", false)),
-                old_properties: old,
+                properties: Ok(props("s-quarantine", true)),
+                old_properties: serde_json::json!({}),
                 physical_resource_id: "s-quarantine|Old".into(),
             },
-            "req-5",
+            "req-3",
+            STACK,
+            &target(),
         );
+        assert_eq!(p.steps, vec![attach(), Step::FleetIndexing]);
+        assert_eq!(p.success_id, "s-quarantine|Quarantine");
+        // A failed update keeps the resource it had.
+        assert_eq!(p.failure_id, "s-quarantine|Old");
+    }
+
+    #[test]
+    fn delete_of_its_own_resource_detaches_once_the_stack_is_leaving_and_never_touches_fleet_indexing()
+     {
+        let p = delete(props("s-quarantine", true), "s-quarantine|Quarantine");
+        assert_eq!(p.steps, detach());
         assert_eq!(p.success_id, "s-quarantine|Quarantine");
     }
 
     #[test]
-    fn delete_detaches_and_fails_loudly_for_a_resource_it_created() {
-        let p = plan(
-            &Request::Delete {
-                properties: Ok(props("s-quarantine", true)),
-                physical_resource_id: "s-quarantine|Quarantine".into(),
-            },
-            "req-6",
-        );
-        // Never turns fleet indexing off.
-        assert_eq!(
-            p.steps,
-            vec![Step::Detach {
-                policy_name: "s-quarantine".into(),
-                target: ARN.into()
-            }]
-        );
-        assert!(!p.tolerate_failures);
-        assert_eq!(p.success_id, "s-quarantine|Quarantine");
+    fn delete_of_any_other_id_calls_nothing_and_succeeds() {
+        for id in [
+            failed_create_id("req-1"),
+            "s-quarantine|Old".into(),
+            "x".into(),
+        ] {
+            let p = delete(props("s-quarantine", false), &id);
+            assert!(p.steps.is_empty(), "{id}");
+            assert_eq!(p.refused, None);
+            assert!(p.note.unwrap().contains("nothing to detach"));
+            assert_eq!(p.success_id, id);
+        }
     }
 
     #[test]
-    fn delete_after_a_failed_create_still_tries_to_detach_but_always_succeeds() {
-        let p = plan(
-            &Request::Delete {
-                properties: Ok(props("s-quarantine", false)),
-                physical_resource_id: failed_create_id("req-1"),
-            },
-            "req-7",
-        );
-        assert_eq!(p.steps.len(), 1);
-        assert!(p.tolerate_failures);
-        assert_eq!(p.success_id, "create-failed:req-1");
-    }
-
-    #[test]
-    fn delete_with_unreadable_properties_has_nothing_to_undo() {
-        let p = plan(
+    fn delete_of_its_own_id_naming_another_pair_is_refused() {
+        let p = delete(props("someone-else", false), "s-quarantine|Quarantine");
+        assert!(p.steps.is_empty());
+        assert!(p.refused.is_some());
+        let unreadable = plan(
             &Request::Delete {
                 properties: Err(PropertyError {
                     property: "ThingGroupArn",
                     problem: "is missing".into(),
                 }),
-                physical_resource_id: "create-failed:req-1".into(),
+                physical_resource_id: "s-quarantine|Quarantine".into(),
             },
             "req-8",
+            STACK,
+            &target(),
         );
-        assert!(p.steps.is_empty());
-        assert_eq!(p.refused, None);
-        assert!(p.note.unwrap().contains("ThingGroupArn"));
+        assert!(unreadable.steps.is_empty());
+        assert!(unreadable.refused.unwrap().contains("ThingGroupArn"));
     }
 }

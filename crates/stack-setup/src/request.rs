@@ -132,12 +132,6 @@ impl Properties {
             enable_fleet_indexing,
         })
     }
-
-    /// The `PhysicalResourceId` this handler issues for these properties:
-    /// `<PolicyName>|<ThingGroupName>`.
-    pub fn physical_resource_id(&self) -> String {
-        format!("{}|{}", self.policy_name, self.thing_group_name)
-    }
 }
 
 /// The request, by type. Properties that cannot be read are kept as the error, so that the
@@ -149,7 +143,7 @@ pub enum Request {
     },
     Update {
         properties: Result<Properties, PropertyError>,
-        /// `OldResourceProperties`, raw: only compared with the new ones.
+        /// `OldResourceProperties`, raw: not acted on (the environment says what to attach).
         old_properties: Value,
         physical_resource_id: String,
     },
@@ -244,7 +238,6 @@ mod tests {
                 enable_fleet_indexing: true,
             }
         );
-        assert_eq!(p.physical_resource_id(), "s-quarantine|Quarantine");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fmt;
 use crate::audit_ids::{AuditFindingId, AuditTaskId};
 use crate::reject::{RejectReason, excerpt};
 use crate::subject::Subject;
+use crate::trust::{LocalScope, SecurityHubProducts};
 use crate::violation::VerificationState;
 
 /// `violationEventType`.
@@ -79,6 +80,9 @@ pub const DEFAULT_AUDIT_CHECKS: [&str; 4] = [
 /// The CloudWatch dimension that names the thing by default (`THING_DIMENSION`).
 pub const DEFAULT_THING_DIMENSION: &str = "ThingName";
 
+/// Most subjects one record may act on by default (`MAX_THINGS_PER_RECORD`).
+pub const DEFAULT_MAX_THINGS_PER_RECORD: usize = 100;
+
 /// The settings that shape decisions, shared by the functions and replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionPolicy {
@@ -96,6 +100,14 @@ pub struct DecisionPolicy {
     pub audit_checks: Vec<String>,
     /// The CloudWatch alarm dimension whose value is the thing name (`THING_DIMENSION`).
     pub thing_dimension: String,
+    /// The account and region the functions act in: an ARN of another one is refused, and
+    /// a Security Hub finding of another account is ignored. Unset parts are not checked.
+    pub scope: LocalScope,
+    /// The Security Hub products (and the custom action) whose findings may act
+    /// (`SECURITY_HUB_PRODUCTS`).
+    pub security_hub_products: SecurityHubProducts,
+    /// A record naming more subjects than this is rejected (`MAX_THINGS_PER_RECORD`).
+    pub max_things_per_record: usize,
 }
 
 impl Default for DecisionPolicy {
@@ -107,6 +119,9 @@ impl Default for DecisionPolicy {
             metrics: NameFilter::any(),
             audit_checks: DEFAULT_AUDIT_CHECKS.iter().map(|c| c.to_string()).collect(),
             thing_dimension: DEFAULT_THING_DIMENSION.to_owned(),
+            scope: LocalScope::default(),
+            security_hub_products: SecurityHubProducts::default(),
+            max_things_per_record: DEFAULT_MAX_THINGS_PER_RECORD,
         }
     }
 }
@@ -197,22 +212,69 @@ pub struct SkippedFinding {
     pub why: SkipWhy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipWhy {
-    /// `Workflow.Status` is SUPPRESSED.
-    Suppressed,
-    /// `RecordState` is ARCHIVED.
-    Archived,
-    /// None of its `Resources[].Id` is an IoT thing or certificate ARN.
+    /// Neither from a product of `SECURITY_HUB_PRODUCTS` nor sent to a trusted custom action.
+    ProductNotAllowed { product_arn: Option<String> },
+    /// A finding of another account (an aggregated member's, or one without `AwsAccountId`).
+    OtherAccount {
+        account: Option<String>,
+        expected: String,
+    },
+    /// A finding (or its product) of another region.
+    OtherRegion { region: String, expected: String },
+    /// `RecordState` is not ACTIVE (ARCHIVED: the provider closed it) or is absent.
+    RecordNotActive { state: Option<String> },
+    /// `Workflow.Status` (or the older `WorkflowState`) is not NEW: an analyst notified,
+    /// resolved or suppressed it.
+    WorkflowNotNew { status: Option<String> },
+    /// An analyst marked it FALSE_POSITIVE or BENIGN_POSITIVE.
+    VerifiedNotAThreat { state: String },
+    /// The Imported event is an analyst's update (a note newer than the provider's
+    /// `UpdatedAt`), not new evidence.
+    AnalystUpdate,
+    /// None of its resources is an IoT thing or certificate.
     NoIotResource,
 }
 
-impl SkipWhy {
-    pub fn as_str(self) -> &'static str {
+impl fmt::Display for SkipWhy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let or_absent = |v: &Option<String>| v.as_deref().unwrap_or("absent").to_owned();
         match self {
-            SkipWhy::Suppressed => "its workflow status is SUPPRESSED",
-            SkipWhy::Archived => "its record state is ARCHIVED",
-            SkipWhy::NoIotResource => "none of its resources is an IoT thing or certificate ARN",
+            SkipWhy::ProductNotAllowed { product_arn: Some(arn) } => write!(
+                f,
+                "its product {arn} is not in SECURITY_HUB_PRODUCTS and it was not sent to the custom action"
+            ),
+            SkipWhy::ProductNotAllowed { product_arn: None } => f.write_str(
+                "it names no ProductArn and was not sent to the custom action",
+            ),
+            SkipWhy::OtherAccount { account, expected } => write!(
+                f,
+                "its AwsAccountId is {}, not this account {expected}",
+                or_absent(account)
+            ),
+            SkipWhy::OtherRegion { region, expected } => {
+                write!(f, "it is of region {region}, not this region {expected}")
+            }
+            SkipWhy::RecordNotActive { state } => write!(
+                f,
+                "its record state is {}; only ACTIVE findings act",
+                or_absent(state)
+            ),
+            SkipWhy::WorkflowNotNew { status } => write!(
+                f,
+                "its workflow status is {}; only NEW findings act",
+                or_absent(status)
+            ),
+            SkipWhy::VerifiedNotAThreat { state } => {
+                write!(f, "an analyst marked it {state}")
+            }
+            SkipWhy::AnalystUpdate => f.write_str(
+                "this Imported event is an analyst's update (its note is newer than the finding's UpdatedAt), not new evidence",
+            ),
+            SkipWhy::NoIotResource => {
+                f.write_str("none of its resources is an IoT thing or certificate")
+            }
         }
     }
 }
@@ -286,7 +348,7 @@ impl fmt::Display for IgnoreReason {
                 f.write_str("no Security Hub finding to act on: ")?;
                 let parts: Vec<String> = skipped
                     .iter()
-                    .map(|s| format!("{} ({})", excerpt(&s.finding_id, 200), s.why.as_str()))
+                    .map(|s| format!("{} ({})", excerpt(&s.finding_id, 200), s.why))
                     .collect();
                 f.write_str(&parts.join("; "))
             }

@@ -167,6 +167,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn notes_are_capped_in_number_and_length() {
+        let mut notes = Notes::default();
+        for i in 0..MAX_NOTES + 5 {
+            notes.push(format!("{i}: {}", "x".repeat(1_000)));
+        }
+        let notes = notes.into_vec();
+        assert_eq!(notes.len(), MAX_NOTES);
+        assert!(notes.iter().all(|n| n.chars().count() == 301), "{notes:?}");
+        assert!(notes[0].starts_with("0: ") && notes[0].ends_with('…'));
+    }
+
+    #[test]
     fn odd_values_are_noted_and_skipped() {
         let value = json!({"a": "text", "n": "12", "o": 3, "list": [{"x": 1}, 7], "z": null});
         let object = value.as_object().expect("object");

@@ -15,7 +15,7 @@
 //!   decides each finding with [`decide_audit_finding`]), [`Decision::LookupFinding`]
 //!   (DescribeAuditFinding, then [`decide_audit_finding`]), ignore, or reject;
 //! - [`reject`]: why a record can never succeed;
-//! - [`fixtures`]: Lambda events for tests, fuzzing and benchmarks, on the
+//! - `fixtures` (feature `testing`): Lambda events for tests and benchmarks, on the
 //!   `aws_lambda_events` types;
 //! - `lenient` (private): tolerant reading of JSON objects, with notes;
 //! - [`thing_name`], [`certificate`], [`subject`], [`audit_ids`]: the only names and ids
@@ -33,20 +33,23 @@ pub mod audit_ids;
 pub mod certificate;
 pub mod decision;
 pub mod envelope;
+#[cfg(feature = "testing")]
 pub mod fixtures;
 mod lenient;
 pub mod reject;
 pub mod sources;
 pub mod subject;
 pub mod thing_name;
+mod timestamp;
+pub mod trust;
 pub mod verdict;
 pub mod violation;
 
 pub use audit_ids::{AuditFindingId, AuditTaskId, InvalidAuditId};
 pub use certificate::{CertificateId, InvalidCertificateId};
 pub use decision::{
-    Action, DEFAULT_AUDIT_CHECKS, DEFAULT_THING_DIMENSION, Decision, DecisionPolicy, EventType,
-    FilterKind, IgnoreReason, NameFilter, SkipWhy, SkippedFinding,
+    Action, DEFAULT_AUDIT_CHECKS, DEFAULT_MAX_THINGS_PER_RECORD, DEFAULT_THING_DIMENSION, Decision,
+    DecisionPolicy, EventType, FilterKind, IgnoreReason, NameFilter, SkipWhy, SkippedFinding,
 };
 pub use envelope::{
     DecodedEvent, Envelope, EventError, InboundRecord, Trigger, decode_event, decode_event_bytes,
@@ -58,5 +61,8 @@ pub use sources::audit::{AuditFindingFields, decide_audit_finding};
 pub use sources::detect::{MetricKind, classify_metric, parse_violation_json};
 pub use subject::{InvalidSubject, Subject};
 pub use thing_name::{InvalidThingName, ThingName};
+pub use trust::{
+    DEFAULT_SECURITY_HUB_PRODUCTS, FindingOrigin, InvalidOrigin, LocalScope, SecurityHubProducts,
+};
 pub use verdict::{AlertFacts, AlertTime, Verdict, decide, decide_event};
 pub use violation::ViolationNotification;

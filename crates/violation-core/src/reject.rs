@@ -88,6 +88,12 @@ pub enum RejectReason {
         "CloudWatch alarm {alarm:?} has no dimension {dimension:?} naming the thing (THING_DIMENSION) in its metric or metrics"
     )]
     AlarmWithoutThingDimension { alarm: String, dimension: String },
+    /// One record may not act on more than `MAX_THINGS_PER_RECORD` subjects: a mistaken
+    /// detector must not quarantine a fleet in one message.
+    #[error(
+        "record names {count} subjects; at most {max} are acted on per record (MAX_THINGS_PER_RECORD): not acting on any"
+    )]
+    TooManySubjects { count: usize, max: usize },
     /// A release asked for by a mitigation request whose `source` is not trusted to release
     /// (`RELEASE_SOURCES`, checked by the functions, not by the decision).
     #[error(
@@ -132,12 +138,17 @@ impl RejectReason {
             RejectReason::FieldNotText { .. } => "FieldNotText",
             RejectReason::MissingField { .. } => "MissingField",
             RejectReason::MissingSubject { .. } => "MissingSubject",
+            RejectReason::InvalidSubject {
+                problem: InvalidSubject::Foreign { .. },
+                ..
+            } => "ForeignResource",
             RejectReason::InvalidSubject { .. } => "InvalidSubject",
             RejectReason::InvalidAuditId { .. } => "InvalidAuditId",
             RejectReason::MissingRequestAction => "MissingRequestAction",
             RejectReason::UnknownRequestAction { .. } => "UnknownRequestAction",
             RejectReason::UnknownAlarmState { .. } => "UnknownAlarmState",
             RejectReason::AlarmWithoutThingDimension { .. } => "AlarmWithoutThingDimension",
+            RejectReason::TooManySubjects { .. } => "TooManySubjects",
             RejectReason::ReleaseNotAllowed { .. } => "ReleaseNotAllowed",
         }
     }

@@ -11,6 +11,7 @@ use std::fmt;
 use crate::certificate::{CertificateId, InvalidCertificateId};
 use crate::reject::excerpt;
 use crate::thing_name::{InvalidThingName, ThingName};
+use crate::trust::{self, LocalScope};
 
 /// One subject of an alert. Its display form is the ARN's resource part, `thing/NAME` or
 /// `cert/ID`, which cannot be confused because a thing name has no `/`.
@@ -31,6 +32,14 @@ pub enum InvalidSubject {
         "{arn:?} is not an AWS IoT thing or certificate ARN (arn:PARTITION:iot:REGION:ACCOUNT:thing/NAME or .../cert/ID)"
     )]
     NotAnIotArn { arn: String },
+    /// A thing of another account or region would be confused with the local thing of the
+    /// same name.
+    #[error("{arn:?} is in {found}, but this stack acts only in {expected}")]
+    Foreign {
+        arn: String,
+        found: String,
+        expected: String,
+    },
 }
 
 impl Subject {
@@ -44,26 +53,40 @@ impl Subject {
         Ok(Subject::Certificate(CertificateId::parse(id)?))
     }
 
-    /// A thing ARN or a certificate ARN, in any partition.
+    /// A thing ARN or a certificate ARN, in any partition, account and region.
     pub fn from_arn(arn: &str) -> Result<Self, InvalidSubject> {
+        Self::from_arn_in(arn, &LocalScope::default())
+    }
+
+    /// A thing ARN or a certificate ARN of the scope's account and region (what is not
+    /// known there is not checked).
+    pub fn from_arn_in(arn: &str, scope: &LocalScope) -> Result<Self, InvalidSubject> {
         let not_iot = || InvalidSubject::NotAnIotArn {
             arn: excerpt(arn, 200),
         };
         // arn:partition:service:region:account:resource; a thing name may contain ':'.
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [prefix, _partition, service, _region, _account, resource] = parts[..] else {
+        let [prefix, _partition, service, region, account, resource] = parts[..] else {
             return Err(not_iot());
         };
         if prefix != "arn" || service != "iot" {
             return Err(not_iot());
         }
-        if let Some(name) = resource.strip_prefix("thing/") {
-            Subject::thing(name)
+        let subject = if let Some(name) = resource.strip_prefix("thing/") {
+            Subject::thing(name)?
         } else if let Some(id) = resource.strip_prefix("cert/") {
-            Subject::certificate(id)
+            Subject::certificate(id)?
         } else {
-            Err(not_iot())
+            return Err(not_iot());
+        };
+        if scope.excludes(Some(account), Some(region)) {
+            return Err(InvalidSubject::Foreign {
+                arn: excerpt(arn, 200),
+                found: trust::describe(Some(account), Some(region)),
+                expected: scope.describe(),
+            });
         }
+        Ok(subject)
     }
 
     /// Whether `text` looks like an IoT thing or certificate ARN, valid or not.
@@ -132,5 +155,41 @@ mod tests {
         ));
         assert!(Subject::is_iot_resource_arn("arn:aws:iot:r:a:thing/x/y"));
         assert!(!Subject::is_iot_resource_arn("arn:aws:iot:r:a:policy/x"));
+    }
+
+    #[test]
+    fn arns_of_another_account_or_region_are_refused_naming_both() {
+        let scope = LocalScope::new(Some("123456789012"), Some("eu-west-1"));
+        let local = Subject::from_arn_in("arn:aws:iot:eu-west-1:123456789012:thing/gw-01", &scope);
+        assert_eq!(local, Subject::thing("gw-01"));
+        let foreign = "arn:aws:iot:us-east-1:999999999999:thing/gw-01";
+        let refused = Subject::from_arn_in(foreign, &scope);
+        assert_eq!(
+            refused,
+            Err(InvalidSubject::Foreign {
+                arn: foreign.to_owned(),
+                found: "account 999999999999 in region us-east-1".to_owned(),
+                expected: "account 123456789012 in region eu-west-1".to_owned(),
+            })
+        );
+        assert_eq!(
+            refused.map_err(|e| e.to_string()),
+            Err(format!(
+                "{foreign:?} is in account 999999999999 in region us-east-1, but this stack acts only in account 123456789012 in region eu-west-1"
+            ))
+        );
+        let other_region = format!("arn:aws:iot:us-east-1:123456789012:cert/{ID}");
+        assert!(matches!(
+            Subject::from_arn_in(&other_region, &scope),
+            Err(InvalidSubject::Foreign { .. })
+        ));
+        // An invalid name is reported as such, whatever its account.
+        assert!(matches!(
+            Subject::from_arn_in("arn:aws:iot:us-east-1:9:thing/a/b", &scope),
+            Err(InvalidSubject::Thing(_))
+        ));
+        // Unchecked parts match anything.
+        let region_only = LocalScope::new(None, Some("us-east-1"));
+        assert!(Subject::from_arn_in(foreign, &region_only).is_ok());
     }
 }

@@ -38,6 +38,11 @@ pub struct AlertFacts {
     pub security_profile_name: Option<String>,
     pub behavior_name: Option<String>,
     pub metric: Option<String>,
+    /// The behavior's criteria in words: a threshold, a statistical threshold, or ML Detect
+    /// with its confidence level.
+    pub criteria: Option<String>,
+    /// The violation's `verificationState`, as an operator set it.
+    pub verification_state: Option<String>,
     pub alarm_name: Option<String>,
     pub alarm_arn: Option<String>,
     pub task_id: Option<String>,
@@ -50,7 +55,47 @@ pub struct AlertFacts {
     pub request_cause: Option<String>,
 }
 
+/// Longest text of one fact in a log line, and most finding ids listed.
+const MAX_FACT_CHARS: usize = 1_000;
+const MAX_FINDING_IDS: usize = 50;
+
 impl AlertFacts {
+    /// The facts cut to a size one log line can carry, whatever the alert sent.
+    fn bounded(mut self) -> Self {
+        for text in [
+            &mut self.subject,
+            &mut self.thing_name,
+            &mut self.event_type,
+            &mut self.alert_reason,
+            &mut self.violation_id,
+            &mut self.security_profile_name,
+            &mut self.behavior_name,
+            &mut self.metric,
+            &mut self.criteria,
+            &mut self.verification_state,
+            &mut self.alarm_name,
+            &mut self.alarm_arn,
+            &mut self.task_id,
+            &mut self.check_name,
+            &mut self.request_source,
+            &mut self.request_cause,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = excerpt(text, MAX_FACT_CHARS);
+        }
+        if let Some(AlertTime::Text(time)) = &mut self.time {
+            *time = excerpt(time, 100);
+        }
+        let extra = self.finding_ids.len().saturating_sub(MAX_FINDING_IDS);
+        if extra > 0 {
+            self.finding_ids.truncate(MAX_FINDING_IDS);
+            self.finding_ids.push(format!("… and {extra} more"));
+        }
+        self
+    }
+
     /// Epoch milliseconds, when the alert gave its time so.
     pub fn event_time_millis(&self) -> Option<i64> {
         match self.time {
@@ -98,9 +143,12 @@ impl Verdict {
         };
         match (self.source, action) {
             (Some(AlertSource::DetectViolation), Action::Quarantine) => format!(
-                "in-alarm: behavior {} ({}) of security profile {}",
+                "in-alarm: behavior {} ({}{}) of security profile {}",
                 or_q(&f.behavior_name),
                 or_q(&f.metric),
+                f.criteria
+                    .as_deref()
+                    .map_or_else(String::new, |c| format!(", {}", excerpt(c, 200))),
                 or_q(&f.security_profile_name),
             ),
             (Some(AlertSource::DetectViolation), Action::Release) => format!(
@@ -171,6 +219,8 @@ impl Verdict {
             ("checkName", &f.check_name),
             ("requestSource", &f.request_source),
             ("causeId", &f.request_cause),
+            ("criteria", &f.criteria),
+            ("verificationState", &f.verification_state),
         ];
         for (key, value) in optional {
             if let Some(v) = value {
@@ -218,7 +268,7 @@ pub fn decide(record: &InboundRecord, policy: &DecisionPolicy) -> Verdict {
                 None => (None, unread(unknown_alert(object))),
                 Some(source) => (
                     Some(source),
-                    sources::decide(source, fields, policy, &mut notes),
+                    bounded(sources::decide(source, fields, policy, &mut notes), policy),
                 ),
             }
         }
@@ -239,6 +289,24 @@ pub fn decide(record: &InboundRecord, policy: &DecisionPolicy) -> Verdict {
     }
 }
 
+/// A record may act on at most `max_things_per_record` subjects, and its facts are cut to
+/// what a log line can carry.
+fn bounded(decided: Decided, policy: &DecisionPolicy) -> Decided {
+    let count = decided.decision.subjects().len();
+    let decision = if count > policy.max_things_per_record {
+        Decision::Reject(RejectReason::TooManySubjects {
+            count,
+            max: policy.max_things_per_record,
+        })
+    } else {
+        decided.decision
+    };
+    Decided {
+        facts: decided.facts.bounded(),
+        decision,
+    }
+}
+
 fn unread(reason: RejectReason) -> Decided {
     Decided {
         facts: AlertFacts::default(),
@@ -255,12 +323,19 @@ impl Verdict {
         finding: &AuditFindingFields,
         policy: &DecisionPolicy,
     ) -> Verdict {
+        let decided = bounded(
+            Decided {
+                facts: finding.facts(),
+                decision: decide_audit_finding(finding, policy),
+            },
+            policy,
+        );
         Verdict {
             record_id,
             envelope,
             source: Some(AlertSource::AuditFinding),
-            facts: finding.facts(),
-            decision: decide_audit_finding(finding, policy),
+            facts: decided.facts,
+            decision: decided.decision,
             notes: Vec::new(),
         }
     }
@@ -334,6 +409,75 @@ mod tests {
             verdict.reason(),
             "audit finding f-9 of check CONFLICTING_CLIENT_IDS_CHECK (audit task t-9)"
         );
+    }
+
+    #[test]
+    fn a_record_naming_more_subjects_than_allowed_is_rejected_naming_the_count() {
+        let policy = DecisionPolicy {
+            max_things_per_record: 2,
+            ..Default::default()
+        };
+        let request = |n: usize| {
+            let mut r = json!({"action": "quarantine", "thingName": "dev-0"});
+            if n > 1 {
+                r["clientId"] = json!("dev-1");
+            }
+            if n > 2 {
+                r["thingArn"] = json!("arn:aws:iot:eu-west-1:123456789012:thing/dev-2");
+            }
+            r
+        };
+        assert_eq!(verdict_of(request(2), &policy).decision.subjects().len(), 2);
+        let verdict = verdict_of(request(3), &policy);
+        assert_eq!(
+            verdict.decision,
+            Decision::Reject(RejectReason::TooManySubjects { count: 3, max: 2 })
+        );
+        assert!(
+            verdict.reason().contains("names 3 subjects; at most 2"),
+            "{}",
+            verdict.reason()
+        );
+        assert_eq!(verdict.to_json()["error"], "TooManySubjects");
+        // Duplicates are one subject.
+        let mut same = request(2);
+        same["clientId"] = json!("dev-0");
+        assert_eq!(
+            verdict_of(
+                same,
+                &DecisionPolicy {
+                    max_things_per_record: 1,
+                    ..Default::default()
+                }
+            )
+            .decision
+            .kind(),
+            "quarantine"
+        );
+    }
+
+    #[test]
+    fn facts_are_cut_to_what_a_log_line_carries() {
+        let long = "x".repeat(5_000);
+        let ids: Vec<Value> = (0..80).map(|i| json!({"Id": format!("f-{i}")})).collect();
+        let message = json!({"source": "aws.securityhub", "detail-type": long,
+                             "detail": {"findings": ids}});
+        let verdict = verdict_of(message, &DecisionPolicy::default());
+        assert_eq!(
+            verdict
+                .facts
+                .event_type
+                .as_deref()
+                .map(|t| t.chars().count()),
+            Some(1_001)
+        );
+        assert_eq!(verdict.facts.finding_ids.len(), 51);
+        assert_eq!(verdict.facts.finding_ids[50], "… and 30 more");
+        let request = json!({"action": "quarantine", "thingName": "dev-1", "reason": long});
+        let reason = verdict_of(request, &DecisionPolicy::default())
+            .facts
+            .alert_reason;
+        assert_eq!(reason.map(|r| r.chars().count()), Some(1_001));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::reject::excerpt;
+
 /// One violation notification.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +62,40 @@ pub struct BehaviorCriteria {
     pub ml_detection_config: Option<MlDetectionConfig>,
 }
 
+impl BehaviorCriteria {
+    /// The criteria in words, for logs: `ML Detect, confidence HIGH`, `greater-than 100
+    /// (300 s)`, `greater-than-equals statistical p90`; `None` when there is nothing to say.
+    pub fn describe(&self) -> Option<String> {
+        if let Some(ml) = &self.ml_detection_config {
+            let level = ml.confidence_level.map_or("?", ConfidenceLevel::as_str);
+            return Some(format!("ML Detect, confidence {level}"));
+        }
+        let operator = self.comparison_operator.map(ComparisonOperator::as_str);
+        let threshold = match (&self.statistical_threshold, &self.value) {
+            (Some(stat), _) => Some(format!(
+                "statistical {}",
+                stat.statistic
+                    .as_deref()
+                    .map_or("?".to_owned(), |s| excerpt(s, 20))
+            )),
+            (None, Some(value)) => Some(value.describe()),
+            (None, None) => None,
+        };
+        let mut words: Vec<String> = operator
+            .map(str::to_owned)
+            .into_iter()
+            .chain(threshold)
+            .collect();
+        if words.is_empty() {
+            return None;
+        }
+        if let Some(seconds) = self.duration_seconds {
+            words.push(format!("({seconds} s)"));
+        }
+        Some(words.join(" "))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ComparisonOperator {
@@ -76,6 +112,24 @@ pub enum ComparisonOperator {
     /// An operator this version does not know yet.
     #[serde(other)]
     Unrecognized,
+}
+
+impl ComparisonOperator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComparisonOperator::LessThan => "less-than",
+            ComparisonOperator::LessThanEquals => "less-than-equals",
+            ComparisonOperator::GreaterThan => "greater-than",
+            ComparisonOperator::GreaterThanEquals => "greater-than-equals",
+            ComparisonOperator::InCidrSet => "in-cidr-set",
+            ComparisonOperator::NotInCidrSet => "not-in-cidr-set",
+            ComparisonOperator::InPortSet => "in-port-set",
+            ComparisonOperator::NotInPortSet => "not-in-port-set",
+            ComparisonOperator::InSet => "in-set",
+            ComparisonOperator::NotInSet => "not-in-set",
+            ComparisonOperator::Unrecognized => "an unknown operator",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -101,6 +155,17 @@ pub enum ConfidenceLevel {
     Unrecognized,
 }
 
+impl ConfidenceLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfidenceLevel::Low => "LOW",
+            ConfidenceLevel::Medium => "MEDIUM",
+            ConfidenceLevel::High => "HIGH",
+            ConfidenceLevel::Unrecognized => "unknown",
+        }
+    }
+}
+
 /// A metric value: exactly one field is set by AWS, but all are read.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -111,6 +176,41 @@ pub struct MetricValue {
     pub number: Option<f64>,
     pub numbers: Option<Vec<f64>>,
     pub strings: Option<Vec<String>>,
+}
+
+impl MetricValue {
+    /// The value in words, lists cut short.
+    pub fn describe(&self) -> String {
+        fn list<T: ToString>(items: &[T]) -> String {
+            let shown: Vec<String> = items
+                .iter()
+                .take(5)
+                .map(|i| excerpt(&i.to_string(), 60))
+                .collect();
+            let more = items.len().saturating_sub(shown.len());
+            let tail = if more > 0 {
+                format!(", … {more} more")
+            } else {
+                String::new()
+            };
+            format!("[{}{tail}]", shown.join(", "))
+        }
+        if let Some(count) = self.count {
+            count.to_string()
+        } else if let Some(number) = self.number {
+            number.to_string()
+        } else if let Some(v) = &self.numbers {
+            list(v)
+        } else if let Some(v) = &self.ports {
+            list(v)
+        } else if let Some(v) = &self.cidrs {
+            list(v)
+        } else if let Some(v) = &self.strings {
+            list(v)
+        } else {
+            "?".to_owned()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -272,6 +372,37 @@ mod tests {
             v.violation_event_additional_info
                 .and_then(|a| a.confidence_level),
             Some(ConfidenceLevel::Medium)
+        );
+    }
+
+    #[test]
+    fn criteria_are_described_for_every_kind_of_behavior() {
+        let criteria = |value: serde_json::Value| -> BehaviorCriteria {
+            serde_json::from_value(value).expect("criteria")
+        };
+        let ml = criteria(json!({"consecutiveDatapointsToAlarm": 1,
+            "mlDetectionConfig": {"confidenceLevel": "HIGH"}}));
+        assert_eq!(ml.describe().as_deref(), Some("ML Detect, confidence HIGH"));
+        let rule = criteria(
+            json!({"comparisonOperator": "greater-than", "value": {"count": 100},
+            "durationSeconds": 300}),
+        );
+        assert_eq!(rule.describe().as_deref(), Some("greater-than 100 (300 s)"));
+        let stat = criteria(json!({"comparisonOperator": "greater-than-equals",
+            "statisticalThreshold": {"statistic": "p90"}}));
+        assert_eq!(
+            stat.describe().as_deref(),
+            Some("greater-than-equals statistical p90")
+        );
+        let ports = criteria(json!({"comparisonOperator": "not-in-port-set",
+            "value": {"ports": [22, 80, 443, 8080, 8443, 9000, 9001]}}));
+        assert_eq!(
+            ports.describe().as_deref(),
+            Some("not-in-port-set [22, 80, 443, 8080, 8443, … 2 more]")
+        );
+        assert_eq!(
+            criteria(json!({"consecutiveDatapointsToClear": 1})).describe(),
+            None
         );
     }
 

@@ -18,7 +18,7 @@ mod routes;
 mod state;
 mod wire;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,8 @@ pub enum Op {
     ListPrincipalThingsV2,
     UpdateCertificate,
     DescribeCertificate,
+    DescribeThing,
+    UpdateThing,
     UpdateThingShadow,
     GetThingShadow,
     DeleteThingShadow,
@@ -404,6 +406,15 @@ impl StandIn {
         self.world()
             .certificates
             .insert(certificate_id.to_owned(), status.to_owned());
+    }
+
+    /// A thing's attributes, as DescribeThing answers them.
+    pub fn thing_attributes(&self, thing: &str) -> BTreeMap<String, String> {
+        self.world()
+            .attributes
+            .get(thing)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// What ListAuditFindings and DescribeAuditFinding serve (AuditFinding JSON objects).

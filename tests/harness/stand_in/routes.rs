@@ -35,6 +35,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/things/{thing}/thing-groups",
             get(list_thing_groups_for_thing),
         )
+        .route("/things/{thing}", get(describe_thing).patch(update_thing))
         .route("/active-violations", get(list_active_violations))
         .route("/endpoint", get(describe_endpoint))
         .route("/audit/findings", post(list_audit_findings))
@@ -421,6 +422,59 @@ async fn describe_certificate(State(aws): Aws, Path(id): Path<String>) -> Reply 
             }})),
             None => Reply::not_found(format!("Certificate {id} does not exist")),
         }
+    })
+    .await
+}
+
+async fn describe_thing(State(aws): Aws, Path(thing): Path<String>) -> Reply {
+    aws.serve(Op::DescribeThing, Some(&thing), |world, _| {
+        let attributes = world.attributes.get(&thing).cloned().unwrap_or_default();
+        Reply::ok(json!({
+            "thingName": thing,
+            "thingArn": format!("arn:aws:iot:{REGION}:{ACCOUNT}:thing/{thing}"),
+            "attributes": attributes,
+            "version": 1,
+        }))
+    })
+    .await
+}
+
+/// The body of UpdateThing: only the attribute payload is kept.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingUpdate {
+    attribute_payload: Option<AttributePayload>,
+}
+
+#[derive(Deserialize)]
+struct AttributePayload {
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    merge: bool,
+}
+
+async fn update_thing(
+    State(aws): Aws,
+    Path(thing): Path<String>,
+    AwsJson(body): AwsJson<ThingUpdate>,
+) -> Reply {
+    aws.serve(Op::UpdateThing, Some(&thing), |world, _| {
+        if let Some(payload) = body.attribute_payload {
+            let current = world.attributes.entry(thing.clone()).or_default();
+            if !payload.merge {
+                current.clear();
+            }
+            // As IoT merges: an empty value removes the attribute.
+            for (name, value) in payload.attributes {
+                if value.is_empty() {
+                    current.remove(&name);
+                } else {
+                    current.insert(name, value);
+                }
+            }
+        }
+        Reply::ok(json!({}))
     })
     .await
 }

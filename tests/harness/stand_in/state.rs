@@ -48,6 +48,8 @@ pub(super) struct World {
     pub(super) findings: Vec<Value>,
     /// Violation id → the state PutVerificationStateOnViolation set.
     pub(super) verification_states: BTreeMap<String, String>,
+    /// Thing → its registry attributes (every thing exists, with none at first).
+    pub(super) attributes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl World {

@@ -1,4 +1,7 @@
-//! The long-running agent: reports on a schedule and follows the shadow's quarantine flag.
+//! The long-running agent: reports on a schedule and follows the shadow's quarantine flag
+//! (`follow`).
+
+mod follow;
 
 use std::time::Duration;
 
@@ -9,18 +12,9 @@ use tokio::time::Instant;
 use super::link::{Net, spawn_event_loop};
 use super::{AgentError, Reporter, decode_reply, rejection};
 use crate::config::{CollectConfig, ConnectionConfig};
-use crate::custom::run_shell;
 use crate::mqtt;
-use crate::shadow;
 
-/// What the agent knows about the quarantine flag.
-#[derive(Default)]
-struct Follower {
-    /// The last desired value the shadow showed.
-    desired: Option<bool>,
-    /// The last reported value the shadow showed.
-    reported: Option<bool>,
-}
+use follow::Follower;
 
 struct Daemon {
     conn: ConnectionConfig,
@@ -50,6 +44,7 @@ pub async fn daemon(collect: CollectConfig, conn: ConnectionConfig) -> Result<()
     tracing::info!(
         endpoint = %conn.endpoint, port = conn.port, thing = %conn.thing_name,
         client_id = %conn.client_id, interval_secs = conn.interval.as_secs(),
+        report_quarantine = conn.report_quarantine,
         metrics_topic = %reporter.topics.metrics, shadow = %reporter.topics.shadow_get.trim_end_matches("/get"),
         "defender-agent starting"
     );
@@ -135,6 +130,7 @@ impl Daemon {
             tracing::warn!("report due while disconnected; it goes out on reconnection");
             self.report_due = true;
         }
+        self.forget_lost_read();
         // A command that failed earlier is tried again.
         self.reconcile().await;
     }
@@ -155,10 +151,7 @@ impl Daemon {
         }
         // Read the whole shadow on every connection: a quarantine set while the device was
         // offline is obeyed now, not on the next change.
-        self.client
-            .publish(&topics.shadow_get, QoS::AtLeastOnce, false, b"{}".to_vec())
-            .await
-            .map_err(|e| AgentError::Client(e.to_string()))
+        self.read_shadow().await
     }
 
     async fn report(&mut self) {
@@ -199,101 +192,6 @@ impl Daemon {
                 return;
             }
         };
-        if topic == topics.shadow_get_accepted || topic == topics.shadow_update_documents {
-            let view = if topic == topics.shadow_get_accepted {
-                shadow::from_get_accepted(&doc)
-            } else {
-                shadow::from_documents(&doc)
-            };
-            if topic == topics.shadow_get_accepted {
-                tracing::info!(desired_quarantine = view.desired, reported_quarantine = ?view.reported, "shadow read");
-            }
-            self.follower.desired = Some(view.desired);
-            self.follower.reported = view.reported;
-        } else if topic == topics.shadow_update_delta {
-            match shadow::from_delta(&doc) {
-                Some(desired) => self.follower.desired = Some(desired),
-                None => return,
-            }
-        } else if topic == topics.shadow_get_rejected {
-            if shadow::is_no_shadow(&doc) {
-                tracing::info!("shadow read: the thing has no shadow yet");
-                self.follower.desired = Some(false);
-                self.follower.reported = None;
-            } else {
-                tracing::warn!(answer = %doc, "could not read the shadow");
-                return;
-            }
-        } else if topic == topics.shadow_update_rejected {
-            // Also seen when another client's update of the same shadow is rejected.
-            tracing::warn!(answer = %doc, "a shadow update was rejected");
-            return;
-        } else {
-            return;
-        }
-        self.reconcile().await;
-    }
-
-    /// Brings the device in line with the desired flag: runs the command if the applied state
-    /// differs, then makes `reported.quarantine` say what is applied.
-    async fn reconcile(&mut self) {
-        let Some(desired) = self.follower.desired else {
-            return;
-        };
-        let applied = self.reporter.state.state().quarantined;
-        // First start and nothing desired: there is nothing to release.
-        let in_line = applied == Some(desired) || (applied.is_none() && !desired);
-        if !in_line {
-            let (command, what) = if desired {
-                (self.conn.quarantine_command.as_deref(), "quarantine")
-            } else {
-                (self.conn.release_command.as_deref(), "release")
-            };
-            tracing::warn!(desired_quarantine = desired, "shadow asks for {what}");
-            if let Some(command) = command {
-                let env = [
-                    ("THING_NAME", self.conn.thing_name.as_str()),
-                    ("QUARANTINE", if desired { "true" } else { "false" }),
-                ];
-                match run_shell(command, &env, self.command_timeout).await {
-                    Ok(out) => {
-                        tracing::info!(command, output = out.trim(), "{what} command succeeded")
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            command,
-                            "{what} command failed: {e}; trying again at the next report"
-                        );
-                        return;
-                    }
-                }
-            }
-        }
-        if applied != Some(desired)
-            && let Err(e) = self.reporter.state.set_quarantined(desired)
-        {
-            tracing::error!("{e}");
-        }
-        let report_needed = self.follower.reported != Some(desired)
-            && (desired || self.follower.reported.is_some() || !in_line);
-        if report_needed {
-            let topic = &self.reporter.topics.shadow_update;
-            match self
-                .client
-                .publish(
-                    topic,
-                    QoS::AtLeastOnce,
-                    false,
-                    shadow::reported_document(desired),
-                )
-                .await
-            {
-                Ok(()) => {
-                    tracing::info!(topic, "reported quarantine: {desired}");
-                    self.follower.reported = Some(desired);
-                }
-                Err(e) => tracing::error!("cannot report quarantine {desired}: {e}"),
-            }
-        }
+        self.on_shadow(topic, &doc).await;
     }
 }

@@ -1,5 +1,6 @@
 //! The certificate rules, without I/O: what each of a thing's certificates is to its
-//! quarantine, what to record and deactivate, what a release reactivates, and the outcome.
+//! quarantine, what to record and contain (deactivate, or attach the quarantine policy to),
+//! what a release reactivates, and the outcome.
 
 use std::collections::BTreeSet;
 
@@ -12,12 +13,15 @@ use crate::action::{ActionError, Applied, KeptBecause};
 /// What one certificate attached to the thing is to its quarantine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    /// ACTIVE and used by this thing only: to be recorded and deactivated.
+    /// Used by this thing only (and, to be deactivated, ACTIVE): to be recorded and contained.
     Exclusive,
     /// ACTIVE and used by these other things too: left ACTIVE, so as not to take them offline.
     Shared(Vec<String>),
-    /// INACTIVE and recorded: deactivated by an earlier attempt.
+    /// Contained and recorded: by an earlier attempt.
     OursAlready,
+    /// Already carrying the quarantine policy, attached by someone else: contained, but not
+    /// recorded, so a release never detaches it.
+    AlreadyContained,
     /// Not ACTIVE and not deactivated by the quarantine (someone else deactivated or revoked
     /// it): left as it is and not recorded, so a release never reactivates it.
     NotOurs(CertStatus),
@@ -31,8 +35,21 @@ pub fn reads_other_things(status: Option<&CertStatus>) -> bool {
     status == Some(&CertStatus::Active)
 }
 
-/// A certificate's standing from its status, whether it is recorded, and the other things it
-/// is attached to (read only when [`reads_other_things`]).
+/// A certificate's standing, for `attach-policy`, from the other things it is attached to,
+/// then (only when there are none) whether it already carries the quarantine policy and
+/// whether that is recorded. Its status does not matter: the policy binds it whenever it is
+/// (re)activated.
+pub fn policy_standing(others: Vec<String>, has_policy: bool, recorded: bool) -> Standing {
+    match (others.is_empty(), has_policy, recorded) {
+        (false, _, _) => Standing::Shared(others),
+        (true, false, _) => Standing::Exclusive,
+        (true, true, true) => Standing::OursAlready,
+        (true, true, false) => Standing::AlreadyContained,
+    }
+}
+
+/// A certificate's standing, for `deactivate`, from its status, whether it is recorded, and
+/// the other things it is attached to (read only when [`reads_other_things`]).
 pub fn standing(status: Option<CertStatus>, recorded: bool, others: Vec<String>) -> Standing {
     match status {
         Some(CertStatus::Active) if others.is_empty() => Standing::Exclusive,
@@ -58,12 +75,13 @@ pub struct SharedCertificate {
 }
 
 /// What a quarantine does, in this order: write the record (when it changes), then
-/// deactivate; and what it answers.
+/// contain; and what it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantinePlan {
     /// The attribute's new value, when it differs from what is recorded.
     pub record: Option<String>,
-    pub deactivate: Vec<CertificateId>,
+    /// To deactivate, or to attach the quarantine policy to.
+    pub contain: Vec<CertificateId>,
     pub shared: Vec<SharedCertificate>,
     pub applied: Applied,
 }
@@ -77,22 +95,22 @@ pub fn plan_quarantine(
     recorded: &[CertificateId],
     assessed: &[Assessment],
 ) -> Result<QuarantinePlan, ActionError> {
-    let mut deactivate: Vec<CertificateId> = Vec::new();
+    let mut contain: Vec<CertificateId> = Vec::new();
     let mut shared: Vec<SharedCertificate> = Vec::new();
-    let mut ours_already = false;
+    let mut contained = false;
     for a in assessed {
         match &a.standing {
-            Standing::Exclusive => deactivate.push(a.id.clone()),
+            Standing::Exclusive => contain.push(a.id.clone()),
             Standing::Shared(others) => shared.push(SharedCertificate {
                 id: a.id.clone(),
                 others: others.clone(),
             }),
-            Standing::OursAlready => ours_already = true,
+            Standing::OursAlready | Standing::AlreadyContained => contained = true,
             Standing::NotOurs(_) | Standing::Missing => {}
         }
     }
     let mut record = recorded.to_vec();
-    for id in &deactivate {
+    for id in &contain {
         if !record.contains(id) {
             record.push(id.clone());
         }
@@ -100,18 +118,18 @@ pub fn plan_quarantine(
     if record.len() > MAX_RECORDED_CERTIFICATES {
         return Err(too_many(thing, attribute, record.len()));
     }
-    let applied = outcome(&shared, deactivate.is_empty() && !ours_already);
+    let applied = outcome(&shared, contain.is_empty() && !contained);
     Ok(QuarantinePlan {
         record: (record != recorded).then(|| record_value(&record)),
-        deactivate,
+        contain,
         shared,
         applied,
     })
 }
 
-/// Done when nothing is shared; else kept when nothing of the thing is (now) deactivated by
-/// the quarantine, done-keeping when something is. The things sharing are named once each.
-fn outcome(shared: &[SharedCertificate], none_deactivated: bool) -> Applied {
+/// Done when nothing is shared; else kept when nothing of the thing is (now) contained,
+/// done-keeping when something is. The things sharing are named once each.
+fn outcome(shared: &[SharedCertificate], none_contained: bool) -> Applied {
     let held_by: Vec<String> = shared
         .iter()
         .flat_map(|s| s.others.iter().cloned())
@@ -122,7 +140,7 @@ fn outcome(shared: &[SharedCertificate], none_deactivated: bool) -> Applied {
         return Applied::Done;
     }
     let because = KeptBecause::SharedCertificate;
-    if none_deactivated {
+    if none_contained {
         Applied::Kept { because, held_by }
     } else {
         Applied::DoneKeeping { because, held_by }
@@ -212,6 +230,47 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_gets_the_policy_only_when_unshared_and_without_it() {
+        assert_eq!(
+            policy_standing(others(&["dev-2"]), false, false),
+            Standing::Shared(others(&["dev-2"]))
+        );
+        assert_eq!(
+            policy_standing(others(&["dev-2"]), true, true),
+            Standing::Shared(others(&["dev-2"])),
+            "shared now: never touched, whatever it carries"
+        );
+        assert_eq!(policy_standing(vec![], false, true), Standing::Exclusive);
+        assert_eq!(policy_standing(vec![], true, true), Standing::OursAlready);
+        assert_eq!(
+            policy_standing(vec![], true, false),
+            Standing::AlreadyContained
+        );
+    }
+
+    #[test]
+    fn a_policy_someone_else_attached_contains_but_is_not_recorded() {
+        let plan = plan_quarantine(
+            &thing(),
+            ATTR,
+            &[],
+            &assessed(vec![
+                Standing::AlreadyContained,
+                Standing::Shared(others(&["dev-2"])),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((plan.record, plan.contain), (None, vec![]));
+        assert_eq!(
+            plan.applied,
+            Applied::DoneKeeping {
+                because: KeptBecause::SharedCertificate,
+                held_by: others(&["dev-2"]),
+            }
+        );
+    }
+
+    #[test]
     fn exclusive_certificates_are_recorded_after_what_was_recorded() {
         let plan = plan_quarantine(
             &thing(),
@@ -220,7 +279,7 @@ mod tests {
             &assessed(vec![Standing::Exclusive, Standing::Exclusive]),
         )
         .unwrap();
-        assert_eq!(plan.deactivate, [id(0), id(1)]);
+        assert_eq!(plan.contain, [id(0), id(1)]);
         assert_eq!(plan.record, Some(record_value(&[id(9), id(0), id(1)])));
         assert_eq!(plan.applied, Applied::Done);
     }
@@ -234,7 +293,7 @@ mod tests {
             &assessed(vec![Standing::OursAlready]),
         )
         .unwrap();
-        assert_eq!((plan.record, plan.deactivate), (None, vec![]));
+        assert_eq!((plan.record, plan.contain), (None, vec![]));
         assert_eq!(plan.applied, Applied::Done);
     }
 
@@ -293,7 +352,7 @@ mod tests {
         assert!(err.message.contains(ATTR), "{}", err.message);
         let four_more = assessed(vec![Standing::Exclusive; 4]);
         let plan = plan_quarantine(&thing(), ATTR, &recorded, &four_more).unwrap();
-        assert_eq!(plan.deactivate.len(), 4);
+        assert_eq!(plan.contain.len(), 4);
     }
 
     #[test]

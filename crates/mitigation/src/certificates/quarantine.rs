@@ -1,43 +1,86 @@
 //! The certificate mitigation: reads the thing's certificates through a
-//! [`CertificateRegistry`], assesses each ([`super::plan`]), then records and deactivates (or
-//! reactivates what is recorded) as the plan says.
+//! [`CertificateRegistry`], assesses each ([`super::plan`]), then records and contains
+//! (deactivates, or attaches the quarantine policy to; [`super::policy`]) as the plan says. A
+//! release undoes whatever is recorded, whichever action recorded it.
+
+use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 use violation_core::{Action, CertificateId, ThingName};
 
 use super::plan::{Assessment, ReleaseStep, Standing, plan_quarantine, reads_other_things};
-use super::plan::{release_step, standing};
+use super::plan::{QuarantinePlan, release_step, standing};
 use super::record::parse_record;
 use super::registry::{AttachedCertificate, CertificateRegistry};
 use crate::action::{ActionError, Applied, MitigationAction, MitigationKind};
+use crate::config::CertificateAction;
 
-/// Quarantine = deactivate the thing's own certificates (recorded first); release =
-/// reactivate the recorded ones and remove the record.
+/// The quarantine policy `attach-policy` attaches, and the attribute that records where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    /// `QUARANTINE_POLICY`.
+    pub policy: String,
+    /// `CERTIFICATE_POLICY_ATTRIBUTE`.
+    pub attribute: String,
+}
+
+/// Quarantine = contain the thing's own certificates (recorded first): deactivate them, or
+/// attach the quarantine policy to them; release = undo what is recorded and remove the record.
 pub struct CertificateQuarantine<R> {
-    registry: R,
-    attribute: String,
+    pub(super) registry: R,
+    /// `CERTIFICATE_RECORD_ATTRIBUTE`: the record of deactivated certificates.
+    pub(super) attribute: String,
+    /// Known whenever QUARANTINE_POLICY is set, so that a release detaches what an
+    /// `attach-policy` quarantine recorded even after a switch to `deactivate`.
+    pub(super) policy: Option<PolicyRecord>,
+    action: CertificateAction,
 }
 
 impl<R: CertificateRegistry> CertificateQuarantine<R> {
+    /// `deactivate`, recording in `attribute`.
     pub fn new(registry: R, attribute: impl Into<String>) -> Self {
         CertificateQuarantine {
             registry,
             attribute: attribute.into(),
+            policy: None,
+            action: CertificateAction::Deactivate,
         }
     }
 
-    /// The recorded ids, and whether the attribute is there at all.
-    async fn recorded(&self, thing: &ThingName) -> Result<(Vec<CertificateId>, bool), ActionError> {
-        let value = self.registry.attribute(thing, &self.attribute).await?;
-        let Some(value) = value else {
-            return Ok((Vec::new(), false));
-        };
-        let (ids, odd) = parse_record(&value);
+    /// `attach-policy` with this policy and record.
+    pub fn attaching(self, policy: PolicyRecord) -> Self {
+        CertificateQuarantine {
+            policy: Some(policy),
+            action: CertificateAction::AttachPolicy,
+            ..self
+        }
+    }
+
+    /// Still `deactivate`, but a release also detaches the policy where it is recorded.
+    pub fn knowing(self, policy: PolicyRecord) -> Self {
+        CertificateQuarantine {
+            policy: Some(policy),
+            ..self
+        }
+    }
+
+    pub fn action(&self) -> CertificateAction {
+        self.action
+    }
+
+    /// The ids recorded in `attribute` (`None`: no record). Values that are not certificate
+    /// ids are logged and ignored.
+    pub(super) fn recorded(
+        thing: &ThingName,
+        attributes: &HashMap<String, String>,
+        attribute: &str,
+    ) -> Option<Vec<CertificateId>> {
+        let (ids, odd) = parse_record(attributes.get(attribute)?);
         if !odd.is_empty() {
-            tracing::warn!(thing = %thing, attribute = %self.attribute, odd = %odd.join(","),
+            tracing::warn!(thing = %thing, attribute = %attribute, odd = %odd.join(","),
                 "the record holds values that are not certificate ids: ignored");
         }
-        Ok((ids, true))
+        Some(ids)
     }
 
     /// One attached certificate's standing: its status, and for an ACTIVE one, the other
@@ -73,40 +116,87 @@ impl<R: CertificateRegistry> CertificateQuarantine<R> {
     async fn quarantine(&self, thing: &ThingName) -> Result<Applied, ActionError> {
         let attached = self.registry.thing_certificates(thing).await?;
         if attached.is_empty() {
-            tracing::info!(thing = %thing, "no certificate attached to the thing: nothing to deactivate");
+            tracing::info!(thing = %thing, "no certificate attached to the thing: nothing to contain");
             return Ok(Applied::Done);
         }
-        let (recorded, _) = self.recorded(thing).await?;
+        let attributes = self.registry.attributes(thing).await?;
+        match (&self.action, &self.policy) {
+            (CertificateAction::AttachPolicy, Some(policy)) => {
+                self.attach_policy(thing, policy, &attached, &attributes)
+                    .await
+            }
+            _ => self.deactivate(thing, &attached, &attributes).await,
+        }
+    }
+
+    async fn deactivate(
+        &self,
+        thing: &ThingName,
+        attached: &[AttachedCertificate],
+        attributes: &HashMap<String, String>,
+    ) -> Result<Applied, ActionError> {
+        let recorded = Self::recorded(thing, attributes, &self.attribute).unwrap_or_default();
         let mut assessed = Vec::with_capacity(attached.len());
-        for cert in &attached {
+        for cert in attached {
             assessed.push(self.assess(thing, cert, &recorded).await?);
         }
         let plan = plan_quarantine(thing, &self.attribute, &recorded, &assessed)?;
-        if let Some(value) = &plan.record {
-            self.registry
-                .set_attribute(thing, &self.attribute, value)
-                .await?;
-        }
-        for id in &plan.deactivate {
+        self.write_record(thing, &self.attribute, &plan).await?;
+        for id in &plan.contain {
             self.registry.set_active(id, false).await?;
             tracing::info!(thing = %thing, certificate = %id, attribute = %self.attribute,
                 "certificate deactivated (recorded for the release)");
         }
-        for shared in &plan.shared {
-            tracing::warn!(thing = %thing, certificate = %shared.id, shared_with = %shared.others.join(","),
-                "certificate also used by other things: left ACTIVE");
-        }
+        Self::log_shared(thing, &plan);
         Ok(plan.applied)
     }
 
+    pub(super) async fn write_record(
+        &self,
+        thing: &ThingName,
+        attribute: &str,
+        plan: &QuarantinePlan,
+    ) -> Result<(), ActionError> {
+        match &plan.record {
+            Some(value) => self.registry.set_attribute(thing, attribute, value).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn log_shared(thing: &ThingName, plan: &QuarantinePlan) {
+        for shared in &plan.shared {
+            tracing::warn!(thing = %thing, certificate = %shared.id, shared_with = %shared.others.join(","),
+                "certificate also used by other things: left as it is");
+        }
+    }
+
     async fn release(&self, thing: &ThingName) -> Result<Applied, ActionError> {
-        let (recorded, present) = self.recorded(thing).await?;
-        if !present {
+        let attributes = self.registry.attributes(thing).await?;
+        let deactivated = Self::recorded(thing, &attributes, &self.attribute);
+        let attached = self
+            .policy
+            .as_ref()
+            .and_then(|p| Some((p, Self::recorded(thing, &attributes, &p.attribute)?)));
+        if deactivated.is_none() && attached.is_none() {
             tracing::info!(thing = %thing, attribute = %self.attribute,
-                "no certificate recorded as deactivated by the quarantine: nothing to reactivate");
+                "no certificate recorded as contained by the quarantine: nothing to undo");
             return Ok(Applied::Done);
         }
-        for id in &recorded {
+        if let Some(recorded) = deactivated {
+            self.reactivate(thing, &recorded).await?;
+        }
+        if let Some((policy, recorded)) = attached {
+            self.detach_policy(thing, policy, &recorded).await?;
+        }
+        Ok(Applied::Done)
+    }
+
+    async fn reactivate(
+        &self,
+        thing: &ThingName,
+        recorded: &[CertificateId],
+    ) -> Result<(), ActionError> {
+        for id in recorded {
             match release_step(self.registry.status(id).await?) {
                 ReleaseStep::Reactivate => {
                     self.registry.set_active(id, true).await?;
@@ -123,8 +213,7 @@ impl<R: CertificateRegistry> CertificateQuarantine<R> {
         }
         self.registry
             .set_attribute(thing, &self.attribute, "")
-            .await?;
-        Ok(Applied::Done)
+            .await
     }
 }
 
@@ -161,6 +250,8 @@ mod tests {
     enum Call {
         SetAttribute(String),
         SetActive(String, bool),
+        AttachPolicy(String),
+        DetachPolicy(String),
     }
 
     #[derive(Default)]
@@ -169,7 +260,11 @@ mod tests {
         attached: HashMap<String, Vec<String>>,
         status: HashMap<String, CertStatus>,
         attributes: HashMap<(String, String), String>,
+        /// certificate id → policies attached to it
+        policies: HashMap<String, Vec<String>>,
         calls: Vec<Call>,
+        /// every registry call, reads included, by its AWS operation
+        operations: Vec<&'static str>,
         /// fail UpdateCertificate for this id once (retryable)
         fail_update_once: Option<String>,
     }
@@ -211,6 +306,26 @@ mod tests {
                 .attributes
                 .insert((thing.to_owned(), ATTR.to_owned()), value.to_owned());
         }
+        fn policies_of(&self, n: u8) -> Vec<String> {
+            self.0
+                .lock()
+                .unwrap()
+                .policies
+                .get(&id(n))
+                .cloned()
+                .unwrap_or_default()
+        }
+        fn attr_named(&self, thing: &str, name: &str) -> Option<String> {
+            self.0
+                .lock()
+                .unwrap()
+                .attributes
+                .get(&(thing.to_owned(), name.to_owned()))
+                .cloned()
+        }
+        fn operations(&self) -> Vec<&'static str> {
+            std::mem::take(&mut self.0.lock().unwrap().operations)
+        }
         fn calls(&self) -> Vec<Call> {
             self.0.lock().unwrap().calls.clone()
         }
@@ -226,6 +341,11 @@ mod tests {
             thing: &'a ThingName,
         ) -> BoxFuture<'a, Result<Vec<AttachedCertificate>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("ListThingPrincipalsV2");
                 let s = self.0.lock().unwrap();
                 let mut ids: Vec<&String> = s
                     .attached
@@ -249,6 +369,11 @@ mod tests {
             thing: &'a ThingName,
         ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("ListPrincipalThingsV2");
                 let s = self.0.lock().unwrap();
                 Ok(s.attached[certificate.id.as_str()]
                     .iter()
@@ -262,6 +387,11 @@ mod tests {
             certificate: &'a CertificateId,
         ) -> BoxFuture<'a, Result<Option<CertStatus>, ActionError>> {
             Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("DescribeCertificate");
                 Ok(self
                     .0
                     .lock()
@@ -277,6 +407,7 @@ mod tests {
             active: bool,
         ) -> BoxFuture<'a, Result<(), ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("UpdateCertificate");
                 let mut s = self.0.lock().unwrap();
                 if s.fail_update_once.as_deref() == Some(certificate.as_str()) {
                     s.fail_update_once = None;
@@ -303,19 +434,21 @@ mod tests {
                 }
             })
         }
-        fn attribute<'a>(
+        fn attributes<'a>(
             &'a self,
             thing: &'a ThingName,
-            name: &'a str,
-        ) -> BoxFuture<'a, Result<Option<String>, ActionError>> {
+        ) -> BoxFuture<'a, Result<HashMap<String, String>, ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("DescribeThing");
                 Ok(self
                     .0
                     .lock()
                     .unwrap()
                     .attributes
-                    .get(&(thing.to_string(), name.to_owned()))
-                    .cloned())
+                    .iter()
+                    .filter(|((t, _), _)| t == thing.as_str())
+                    .map(|((_, name), value)| (name.clone(), value.clone()))
+                    .collect())
             })
         }
         fn set_attribute<'a>(
@@ -325,6 +458,7 @@ mod tests {
             value: &'a str,
         ) -> BoxFuture<'a, Result<(), ActionError>> {
             Box::pin(async move {
+                self.0.lock().unwrap().operations.push("UpdateThing");
                 assert!(
                     value.len() <= ATTRIBUTE_VALUE_LIMIT,
                     "{} chars",
@@ -341,6 +475,54 @@ mod tests {
                 Ok(())
             })
         }
+        fn attached_policies<'a>(
+            &'a self,
+            certificate: &'a AttachedCertificate,
+        ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+            Box::pin(async move {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .operations
+                    .push("ListAttachedPolicies");
+                let s = self.0.lock().unwrap();
+                Ok(s.policies
+                    .get(certificate.id.as_str())
+                    .cloned()
+                    .unwrap_or_default())
+            })
+        }
+        fn attach_policy<'a>(
+            &'a self,
+            policy: &'a str,
+            certificate: &'a AttachedCertificate,
+        ) -> BoxFuture<'a, Result<(), ActionError>> {
+            Box::pin(async move {
+                self.0.lock().unwrap().operations.push("AttachPolicy");
+                let mut s = self.0.lock().unwrap();
+                s.calls.push(Call::AttachPolicy(certificate.id.to_string()));
+                let attached = s.policies.entry(certificate.id.to_string()).or_default();
+                if !attached.iter().any(|p| p == policy) {
+                    attached.push(policy.to_owned());
+                }
+                Ok(())
+            })
+        }
+        fn detach_policy<'a>(
+            &'a self,
+            policy: &'a str,
+            certificate: &'a AttachedCertificate,
+        ) -> BoxFuture<'a, Result<bool, ActionError>> {
+            Box::pin(async move {
+                self.0.lock().unwrap().operations.push("DetachPolicy");
+                let mut s = self.0.lock().unwrap();
+                s.calls.push(Call::DetachPolicy(certificate.id.to_string()));
+                let attached = s.policies.entry(certificate.id.to_string()).or_default();
+                let before = attached.len();
+                attached.retain(|p| p != policy);
+                Ok(attached.len() < before)
+            })
+        }
     }
 
     fn thing(name: &str) -> ThingName {
@@ -351,6 +533,192 @@ mod tests {
         CertificateQuarantine::new(registry.clone(), ATTR)
             .apply(action, &thing(name))
             .await
+    }
+
+    const POLICY: &str = "stack-quarantine";
+    const POLICY_ATTR: &str = "quarantinePolicyCerts";
+
+    fn policy_record() -> PolicyRecord {
+        PolicyRecord {
+            policy: POLICY.into(),
+            attribute: POLICY_ATTR.into(),
+        }
+    }
+
+    async fn run_attaching(
+        registry: &Registry,
+        action: Action,
+        name: &str,
+    ) -> Result<Applied, ActionError> {
+        CertificateQuarantine::new(registry.clone(), ATTR)
+            .attaching(policy_record())
+            .apply(action, &thing(name))
+            .await
+    }
+
+    #[tokio::test]
+    async fn attach_policy_records_then_attaches_to_exclusive_certificates_only() {
+        let r = Registry::default()
+            .cert(1, "ACTIVE", &["dev-1"])
+            .cert(2, "ACTIVE", &["dev-1", "dev-2"])
+            .cert(3, "INACTIVE", &["dev-1"]);
+        let applied = run_attaching(&r, Action::Quarantine, "dev-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            applied,
+            Applied::DoneKeeping {
+                because: KeptBecause::SharedCertificate,
+                held_by: vec!["dev-2".into()]
+            }
+        );
+        let both = format!("{},{}", id(1), id(3));
+        assert_eq!(
+            r.calls(),
+            [
+                Call::SetAttribute(both.clone()),
+                Call::AttachPolicy(id(1)),
+                Call::AttachPolicy(id(3)),
+            ],
+            "recorded first; an inactive certificate gets it too, in case it is reactivated"
+        );
+        assert_eq!(r.policies_of(1), [POLICY]);
+        assert!(r.policies_of(2).is_empty(), "shared: never touched");
+        assert_eq!(
+            r.status_of(1),
+            "ACTIVE",
+            "attach-policy deactivates nothing"
+        );
+        assert_eq!(r.attr_named("dev-1", POLICY_ATTR), Some(both));
+        assert_eq!(r.attr("dev-1"), None, "no deactivation record");
+
+        // Delivered again: nothing written.
+        let before = r.calls().len();
+        run_attaching(&r, Action::Quarantine, "dev-1")
+            .await
+            .unwrap();
+        assert_eq!(r.calls().len(), before);
+
+        // The release detaches from the recorded ones and removes the record.
+        run_attaching(&r, Action::Release, "dev-1").await.unwrap();
+        assert!(r.policies_of(1).is_empty() && r.policies_of(3).is_empty());
+        assert_eq!(r.attr_named("dev-1", POLICY_ATTR), None);
+    }
+
+    /// The figures docs/containment.md gives: attach-policy costs 3 + 3k calls for k
+    /// certificates only the thing uses (1 more per shared one), 2 + 2k on a redelivery,
+    /// 3 + k on release; deactivate 3 + 3k and 2 + 2k.
+    #[tokio::test]
+    async fn calls_per_record() {
+        let count = |ops: Vec<&str>, op: &str| ops.iter().filter(|o| **o == op).count();
+        for k in [1u8, 3] {
+            let mut r = Registry::default().cert(100, "ACTIVE", &["dev-1", "dev-2"]);
+            for n in 0..k {
+                r = r.cert(n, "ACTIVE", &["dev-1"]);
+            }
+            let k = usize::from(k);
+            run_attaching(&r, Action::Quarantine, "dev-1")
+                .await
+                .unwrap();
+            let ops = r.operations();
+            assert_eq!(ops.len(), 3 + 3 * k + 1, "{ops:?}");
+            assert_eq!(count(ops.clone(), "AttachPolicy"), k);
+            assert_eq!(count(ops, "ListPrincipalThingsV2"), k + 1);
+            run_attaching(&r, Action::Quarantine, "dev-1")
+                .await
+                .unwrap();
+            assert_eq!(r.operations().len(), 2 + 2 * k + 1, "redelivery");
+            run_attaching(&r, Action::Release, "dev-1").await.unwrap();
+            assert_eq!(r.operations().len(), 3 + k, "release");
+
+            run(&r, Action::Quarantine, "dev-1").await.unwrap();
+            assert_eq!(
+                r.operations().len(),
+                3 + 3 * k + 2,
+                "deactivate (2 for the shared one)"
+            );
+            run(&r, Action::Release, "dev-1").await.unwrap();
+            assert_eq!(r.operations().len(), 2 + 2 * k, "reactivate");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_policy_attached_by_someone_else_is_neither_recorded_nor_detached() {
+        let r = Registry::default().cert(1, "ACTIVE", &["dev-1"]);
+        r.0.lock()
+            .unwrap()
+            .policies
+            .insert(id(1), vec![POLICY.into()]);
+        assert_eq!(
+            run_attaching(&r, Action::Quarantine, "dev-1")
+                .await
+                .unwrap(),
+            Applied::Done
+        );
+        assert_eq!(r.calls(), [], "contained already: nothing to do");
+        run_attaching(&r, Action::Release, "dev-1").await.unwrap();
+        assert_eq!(r.policies_of(1), [POLICY], "not ours to detach");
+    }
+
+    #[tokio::test]
+    async fn a_shared_certificate_alone_is_kept_without_the_policy() {
+        let r = Registry::default().cert(1, "ACTIVE", &["dev-1", "dev-2"]);
+        assert_eq!(
+            run_attaching(&r, Action::Quarantine, "dev-1")
+                .await
+                .unwrap(),
+            Applied::Kept {
+                because: KeptBecause::SharedCertificate,
+                held_by: vec!["dev-2".into()],
+            }
+        );
+        assert_eq!(r.calls(), []);
+    }
+
+    #[tokio::test]
+    async fn a_forged_record_cannot_free_a_certificate_of_another_thing() {
+        let r = Registry::default()
+            .cert(1, "ACTIVE", &["dev-1"])
+            .cert(2, "ACTIVE", &["dev-2"]);
+        run_attaching(&r, Action::Quarantine, "dev-2")
+            .await
+            .unwrap();
+        assert_eq!(r.policies_of(2), [POLICY]);
+        // Someone with iot:UpdateThing names dev-2's certificate in dev-1's record.
+        r.0.lock().unwrap().attributes.insert(
+            ("dev-1".into(), POLICY_ATTR.into()),
+            format!("{},{}", id(1), id(2)),
+        );
+        run_attaching(&r, Action::Release, "dev-1").await.unwrap();
+        assert_eq!(r.policies_of(2), [POLICY], "dev-2 stays contained");
+        assert_eq!(r.attr_named("dev-1", POLICY_ATTR), None);
+    }
+
+    #[tokio::test]
+    async fn a_release_undoes_both_records_whichever_action_is_configured() {
+        let r = Registry::default()
+            .cert(1, "ACTIVE", &["dev-1"])
+            .cert(2, "ACTIVE", &["dev-1"]);
+        run(&r, Action::Quarantine, "dev-1").await.unwrap();
+        run_attaching(&r, Action::Quarantine, "dev-1")
+            .await
+            .unwrap();
+        assert_eq!(r.status_of(1), "INACTIVE");
+        assert_eq!(r.policies_of(1), [POLICY]);
+        CertificateQuarantine::new(r.clone(), ATTR)
+            .knowing(policy_record())
+            .apply(Action::Release, &thing("dev-1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status_of(1), r.status_of(2)),
+            ("ACTIVE".into(), "ACTIVE".into())
+        );
+        assert!(r.policies_of(1).is_empty() && r.policies_of(2).is_empty());
+        assert_eq!(
+            (r.attr("dev-1"), r.attr_named("dev-1", POLICY_ATTR)),
+            (None, None)
+        );
     }
 
     #[tokio::test]

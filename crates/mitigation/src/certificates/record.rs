@@ -1,5 +1,6 @@
-//! The record of what the quarantine deactivated: certificate ids, comma-separated, in one
-//! thing attribute. An attribute value holds at most 800 characters: 12 certificate ids (64
+//! The record of what the quarantine did to certificates (deactivated them, or attached the
+//! quarantine policy to them): certificate ids, comma-separated, in one thing attribute per
+//! action. An attribute value holds at most 800 characters: 12 certificate ids (64
 //! characters each, comma-separated). A thing that would need more is a permanent error, with
 //! nothing changed.
 
@@ -44,7 +45,7 @@ pub(crate) fn too_many(thing: &ThingName, attribute: &str, n: usize) -> ActionEr
         ),
     )
     .with_hint(format!(
-        "deactivate the certificates of thing {thing} by hand (aws iot update-certificate --new-status INACTIVE) and keep your own record of them"
+        "contain the certificates of thing {thing} by hand (aws iot attach-policy, or aws iot update-certificate --new-status INACTIVE) and keep your own record of them"
     ))
 }
 

@@ -1,6 +1,7 @@
 //! What the certificate mitigation asks the thing registry, as a trait: the adapter on the
 //! AWS SDK is `mitigation_aws::certificates::IotCertificates`; tests use an in-memory one.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use futures::future::BoxFuture;
@@ -84,12 +85,11 @@ pub trait CertificateRegistry: Send + Sync {
         active: bool,
     ) -> BoxFuture<'a, Result<(), ActionError>>;
 
-    /// A thing attribute (DescribeThing); `None` when the thing has no such attribute.
-    fn attribute<'a>(
+    /// The thing's attributes with a value (DescribeThing).
+    fn attributes<'a>(
         &'a self,
         thing: &'a ThingName,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, ActionError>>;
+    ) -> BoxFuture<'a, Result<HashMap<String, String>, ActionError>>;
 
     /// Set one thing attribute, keeping the others (UpdateThing, merge); an empty value
     /// removes it.
@@ -99,6 +99,27 @@ pub trait CertificateRegistry: Send + Sync {
         name: &'a str,
         value: &'a str,
     ) -> BoxFuture<'a, Result<(), ActionError>>;
+
+    /// The names of the IoT policies attached to the certificate (ListAttachedPolicies).
+    fn attached_policies<'a>(
+        &'a self,
+        certificate: &'a AttachedCertificate,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>>;
+
+    /// Attach the IoT policy to the certificate (AttachPolicy; attaching twice is harmless).
+    fn attach_policy<'a>(
+        &'a self,
+        policy: &'a str,
+        certificate: &'a AttachedCertificate,
+    ) -> BoxFuture<'a, Result<(), ActionError>>;
+
+    /// Detach the IoT policy from the certificate (DetachPolicy); `false` when it was not
+    /// attached (or the certificate or the policy no longer exists).
+    fn detach_policy<'a>(
+        &'a self,
+        policy: &'a str,
+        certificate: &'a AttachedCertificate,
+    ) -> BoxFuture<'a, Result<bool, ActionError>>;
 }
 
 #[cfg(test)]

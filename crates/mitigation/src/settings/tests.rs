@@ -256,3 +256,30 @@ mod cli_flags {
         assert!(!help.contains("--release-on-clear"), "{help}");
     }
 }
+
+#[test]
+fn the_account_turns_the_scope_check_on_with_the_region_it_runs_in() {
+    let env = |account: Option<&'static str>| {
+        move |name: &str| match name {
+            "ACCOUNT_ID" => account.map(str::to_owned),
+            "AWS_REGION" => Some("eu-west-1".to_owned()),
+            _ => None,
+        }
+    };
+    let open = configure(Reader::Group, env(None)).expect("valid");
+    assert!(open.policy.scope.is_open(), "no account: nothing checked");
+    let scoped = configure(Reader::Group, env(Some("123456789012"))).expect("valid");
+    assert_eq!(
+        scoped.policy.scope,
+        violation_core::LocalScope::new(Some("123456789012"), Some("eu-west-1"))
+    );
+    let bad = configure(Reader::Group, env(Some("12345")));
+    assert_eq!(bad.map_err(|e| e.variable), Err("ACCOUNT_ID"));
+    let products = configure(Reader::Replay, |name| {
+        (name == "SECURITY_HUB_PRODUCTS").then(|| "not a product".to_owned())
+    });
+    assert_eq!(
+        products.map_err(|e| e.variable),
+        Err("SECURITY_HUB_PRODUCTS")
+    );
+}

@@ -54,6 +54,7 @@ impl ThingStatus {
             "shadowExists": shadow_exists,
             "shadowQuarantine": shadow_desired,
             "shadowReportedQuarantine": shadow_reported,
+            "shadowWrittenBy": "device: reported always, desired too under the Restricted quarantine policy",
             "connected": connected,
             "connection": connection,
             "certificates": certificates,
@@ -239,8 +240,14 @@ pub(super) fn table(statuses: &[ThingStatus], names: &Names) -> String {
     for (i, note) in notes.0.iter().enumerate() {
         out.push_str(&format!("[{}] {note}\n", i + 1));
     }
+    out.push_str(SHADOW_LEGEND);
+    out.push('\n');
     out
 }
+
+/// Whose word the shadow columns are: the device writes `reported`, and under the
+/// `Restricted` quarantine policy it can write `desired` too.
+const SHADOW_LEGEND: &str = "The shadow is the device's word: it writes reported, and under the Restricted quarantine policy it can write desired too (Strict denies it). What contains it is the group membership.";
 
 fn header(names: &Names) -> Vec<String> {
     let shadow_label = names
@@ -250,7 +257,7 @@ fn header(names: &Names) -> Vec<String> {
     vec![
         "THING".to_owned(),
         format!("IN {}", names.group),
-        format!("{shadow_label} (desired/reported)"),
+        format!("{shadow_label} (desired/reported by the device)"),
         "CONNECTED".to_owned(),
         "CERTIFICATES (* deactivated by the quarantine)".to_owned(),
         "ACTIVE VIOLATIONS".to_owned(),
@@ -350,8 +357,14 @@ mod tests {
     fn the_table_numbers_each_unknown_part_with_its_reason() {
         let text = table(&[status()], &names());
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].starts_with("THING  IN Quarantine  SHADOW (desired/reported)"));
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[0].starts_with("THING  IN Quarantine  SHADOW (desired/reported by the device)")
+        );
+        assert!(
+            lines[3].starts_with("The shadow is the device's word"),
+            "{text}"
+        );
         assert!(lines[1].starts_with("dev-1  yes"), "{text}");
         assert!(lines[1].contains("unknown [1]"), "{text}");
         assert!(
@@ -366,6 +379,11 @@ mod tests {
     fn json_leaves_an_unknown_part_null_and_says_why() {
         let v = status().to_json(&names());
         assert_eq!(v["shadowQuarantine"], Value::Null);
+        assert!(
+            v["shadowWrittenBy"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("device"))
+        );
         assert_eq!(v["unknown"]["shadowQuarantine"], "GetThingShadow: denied");
         assert_eq!(v["inQuarantineGroup"], true);
         assert_eq!(v["certificates"][0]["deactivatedByQuarantine"], true);

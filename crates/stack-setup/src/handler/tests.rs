@@ -13,6 +13,45 @@ use serde_json::json;
 use super::*;
 
 const ARN: &str = "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine";
+const STACK: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/guid";
+
+fn trust() -> Trust {
+    Trust {
+        stack_id: Some(STACK.into()),
+        test_response_url_prefix: Some("http://127.0.0.1:9/".into()),
+    }
+}
+
+/// CloudFormation's word on the stack.
+struct FakeStack(Option<&'static str>);
+
+impl StackStatus for FakeStack {
+    fn stack_status<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, ActionError>> {
+        Box::pin(async move { Ok(self.0.map(str::to_owned)) })
+    }
+}
+
+/// A handler whose stack is being deleted (a Delete may act).
+fn handler_on(iot: Arc<FakeIot>, responder: Arc<FakeResponder>) -> Handler {
+    handler_with_stack(iot, "DELETE_IN_PROGRESS", responder)
+}
+
+fn handler_with_stack(
+    iot: Arc<FakeIot>,
+    status: &'static str,
+    responder: Arc<FakeResponder>,
+) -> Handler {
+    Handler::new(
+        iot,
+        Arc::new(FakeStack(Some(status))),
+        crate::target::tests::target(),
+        trust(),
+        responder,
+    )
+}
 
 /// Records every call; answers from a script.
 #[derive(Default)]
@@ -25,6 +64,8 @@ struct FakeIot {
     index_status: Mutex<Vec<&'static str>>,
     /// AttachPolicy never returns.
     hang: bool,
+    /// ListTargetsForPolicy's answer.
+    policy_targets: Mutex<Vec<String>>,
 }
 
 impl FakeIot {
@@ -105,6 +146,16 @@ impl IotSetup for FakeIot {
         })
     }
 
+    fn policy_targets<'a>(
+        &'a self,
+        policy_name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
+        Box::pin(async move {
+            self.result("ListTargetsForPolicy", policy_name.into())?;
+            Ok(self.policy_targets.lock().unwrap().clone())
+        })
+    }
+
     fn thing_index_status(&self) -> BoxFuture<'_, Result<Option<String>, ActionError>> {
         Box::pin(async move {
             self.result("DescribeIndex", THING_INDEX_NAME.into())?;
@@ -167,7 +218,7 @@ fn event(request_type: &str, physical_id: Option<&str>, props: Value) -> Value {
         "RequestType": request_type,
         "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:s-stack-setup",
         "ResponseURL": "http://127.0.0.1:9/response?X-Amz-Signature=sig",
-        "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/guid",
+        "StackId": STACK,
         "RequestId": "req-1",
         "LogicalResourceId": "QuarantineSetup",
         "ResourceType": "Custom::QuarantineSetup",
@@ -190,7 +241,7 @@ fn invocation() -> Invocation {
 
 async fn run(iot: Arc<FakeIot>, event: Value) -> (ResponseBody, Value) {
     let responder = Arc::new(FakeResponder::default());
-    let handler = Handler::new(iot, responder.clone());
+    let handler = handler_on(iot, responder.clone());
     let body = handler.handle(event, &invocation()).await.unwrap();
     let sent = responder.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1, "exactly one answer");
@@ -269,11 +320,10 @@ async fn create_with_fleet_indexing_merges_into_the_account_configuration() {
         .lock()
         .unwrap()
         .extend(["REBUILDING", "ACTIVE"]);
-    let handler =
-        Handler::new(iot.clone(), Arc::new(FakeResponder::default())).with_timing(Timing {
-            index_poll: Duration::from_millis(10),
-            ..Timing::default()
-        });
+    let handler = handler_on(iot.clone(), Arc::new(FakeResponder::default())).with_timing(Timing {
+        index_poll: Duration::from_millis(10),
+        ..Timing::default()
+    });
     let body = handler
         .handle(event("Create", None, properties(true)), &invocation())
         .await
@@ -364,27 +414,26 @@ async fn update_without_change_attaches_again_and_keeps_the_id() {
 }
 
 #[tokio::test]
-async fn update_to_another_policy_answers_a_new_id() {
+async fn update_naming_another_policy_is_refused_and_keeps_the_old_id() {
     let iot = Arc::new(FakeIot::default());
     let mut props = properties(false);
     props["PolicyName"] = json!("s-quarantine-v2");
     let mut e = event("Update", Some("s-quarantine|Quarantine"), props);
     e["OldResourceProperties"] = properties(false);
     let (body, _) = run(iot.clone(), e).await;
-    assert_eq!(iot.calls(), ["AttachPolicy"]);
-    assert_eq!(body.physical_resource_id, "s-quarantine-v2|Quarantine");
+    assert!(iot.calls().is_empty());
+    assert_eq!(body.status, Status::Failed);
+    assert!(body.reason.contains("QUARANTINE_POLICY"), "{}", body.reason);
+    assert_eq!(body.physical_resource_id, "s-quarantine|Quarantine");
 }
 
 #[tokio::test]
 async fn a_failed_update_keeps_the_old_id() {
     let iot = Arc::new(FakeIot::failing("AttachPolicy", "ThrottlingException"));
-    let mut props = properties(false);
-    props["PolicyName"] = json!("s-quarantine-v2");
-    let mut e = event("Update", Some("s-quarantine|Quarantine"), props);
-    e["OldResourceProperties"] = properties(false);
+    let e = event("Update", Some("s-quarantine|Old"), properties(false));
     let (body, _) = run(iot, e).await;
     assert_eq!(body.status, Status::Failed);
-    assert_eq!(body.physical_resource_id, "s-quarantine|Quarantine");
+    assert_eq!(body.physical_resource_id, "s-quarantine|Old");
 }
 
 #[tokio::test]
@@ -429,13 +478,13 @@ async fn delete_that_fails_on_a_resource_we_created_answers_failed() {
 
 #[tokio::test]
 async fn delete_after_a_failed_create_always_succeeds() {
-    let iot = Arc::new(FakeIot::failing("DetachPolicy", "AccessDeniedException"));
+    let iot = Arc::new(FakeIot::default());
     let (body, _) = run(
         iot.clone(),
         event("Delete", Some("create-failed:req-0"), properties(false)),
     )
     .await;
-    assert_eq!(iot.calls(), ["DetachPolicy"]);
+    assert!(iot.calls().is_empty());
     assert_eq!(body.status, Status::Success);
     assert_eq!(body.physical_resource_id, "create-failed:req-0");
 
@@ -484,7 +533,7 @@ async fn an_unknown_request_type_is_answered_failed() {
 #[tokio::test]
 async fn an_event_without_response_url_cannot_be_answered() {
     let responder = Arc::new(FakeResponder::default());
-    let handler = Handler::new(Arc::new(FakeIot::default()), responder.clone());
+    let handler = handler_on(Arc::new(FakeIot::default()), responder.clone());
     let err = handler
         .handle(json!({"RequestType": "Create"}), &invocation())
         .await
@@ -499,6 +548,7 @@ async fn a_bad_configuration_is_answered_failed_naming_it() {
     let handler = Handler::unusable(
         "invalid configuration: AWS_MAX_ATTEMPTS=\"0\": expected a whole number from 1 to 10"
             .into(),
+        trust(),
         responder.clone(),
     );
     let body = handler
@@ -515,6 +565,7 @@ async fn a_bad_configuration_still_lets_a_never_created_resource_be_deleted() {
     let responder = Arc::new(FakeResponder::default());
     let handler = Handler::unusable(
         "invalid configuration: AWS_RETRY_MODE".into(),
+        trust(),
         responder.clone(),
     );
     let body = handler
@@ -539,7 +590,7 @@ async fn a_bad_configuration_still_lets_a_never_created_resource_be_deleted() {
 
 #[tokio::test]
 async fn a_response_that_cannot_be_delivered_is_an_invocation_error() {
-    let handler = Handler::new(
+    let handler = handler_on(
         Arc::new(FakeIot::default()),
         Arc::new(FakeResponder {
             refuse: true,
@@ -560,7 +611,7 @@ async fn calls_that_outlast_the_budget_are_answered_failed_before_the_lambda_tim
         ..FakeIot::default()
     });
     let responder = Arc::new(FakeResponder::default());
-    let handler = Handler::new(iot, responder.clone()).with_timing(Timing {
+    let handler = handler_on(iot, responder.clone()).with_timing(Timing {
         response_reserve: Duration::from_millis(700),
         ..Timing::default()
     });
@@ -633,4 +684,75 @@ fn invocation_reads_the_log_stream_from_the_context() {
     assert_eq!(inv.lambda_request_id, "lambda-1");
     assert!(inv.deadline.is_some());
     assert!(inv.where_to_look().contains("[$LATEST]ctx"));
+}
+
+#[tokio::test]
+async fn a_request_of_another_stack_or_to_another_url_gets_no_call_and_no_answer() {
+    let iot = Arc::new(FakeIot::default());
+    let responder = Arc::new(FakeResponder::default());
+    let handler = handler_on(iot.clone(), responder.clone());
+    let mut other_stack = event("Delete", Some("s-quarantine|Quarantine"), properties(false));
+    other_stack["StackId"] = json!("arn:aws:cloudformation:eu-west-1:123456789012:stack/x/guid");
+    let err = handler
+        .handle(other_stack, &invocation())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HandlerError::Untrusted(Untrusted::OtherStack { .. })),
+        "{err}"
+    );
+    for url in ["http://attacker.example/r", "https://attacker.example/r"] {
+        let mut e = event("Delete", Some("s-quarantine|Quarantine"), properties(false));
+        e["ResponseURL"] = json!(url);
+        let err = handler.handle(e, &invocation()).await.unwrap_err();
+        assert!(
+            matches!(err, HandlerError::Untrusted(Untrusted::ResponseUrl { .. })),
+            "{err}"
+        );
+    }
+    assert!(iot.calls().is_empty());
+    assert!(responder.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_check_reports_whether_the_policy_is_attached_to_the_group() {
+    let iot = Arc::new(FakeIot::default());
+    let handler = handler_on(iot.clone(), Arc::new(FakeResponder::default()));
+    let check = json!(crate::check::POLICY_ATTACHED);
+    let found = handler.check(&check).await.unwrap();
+    assert_eq!(found["policyAttached"], false);
+    iot.policy_targets.lock().unwrap().push(ARN.into());
+    let found = handler.check(&check).await.unwrap();
+    assert_eq!(found["policyAttached"], true);
+    assert_eq!(
+        iot.calls(),
+        ["ListTargetsForPolicy", "ListTargetsForPolicy"]
+    );
+    assert!(handler.check(&json!("other")).await.is_err());
+    let denied = handler_on(
+        Arc::new(FakeIot::failing(
+            "ListTargetsForPolicy",
+            "AccessDeniedException",
+        )),
+        Arc::new(FakeResponder::default()),
+    );
+    let err = denied.check(&check).await.unwrap_err();
+    assert!(err.to_string().contains("AccessDeniedException"), "{err}");
+}
+
+#[tokio::test]
+async fn a_delete_while_the_stack_stands_detaches_nothing() {
+    let iot = Arc::new(FakeIot::default());
+    let responder = Arc::new(FakeResponder::default());
+    let handler = handler_with_stack(iot.clone(), "UPDATE_COMPLETE", responder.clone());
+    let body = handler
+        .handle(
+            event("Delete", Some("s-quarantine|Quarantine"), properties(false)),
+            &invocation(),
+        )
+        .await
+        .unwrap();
+    assert!(iot.calls().is_empty());
+    assert_eq!(body.status, Status::Failed);
+    assert!(body.reason.contains("UPDATE_COMPLETE"), "{}", body.reason);
 }

@@ -5,9 +5,10 @@
 //! handler pages ListAuditFindings for each check, deciding every finding with
 //! [`decide_audit_finding`]. Messages of the PUBLISH_FINDING_TO_SNS mitigation action have no
 //! documented schema: any object carrying a `findingId` (at the top level or one level
-//! down, e.g. under `finding`) is accepted. When it also carries the finding's
-//! `nonCompliantResource` it is decided at once; otherwise it becomes
-//! [`Decision::LookupFinding`] and the handler reads the finding with DescribeAuditFinding.
+//! down, e.g. under `finding`) is accepted and always becomes [`Decision::LookupFinding`]:
+//! the handler reads the finding with DescribeAuditFinding. Whatever else the message
+//! carries (a `nonCompliantResource` included) is never trusted, because anyone allowed to
+//! publish to the topic could write it.
 
 use crate::audit_ids::{AuditFindingId, AuditTaskId};
 use crate::decision::{Action, Decision, DecisionPolicy, IgnoreReason};
@@ -96,7 +97,7 @@ pub fn decide_audit_finding(finding: &AuditFindingFields, policy: &DecisionPolic
             check: finding.check_name.clone(),
         });
     }
-    match finding_subjects(finding) {
+    match finding_subjects(finding, policy) {
         Err(reason) => Decision::Reject(reason),
         Ok(subjects) => Decision::act(Action::Quarantine, subjects).unwrap_or_else(|| {
             Decision::Ignore(IgnoreReason::NoDeviceInFinding {
@@ -106,7 +107,10 @@ pub fn decide_audit_finding(finding: &AuditFindingFields, policy: &DecisionPolic
     }
 }
 
-fn finding_subjects(finding: &AuditFindingFields) -> Result<Vec<Subject>, RejectReason> {
+fn finding_subjects(
+    finding: &AuditFindingFields,
+    policy: &DecisionPolicy,
+) -> Result<Vec<Subject>, RejectReason> {
     let invalid =
         |field: &str, value: &str, problem: InvalidSubject| RejectReason::InvalidSubject {
             field: format!("nonCompliantResource.resourceIdentifier.{field}"),
@@ -118,7 +122,10 @@ fn finding_subjects(finding: &AuditFindingFields) -> Result<Vec<Subject>, Reject
     if let Some(id) = &finding.device_certificate_id {
         subjects.push(Subject::certificate(id).map_err(|p| invalid("deviceCertificateId", id, p))?);
     } else if let Some(arn) = &finding.device_certificate_arn {
-        subjects.push(Subject::from_arn(arn).map_err(|p| invalid("deviceCertificateArn", arn, p))?);
+        subjects.push(
+            Subject::from_arn_in(arn, &policy.scope)
+                .map_err(|p| invalid("deviceCertificateArn", arn, p))?,
+        );
     }
     if let Some(client) = &finding.client_id {
         subjects.push(Subject::thing(client).map_err(|p| invalid("clientId", client, p))?);
@@ -216,11 +223,7 @@ fn task_decision(
     Ok(Decision::ExpandAudit { task_id, checks })
 }
 
-pub(crate) fn decide_finding_message(
-    f: Fields<'_>,
-    policy: &DecisionPolicy,
-    notes: &mut Notes,
-) -> Decided {
+pub(crate) fn decide_finding_message(f: Fields<'_>, notes: &mut Notes) -> Decided {
     let Some(finding) = locate_finding(f, notes) else {
         return Decided {
             facts: AlertFacts::default(),
@@ -231,7 +234,18 @@ pub(crate) fn decide_finding_message(
         };
     };
     let fields = AuditFindingFields::from_json(finding, notes);
-    let facts = fields.facts();
+    // The devices the message names are its own claim: only the looked-up finding is shown
+    // and acted on.
+    let facts = AlertFacts {
+        subject: None,
+        thing_name: None,
+        ..fields.facts()
+    };
+    if finding.has("nonCompliantResource") {
+        notes.push(
+            "nonCompliantResource: not trusted from the message; the finding is read with DescribeAuditFinding",
+        );
+    }
     let raw_id = match finding.required_text(
         "findingId",
         RejectReason::MissingField {
@@ -253,7 +267,6 @@ pub(crate) fn decide_finding_message(
             value: excerpt(raw_id, 140),
             problem,
         }),
-        Ok(_) if finding.has("nonCompliantResource") => decide_audit_finding(&fields, policy),
         Ok(finding_id) => Decision::LookupFinding { finding_id },
     };
     Decided { facts, decision }
@@ -405,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_arn_of_another_account_is_refused() {
+        let policy = DecisionPolicy {
+            scope: crate::trust::LocalScope::new(Some("123456789012"), None),
+            ..Default::default()
+        };
+        let foreign = finding(
+            "REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK",
+            json!({"deviceCertificateArn": format!("arn:aws:iot:eu-west-1:999999999999:cert/{CERT}")}),
+        );
+        assert!(matches!(
+            decide_audit_finding(&foreign, &policy),
+            Decision::Reject(RejectReason::InvalidSubject {
+                problem: InvalidSubject::Foreign { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn findings_that_ask_nothing_are_ignored_with_their_reason() {
         let policy = DecisionPolicy::default();
         let mut suppressed = finding(
@@ -461,18 +493,31 @@ mod tests {
     }
 
     #[test]
-    fn a_published_finding_with_its_resource_is_decided_at_once() {
+    fn a_published_finding_is_looked_up_even_when_it_carries_its_resource() {
         let message = json!({"finding": {
             "findingId": "f-2", "taskId": "t-2", "checkName": "DEVICE_CERTIFICATE_SHARED_CHECK",
             "isSuppressed": false, "severity": "CRITICAL",
             "nonCompliantResource": {"resourceType": "DEVICE_CERTIFICATE",
-                "resourceIdentifier": {"deviceCertificateId": CERT}}}});
+                "resourceIdentifier": {"deviceCertificateId": CERT, "clientId": "victim"}}}});
         let verdict = verdict_of(message, &DecisionPolicy::default());
-        assert_eq!(verdict.decision.kind(), "quarantine");
-        assert_eq!(verdict.facts.finding_ids, vec!["f-2".to_owned()]);
         assert_eq!(
-            verdict.reason(),
-            "audit finding f-2 of check DEVICE_CERTIFICATE_SHARED_CHECK (audit task t-2)"
+            verdict.decision,
+            Decision::LookupFinding {
+                finding_id: AuditFindingId::parse("f-2").expect("id")
+            }
+        );
+        assert_eq!(verdict.facts.finding_ids, vec!["f-2".to_owned()]);
+        assert_eq!(verdict.facts.subject, None);
+        assert_eq!(verdict.facts.thing_name, None);
+        assert_eq!(
+            verdict.facts.check_name.as_deref(),
+            Some("DEVICE_CERTIFICATE_SHARED_CHECK")
+        );
+        assert_eq!(
+            verdict.notes,
+            [
+                "nonCompliantResource: not trusted from the message; the finding is read with DescribeAuditFinding"
+            ]
         );
         let bad = json!({"findingId": "../../x"});
         assert!(matches!(

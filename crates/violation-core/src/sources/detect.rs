@@ -13,7 +13,7 @@ use crate::sources::Decided;
 use crate::subject::Subject;
 use crate::thing_name::ThingName;
 use crate::verdict::{AlertFacts, AlertTime};
-use crate::violation::{Behavior, VerificationState, ViolationNotification};
+use crate::violation::{Behavior, BehaviorCriteria, VerificationState, ViolationNotification};
 
 /// Keys only a violation has (a mitigation request also has `thingName`).
 const VIOLATION_KEYS: [&str; 6] = [
@@ -143,10 +143,37 @@ pub(crate) fn decide(f: Fields<'_>, policy: &DecisionPolicy, notes: &mut Notes) 
         security_profile_name: v.security_profile_name.clone(),
         behavior_name: behavior.and_then(|b| b.name.clone()),
         metric: behavior.and_then(|b| b.metric.clone()),
+        criteria: criteria_text(&v),
+        verification_state: v
+            .verification_state
+            .and(f.str("verificationState"))
+            .map(str::to_owned),
         ..AlertFacts::default()
     };
     let decision = decide_violation(&v, f, policy).unwrap_or_else(Decision::Reject);
     Decided { facts, decision }
+}
+
+/// The behavior's criteria in words; for ML Detect, with the violation's own confidence
+/// when it differs from the behavior's.
+fn criteria_text(v: &ViolationNotification) -> Option<String> {
+    let criteria = v
+        .behavior
+        .as_ref()
+        .and_then(|b| b.criteria.as_ref())
+        .and_then(BehaviorCriteria::describe);
+    let confidence = v
+        .violation_event_additional_info
+        .as_ref()
+        .and_then(|i| i.confidence_level)
+        .map(|c| c.as_str());
+    match (criteria, confidence) {
+        (Some(c), Some(level)) if !c.ends_with(level) => {
+            Some(format!("{c}, violation confidence {level}"))
+        }
+        (None, Some(level)) => Some(format!("ML Detect, violation confidence {level}")),
+        (criteria, _) => criteria,
+    }
 }
 
 /// Validation first (a malformed record is rejected whatever its type), then the operator's
@@ -464,6 +491,62 @@ mod tests {
         assert_eq!(kind(v.clone(), &DecisionPolicy::default()), "ignore");
         v["verificationState"] = json!("TRUE_POSITIVE");
         assert_eq!(kind(v, &DecisionPolicy::default()), "quarantine");
+    }
+
+    #[test]
+    fn ml_detect_criteria_and_verification_reach_the_log_line() {
+        let mut v = alarm("in-alarm");
+        v["behavior"]["criteria"] = json!({"consecutiveDatapointsToAlarm": 1,
+            "consecutiveDatapointsToClear": 1, "mlDetectionConfig": {"confidenceLevel": "HIGH"}});
+        v["violationEventAdditionalInfo"] = json!({"confidenceLevel": "HIGH"});
+        let verdict = verdict(v.clone(), &DecisionPolicy::default());
+        assert!(verdict.notes.is_empty(), "{:?}", verdict.notes);
+        assert_eq!(
+            verdict.reason(),
+            "in-alarm: behavior B (aws:num-messages-sent, ML Detect, confidence HIGH) of security profile P"
+        );
+        assert_eq!(verdict.to_json()["criteria"], "ML Detect, confidence HIGH");
+        v["violationEventAdditionalInfo"] = json!({"confidenceLevel": "LOW"});
+        v["verificationState"] = json!("TRUE_POSITIVE");
+        let line = verdict_of(v, &DecisionPolicy::default()).to_json();
+        assert_eq!(
+            line["criteria"],
+            "ML Detect, confidence HIGH, violation confidence LOW"
+        );
+        assert_eq!(line["verificationState"], "TRUE_POSITIVE");
+        assert_eq!(line["decision"], "quarantine");
+        let mut rule = alarm("in-alarm");
+        rule["behavior"]["criteria"] = json!({"comparisonOperator": "greater-than",
+            "value": {"count": 100}, "durationSeconds": 300});
+        assert_eq!(
+            verdict_of(rule, &DecisionPolicy::default()).to_json()["criteria"],
+            "greater-than 100 (300 s)"
+        );
+    }
+
+    #[test]
+    fn benign_and_false_positives_never_quarantine_even_with_ml_detect() {
+        for state in ["FALSE_POSITIVE", "BENIGN_POSITIVE"] {
+            let mut v = alarm("in-alarm");
+            v["behavior"]["criteria"] = json!({"mlDetectionConfig": {"confidenceLevel": "HIGH"}});
+            v["verificationState"] = json!(state);
+            v["verificationStateDescription"] = json!("lab device");
+            let verdict = verdict(v, &DecisionPolicy::default());
+            assert!(
+                matches!(
+                    verdict.decision,
+                    Decision::Ignore(IgnoreReason::VerifiedNotAThreat(_))
+                ),
+                "{state}: {:?}",
+                verdict.decision
+            );
+            assert_eq!(verdict.to_json()["verificationState"], state);
+        }
+        for state in ["TRUE_POSITIVE", "UNKNOWN", "SOMETHING_NEW"] {
+            let mut v = alarm("in-alarm");
+            v["verificationState"] = json!(state);
+            assert_eq!(kind(v, &DecisionPolicy::default()), "quarantine", "{state}");
+        }
     }
 
     #[test]

@@ -108,10 +108,10 @@ pub(crate) fn decide(
     match source {
         AlertSource::DetectViolation => detect::decide(fields, policy, notes),
         AlertSource::AuditTask => audit::decide_task(fields, policy, notes),
-        AlertSource::AuditFinding => audit::decide_finding_message(fields, policy, notes),
+        AlertSource::AuditFinding => audit::decide_finding_message(fields, notes),
         AlertSource::CloudWatchAlarm => cloudwatch::decide(fields, policy, notes),
-        AlertSource::MitigationRequest => request::decide(fields, notes),
-        AlertSource::SecurityHub => securityhub::decide(fields, notes),
+        AlertSource::MitigationRequest => request::decide(fields, policy, notes),
+        AlertSource::SecurityHub => securityhub::decide(fields, policy, notes),
     }
 }
 

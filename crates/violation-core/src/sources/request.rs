@@ -7,25 +7,28 @@
 //!
 //! `action` is `quarantine` or `release`; an explicit release releases whatever
 //! `RELEASE_ON_CLEAR` says. The subject is `thingName`, or instead (or as well) `thingArn`,
-//! `clientId`, `certificateId` or `certificateArn`. Extra fields are tolerated.
+//! `clientId`, `certificateId` or `certificateArn` (an ARN of another account or region
+//! than the stack's is refused). Extra fields are tolerated.
 
-use crate::decision::{Action, Decision};
+use crate::decision::{Action, Decision, DecisionPolicy};
 use crate::lenient::{Fields, Notes};
 use crate::reject::{RejectReason, excerpt};
 use crate::sources::{AlertSource, Decided};
 use crate::subject::{InvalidSubject, Subject};
+use crate::trust::LocalScope;
 use crate::verdict::{AlertFacts, AlertTime};
 
-/// How one way of naming a subject becomes a [`Subject`].
-type ParseSubject = fn(&str) -> Result<Subject, InvalidSubject>;
+/// How one way of naming a subject becomes a [`Subject`]; ARNs are checked against the
+/// stack's account and region.
+type ParseSubject = fn(&str, &LocalScope) -> Result<Subject, InvalidSubject>;
 
 /// How a request may name its subject.
 const SUBJECT_KEYS: [(&str, ParseSubject); 5] = [
-    ("thingName", Subject::thing),
-    ("thingArn", Subject::from_arn),
-    ("clientId", Subject::thing),
-    ("certificateId", Subject::certificate),
-    ("certificateArn", Subject::from_arn),
+    ("thingName", |name, _| Subject::thing(name)),
+    ("thingArn", Subject::from_arn_in),
+    ("clientId", |name, _| Subject::thing(name)),
+    ("certificateId", |id, _| Subject::certificate(id)),
+    ("certificateArn", Subject::from_arn_in),
 ];
 
 const EXPECTED_SUBJECT: &str = "thingName, thingArn, clientId, certificateId or certificateArn";
@@ -40,7 +43,7 @@ pub(crate) fn names_a_subject(f: Fields<'_>) -> bool {
         .any(|(key, _)| f.map().contains_key(*key))
 }
 
-pub(crate) fn decide(f: Fields<'_>, notes: &mut Notes) -> Decided {
+pub(crate) fn decide(f: Fields<'_>, policy: &DecisionPolicy, notes: &mut Notes) -> Decided {
     let named: Vec<&str> = SUBJECT_KEYS
         .iter()
         .filter_map(|(key, _)| f.str(key))
@@ -55,11 +58,15 @@ pub(crate) fn decide(f: Fields<'_>, notes: &mut Notes) -> Decided {
         request_cause: f.text("causeId", notes),
         ..AlertFacts::default()
     };
-    let decision = decide_request(f, notes).unwrap_or_else(Decision::Reject);
+    let decision = decide_request(f, &policy.scope, notes).unwrap_or_else(Decision::Reject);
     Decided { facts, decision }
 }
 
-fn decide_request(f: Fields<'_>, notes: &mut Notes) -> Result<Decision, RejectReason> {
+fn decide_request(
+    f: Fields<'_>,
+    scope: &LocalScope,
+    notes: &mut Notes,
+) -> Result<Decision, RejectReason> {
     let raw = f.required_text("action", RejectReason::MissingRequestAction)?;
     let action = match raw.trim().to_ascii_lowercase().as_str() {
         "quarantine" => Action::Quarantine,
@@ -80,7 +87,7 @@ fn decide_request(f: Fields<'_>, notes: &mut Notes) -> Result<Decision, RejectRe
             field: key,
             found: crate::lenient::json_type(value),
         })?;
-        let subject = parse(text).map_err(|problem| RejectReason::InvalidSubject {
+        let subject = parse(text, scope).map_err(|problem| RejectReason::InvalidSubject {
             field: key.to_owned(),
             value: excerpt(text, 140),
             problem,
@@ -146,6 +153,46 @@ mod tests {
             verdict.notes,
             vec!["action: \"Quarantine\" read as \"quarantine\"".to_owned()]
         );
+    }
+
+    #[test]
+    fn an_arn_of_another_account_or_region_is_refused_naming_it() {
+        let policy = DecisionPolicy {
+            scope: LocalScope::new(Some("123456789012"), Some("eu-west-1")),
+            ..Default::default()
+        };
+        let local = json!({"action": "quarantine",
+            "thingArn": "arn:aws:iot:eu-west-1:123456789012:thing/gw-01"});
+        assert_eq!(
+            verdict_of(local.clone(), &policy).decision.kind(),
+            "quarantine"
+        );
+        let foreign = "arn:aws:iot:us-east-1:999999999999:thing/gw-01";
+        let request = json!({"action": "quarantine", "thingArn": foreign});
+        let verdict = verdict_of(request.clone(), &policy);
+        assert!(matches!(
+            verdict.decision,
+            Decision::Reject(RejectReason::InvalidSubject {
+                problem: InvalidSubject::Foreign { .. },
+                ..
+            })
+        ));
+        assert_eq!(verdict.to_json()["error"], "ForeignResource");
+        let reason = verdict.reason();
+        assert!(
+            reason.contains(foreign) && reason.contains("account 123456789012 in region eu-west-1"),
+            "{reason}"
+        );
+        // Without a known account and region, today's behaviour: any ARN.
+        assert_eq!(
+            verdict_of(request, &DecisionPolicy::default())
+                .decision
+                .kind(),
+            "quarantine"
+        );
+        let cert = json!({"action": "release",
+            "certificateArn": format!("arn:aws:iot:eu-west-1:999999999999:cert/{CERT}")});
+        assert_eq!(verdict_of(cert, &policy).decision.kind(), "reject");
     }
 
     #[test]

@@ -1,0 +1,221 @@
+//! The network between a function and AWS as Lambda has it: HTTPS, with a server certificate
+//! from a throw-away CA that the functions trust, across a link with a round-trip delay that
+//! the TCP handshake pays too.
+//!
+//! Two hops in front of the stand-in, on a thread of their own: a delaying TCP proxy (the
+//! endpoint the functions are given), then a TLS terminator that forwards the plain HTTP to
+//! the stand-in.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::Res;
+
+/// Where the system's root certificates are, on the distributions we run on: the bundle
+/// the functions trust is these plus the bench's CA, so that loading the roots costs what
+/// it costs on Lambda (which ships a full bundle).
+const SYSTEM_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+/// The running link; dropping it stops both hops.
+pub struct Link {
+    /// `https://127.0.0.1:PORT`: the endpoint URL to give the functions.
+    pub endpoint: String,
+    /// The PEM bundle to trust (`SSL_CERT_FILE` for the SDK, `AWS_CA_BUNDLE` for boto3).
+    pub ca_bundle: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Link {
+    /// HTTPS to `upstream` (plain HTTP) through a link of round trip `rtt`; the certificates
+    /// are written in `dir`.
+    pub fn start(upstream: SocketAddr, rtt: Duration, dir: &Path) -> Res<Link> {
+        let (server_config, ca_bundle) = certificates(dir)?;
+        let public = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let inner = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        for l in [&public, &inner] {
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        }
+        let endpoint = format!(
+            "https://{}",
+            public.local_addr().map_err(|e| e.to_string())?
+        );
+        let inner_addr = inner.local_addr().map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let acceptor = TlsAcceptor::from(server_config);
+        let thread = thread::Builder::new()
+            .name("bench-link".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let (Ok(public), Ok(inner)) =
+                        (TcpListener::from_std(public), TcpListener::from_std(inner))
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = delay_proxy(public, inner_addr, rtt) => {}
+                        _ = tls_terminator(inner, acceptor, upstream) => {}
+                        _ = stopped => {}
+                    }
+                });
+                runtime.shutdown_background();
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Link {
+            endpoint,
+            ca_bundle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it: the rustls server configuration,
+/// and the bundle (system roots plus the CA) written in `dir`.
+fn certificates(dir: &Path) -> Res<(Arc<rustls::ServerConfig>, PathBuf)> {
+    let e = |e: rcgen::Error| format!("rcgen: {e}");
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "lambda-bench throw-away CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).map_err(e)?;
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().map_err(e)?;
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).map_err(e)?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let cert = leaf.signed_by(&key, &issuer).map_err(e)?;
+
+    let mut bundle = SYSTEM_BUNDLES
+        .iter()
+        .find_map(|p| fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    bundle.push('\n');
+    bundle.push_str(&ca_cert.pem());
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ca_bundle = dir.join("lambda-bench-ca-bundle.pem");
+    fs::write(&ca_bundle, bundle).map_err(|e| format!("{}: {e}", ca_bundle.display()))?;
+
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(cert.der().to_vec())],
+        PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((Arc::new(config), ca_bundle))
+}
+
+/// Terminates TLS and forwards each connection to `upstream`.
+async fn tls_terminator(listener: TcpListener, acceptor: TlsAcceptor, upstream: SocketAddr) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let acceptor = acceptor.clone();
+        // No Nagle on either hop: a client that writes a request's headers and body apart
+        // (botocore does) would otherwise wait for a delayed ACK on loopback.
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let (Ok(mut tls), Ok(mut plain)) = (
+                acceptor.accept(stream).await,
+                TcpStream::connect(upstream).await,
+            ) else {
+                return;
+            };
+            let _ = plain.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+        });
+    }
+}
+
+/// Forwards each connection to `next` with half of `rtt` on every byte each way. The
+/// kernel completes the client's TCP handshake at once, so its first bytes wait one more
+/// round trip: they arrive when they would have after a real handshake.
+async fn delay_proxy(listener: TcpListener, next: SocketAddr, rtt: Duration) {
+    while let Ok((client, _)) = listener.accept().await {
+        let accepted = Instant::now();
+        tokio::spawn(async move {
+            let Ok(server) = TcpStream::connect(next).await else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            let one_way = rtt / 2;
+            tokio::join!(
+                delayed_copy(client_read, server_write, one_way, accepted + rtt),
+                delayed_copy(server_read, client_write, one_way, accepted),
+            );
+        });
+    }
+}
+
+/// Copies `from` to `to`, each chunk `one_way` after it was read (and not before
+/// `not_before + one_way`), in order.
+async fn delayed_copy(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    one_way: Duration,
+    not_before: Instant,
+) {
+    let (chunks, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let read = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0
+                || chunks
+                    .send((Instant::now().max(not_before) + one_way, buf[..n].to_vec()))
+                    .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let write = async move {
+        while let Some((at, bytes)) = due.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(read, write);
+}

@@ -63,6 +63,49 @@ impl DynamoLedger {
         with_table_hint(classify(operation, thing.as_str(), e), &self.table)
     }
 
+    /// `quarantinectl protect` (`Some((reason, by))`) or `unprotect` (`None`), on every
+    /// function's state item of `thing`: the functions read it with the causes, at no extra
+    /// round trip.
+    pub async fn set_protection(
+        &self,
+        thing: &ThingName,
+        protection: Option<(&str, &str)>,
+    ) -> Result<(), ActionError> {
+        for function in [
+            FunctionKind::ThingGroup,
+            FunctionKind::Shadow,
+            FunctionKind::Certificate,
+        ] {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(state_key(thing.as_str(), function)))
+                .expression_attribute_names("#p", items::PROTECTED);
+            let update = match protection {
+                Some((reason, by)) => update
+                    .update_expression("SET #p = :p")
+                    .expression_attribute_values(
+                        ":p",
+                        AttributeValue::M(HashMap::from([
+                            ("reason".to_owned(), AttributeValue::S(reason.to_owned())),
+                            ("by".to_owned(), AttributeValue::S(by.to_owned())),
+                            (
+                                "at".to_owned(),
+                                number(mitigation::ledger::time::now_millis()),
+                            ),
+                        ])),
+                    ),
+                None => update.update_expression("REMOVE #p"),
+            };
+            update
+                .send()
+                .await
+                .map_err(|e| self.error("UpdateItem", thing, e))?;
+        }
+        Ok(())
+    }
+
     /// One conditional UpdateItem: the item after it, or as it was when the condition failed.
     async fn update(
         &self,

@@ -90,6 +90,8 @@ pub struct Handler {
     ledger: Option<LedgerUse>,
     /// `MAX_THINGS_PER_RECORD` (with the ledger).
     max_things_per_record: usize,
+    /// `quarantinectl quarantine --force`: quarantine a thing protected in the ledger.
+    override_protection: bool,
 }
 
 /// The ledger a function acts from, and its own place in it.
@@ -198,7 +200,15 @@ impl Handler {
             protected: ProtectedThings::default(),
             ledger: None,
             max_things_per_record: usize::MAX,
+            override_protection: false,
         }
+    }
+
+    /// Quarantine things protected in the ledger (`quarantinectl protect`) all the same: the
+    /// operator's `quarantine --force`.
+    pub fn with_override_protection(mut self, force: bool) -> Self {
+        self.override_protection = force;
+        self
     }
 
     /// With the ledger: a record naming more things than this has its quarantines held, not
@@ -422,6 +432,7 @@ impl Handler {
         let done: HashMap<&Target, Mitigation> =
             match self.ledger.as_ref().filter(|_| !self.dry_run) {
                 Some(ledger) => {
+                    self.record_refusals(ledger, &verdicts, invocation).await;
                     let sizes: Vec<usize> = resolved
                         .iter()
                         .map(|r| targets(&r.resolution).len())

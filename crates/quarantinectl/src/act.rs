@@ -22,7 +22,31 @@ pub enum Failure {
     Failed(String),
 }
 
-/// The operator: `$USER`, `$LOGNAME`, else `id -un`.
+/// The operator: the ARN of the credentials in use (STS GetCallerIdentity), which the
+/// operator cannot choose; without an answer from STS (a dry run, an emulator without STS),
+/// the local user name, said to be unverified in the log.
+pub async fn caller(sdk: Option<&SdkConfig>) -> String {
+    if let Some(sdk) = sdk {
+        match aws_sdk_sts::Client::new(sdk)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Ok(identity) => {
+                if let Some(arn) = identity.arn() {
+                    return arn.to_owned();
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %mitigation_aws::errors::error_chain(&e),
+                "STS GetCallerIdentity failed: the operator is named by the local user name, unverified"
+            ),
+        }
+    }
+    operator()
+}
+
+/// The local user: `$USER`, `$LOGNAME`, else `id -un`.
 pub fn operator() -> String {
     ["USER", "LOGNAME"]
         .iter()
@@ -55,6 +79,14 @@ pub fn request(action: Action, thing: &ThingName, reason: &str, user: &str) -> s
     })
 }
 
+/// A release of one cause (`release --cause ID`) names it in the request.
+fn with_cause(mut request: serde_json::Value, cause: Option<&str>) -> serde_json::Value {
+    if let (Some(id), Some(map)) = (cause, request.as_object_mut()) {
+        map.insert("causeId".into(), json!(id));
+    }
+    request
+}
+
 /// The handlers a request goes through: with the ledger (`LEDGER_TABLE`) one per function,
 /// each acting from its own place in it and with no budget (the operator is the authority);
 /// else one performing them all.
@@ -62,6 +94,7 @@ async fn handlers(
     kinds: &[FunctionKind],
     config: &FunctionConfig,
     sdk: Option<SdkConfig>,
+    force: bool,
 ) -> Result<Vec<Handler>, Failure> {
     let Some(sdk) = sdk else {
         return Ok(vec![dry_run_handler(kinds, config)]);
@@ -79,7 +112,7 @@ async fn handlers(
         let handler = mitigation_aws::build_handler_on(&kinds, &config, &sdk)
             .await
             .map_err(|e| Failure::Usage(e.to_string()))?;
-        all.push(handler);
+        all.push(handler.with_override_protection(force));
     }
     Ok(all)
 }
@@ -95,8 +128,28 @@ pub async fn run(
     if args.certificates {
         kinds.push(FunctionKind::Certificate);
     }
-    let handlers = handlers(&kinds, config, sdk).await?;
-    let user = operator();
+    let user = caller(sdk.as_ref()).await;
+    if args.cause.is_some() && (action != Action::Release || config.ledger_table.is_none()) {
+        return Err(Failure::Usage(
+            "--cause goes with release and the ledger (--ledger-table)".into(),
+        ));
+    }
+    let marking = match (&args.verification_state, &sdk) {
+        (Some(state), Some(sdk)) if action == Action::Release => {
+            let mut violations = Vec::new();
+            for thing in things {
+                violations.extend(crate::ledger::violations_of(sdk, config, thing).await?);
+            }
+            Some((sdk.clone(), state.clone(), violations))
+        }
+        (Some(_), _) if action != Action::Release => {
+            return Err(Failure::Usage(
+                "--verification-state goes with release".into(),
+            ));
+        }
+        _ => None,
+    };
+    let handlers = handlers(&kinds, config, sdk, args.force).await?;
     let names: Vec<&str> = things.iter().map(ThingName::as_str).collect();
     tracing::info!(
         operator = %capped(&user, LOG_FIELD_MAX),
@@ -110,7 +163,10 @@ pub async fn run(
     );
     let mut failed = Vec::new();
     for thing in things {
-        let event = request(action, thing, &args.reason, &user);
+        let event = with_cause(
+            request(action, thing, &args.reason, &user),
+            args.cause.as_deref(),
+        );
         let mut records = Vec::new();
         for handler in &handlers {
             let report = handler
@@ -133,6 +189,10 @@ pub async fn run(
                 failed.push(thing.to_string());
             }
         }
+    }
+    // Only once released: a violation marked benign does not fire again.
+    if let (true, Some((sdk, state, violations))) = (failed.is_empty(), &marking) {
+        crate::ledger::mark_violations(sdk, violations, state, &args.reason).await?;
     }
     if failed.is_empty() {
         Ok(())

@@ -1,5 +1,5 @@
-//! `list` and `history`: the quarantine ledger read for the operator (`--ledger-table` or
-//! `LEDGER_TABLE`).
+//! `list`, `held`, `approve`, `protect` and `history`: the quarantine ledger for the operator
+//! (`--ledger-table` or `LEDGER_TABLE`).
 
 use aws_config::SdkConfig;
 use mitigation::FunctionConfig;
@@ -122,6 +122,9 @@ pub async fn approve(
         certificates: false,
         dry_run: false,
         json,
+        force: false,
+        verification_state: None,
+        cause: None,
     };
     crate::act::run(
         violation_core::Action::Quarantine,
@@ -131,6 +134,93 @@ pub async fn approve(
         Some(sdk.clone()),
     )
     .await
+}
+
+/// `protect` (with a reason) or `unprotect` (`None`) things in every function's place.
+pub async fn protect(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    things: &[ThingName],
+    reason: Option<&str>,
+) -> Result<(), Failure> {
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table(config)?,
+    );
+    let by = format!("quarantinectl:{}", crate::act::caller(Some(sdk)).await);
+    for thing in things {
+        ledger
+            .set_protection(thing, reason.map(|r| (r, by.as_str())))
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let done = if reason.is_some() {
+            "protected"
+        } else {
+            "unprotected"
+        };
+        println!("{thing}: {done}");
+    }
+    Ok(())
+}
+
+/// The Device Defender violations among `thing`'s active causes, over every function.
+pub async fn violations_of(
+    sdk: &SdkConfig,
+    config: &FunctionConfig,
+    thing: &ThingName,
+) -> Result<Vec<String>, Failure> {
+    use mitigation::FunctionKind;
+    use mitigation::ledger::Ledger;
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table(config)?,
+    );
+    let mut ids = Vec::new();
+    for function in [
+        FunctionKind::ThingGroup,
+        FunctionKind::Shadow,
+        FunctionKind::Certificate,
+    ] {
+        let state = ledger
+            .read(thing, function)
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        ids.extend(
+            state
+                .causes
+                .into_values()
+                .filter(|c| c.kind == violation_core::AlertSource::DetectViolation.as_str())
+                .map(|c| c.id),
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// PutVerificationStateOnViolation on each violation, with the operator's reason.
+pub async fn mark_violations(
+    sdk: &SdkConfig,
+    ids: &[String],
+    state: &str,
+    reason: &str,
+) -> Result<(), Failure> {
+    let iot = aws_sdk_iot::Client::new(sdk);
+    for id in ids {
+        iot.put_verification_state_on_violation()
+            .violation_id(id)
+            .verification_state(aws_sdk_iot::types::VerificationState::from(state))
+            .verification_state_description(reason)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::Failed(
+                    mitigation_aws::classify("PutVerificationStateOnViolation", id, e).to_string(),
+                )
+            })?;
+        println!("violation {id}: {state}");
+    }
+    Ok(())
 }
 
 /// The history of one thing, oldest first.

@@ -120,6 +120,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Protect things in the quarantine ledger (--ledger-table): the functions record their
+    /// alerts' causes but never quarantine them (only `quarantine --force` does).
+    Protect {
+        #[arg(required = true, value_name = "THING")]
+        things: Vec<String>,
+
+        /// Why: kept in the ledger with the operator's user name.
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Undo `protect`.
+    Unprotect {
+        #[arg(required = true, value_name = "THING")]
+        things: Vec<String>,
+    },
     /// The history of a thing in the quarantine ledger (--ledger-table): every record each
     /// function handled for it, its cause, outcome, actions, request and caller.
     History {
@@ -156,6 +171,20 @@ struct ActArgs {
     /// Print one JSON line per thing (the functions' record report) instead of a sentence.
     #[arg(long)]
     json: bool,
+
+    /// (quarantine, with the ledger) Quarantine things protected with `protect` all the same.
+    #[arg(long)]
+    force: bool,
+
+    /// (release, with the ledger) Mark the Device Defender violations among the released
+    /// causes so they do not fire again (PutVerificationStateOnViolation).
+    #[arg(long, value_name = "STATE", value_parser = ["BENIGN_POSITIVE", "FALSE_POSITIVE"])]
+    verification_state: Option<String>,
+
+    /// (release, with the ledger) Clear only this cause (an id `list` or `status` shows);
+    /// the thing is released only if no other cause remains.
+    #[arg(long, value_name = "ID")]
+    cause: Option<String>,
 }
 
 /// Options for every command.
@@ -225,7 +254,9 @@ async fn main() -> ExitCode {
             history_thing = vec![thing.clone()];
             &history_thing
         }
-        Command::Approve { things, .. } => things,
+        Command::Approve { things, .. }
+        | Command::Protect { things, .. }
+        | Command::Unprotect { things } => things,
         Command::List { .. } | Command::Held { .. } => &[],
     };
     let things = match thing_names(names) {
@@ -271,6 +302,12 @@ async fn main() -> ExitCode {
             },
             Some(sdk),
         ) => ledger::approve(&sdk, &config, &things, *all, reason, *json).await,
+        (Command::Protect { reason, .. }, Some(sdk)) => {
+            ledger::protect(&sdk, &config, &things, Some(reason)).await
+        }
+        (Command::Unprotect { .. }, Some(sdk)) => {
+            ledger::protect(&sdk, &config, &things, None).await
+        }
         (Command::History { json, .. }, Some(sdk)) => match things.first() {
             Some(thing) => ledger::history(&sdk, &config, thing, *json).await,
             None => Err(act::Failure::Usage("history needs a thing".into())),
@@ -281,6 +318,8 @@ async fn main() -> ExitCode {
             | Command::List { .. }
             | Command::Held { .. }
             | Command::Approve { .. }
+            | Command::Protect { .. }
+            | Command::Unprotect { .. }
             | Command::History { .. },
             None,
         ) => Err(act::Failure::Usage(

@@ -51,6 +51,8 @@ pub struct AlertFacts {
     pub finding_ids: Vec<String>,
     /// Who sent a mitigation request (its `source`).
     pub request_source: Option<String>,
+    /// A release request's `causeId`: the one cause of the quarantine ledger it clears.
+    pub request_cause: Option<String>,
 }
 
 /// Longest text of one fact in a log line, and most finding ids listed.
@@ -76,6 +78,7 @@ impl AlertFacts {
             &mut self.task_id,
             &mut self.check_name,
             &mut self.request_source,
+            &mut self.request_cause,
         ]
         .into_iter()
         .flatten()
@@ -215,6 +218,7 @@ impl Verdict {
             ("taskId", &f.task_id),
             ("checkName", &f.check_name),
             ("requestSource", &f.request_source),
+            ("causeId", &f.request_cause),
             ("criteria", &f.criteria),
             ("verificationState", &f.verification_state),
         ];

@@ -59,6 +59,7 @@ pub enum Op {
     DeleteThingShadow,
     DeleteConnection,
     GetConnection,
+    PutVerificationStateOnViolation,
     /// A request no route matches (answered 404 `UnknownOperationException`).
     Unknown,
 }
@@ -304,6 +305,11 @@ impl StandIn {
     /// What ListActiveViolations returns for this thing (ActiveViolation JSON objects).
     pub fn set_active_violations(&self, thing: &str, violations: Vec<Value>) {
         self.world().violations.insert(thing.to_owned(), violations);
+    }
+
+    /// The verification state PutVerificationStateOnViolation set on a violation.
+    pub fn verification_state(&self, violation_id: &str) -> Option<String> {
+        self.world().verification_states.get(violation_id).cloned()
     }
 
     /// Put a thing in a group directly (no call recorded, no limit checked).

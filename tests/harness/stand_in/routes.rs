@@ -59,6 +59,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/connections/{client}",
             get(get_connection).delete(delete_connection),
         )
+        .route(
+            "/violations/verification-state/{id}",
+            post(put_verification_state_on_violation),
+        )
         .fallback(unknown_operation)
         .with_state(shared)
 }
@@ -586,6 +590,31 @@ async fn delete_connection(
             _ => Reply::not_found(format!("Client {client_id} is not connected")),
         },
     )
+    .await
+}
+
+const VERIFICATION_STATES: [&str; 4] = [
+    "FALSE_POSITIVE",
+    "BENIGN_POSITIVE",
+    "TRUE_POSITIVE",
+    "UNKNOWN",
+];
+
+async fn put_verification_state_on_violation(
+    State(aws): Aws,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    aws.serve(Op::PutVerificationStateOnViolation, Some(&id), |world, _| {
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        match body["verificationState"].as_str() {
+            Some(state) if VERIFICATION_STATES.contains(&state) => {
+                world.verification_states.insert(id.clone(), state.to_owned());
+                Reply::ok(json!({}))
+            }
+            _ => Reply::invalid("verificationState must be one of FALSE_POSITIVE, BENIGN_POSITIVE, TRUE_POSITIVE, UNKNOWN"),
+        }
+    })
     .await
 }
 

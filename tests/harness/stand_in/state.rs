@@ -46,6 +46,8 @@ pub(super) struct World {
     /// Thing → certificate ids attached to it.
     pub(super) principals: BTreeMap<String, BTreeSet<String>>,
     pub(super) findings: Vec<Value>,
+    /// Violation id → the state PutVerificationStateOnViolation set.
+    pub(super) verification_states: BTreeMap<String, String>,
     /// Thing → its registry attributes (every thing exists, with none at first).
     pub(super) attributes: BTreeMap<String, BTreeMap<String, String>>,
 }

@@ -3,7 +3,7 @@
 //! - `sk = fn#<group|shadow|certificate>`: one function's state for the thing: each active
 //!   cause as an attribute `c#<cause id>` (a map), each clear as `x#<cause id>` (the time of
 //!   the newest clear, epoch ms), `applied` (bool) and `version` (number);
-//! - `sk = h#<RFC 3339 time>#<function>#<record id>`: one history entry.
+//! - `sk = h#<RFC 3339 time>#<function>#<record id>#<request id>`: one history entry.
 
 use std::collections::HashMap;
 
@@ -16,6 +16,8 @@ pub type Item = HashMap<String, AttributeValue>;
 
 pub const CAUSE_PREFIX: &str = "c#";
 pub const CLEARED_PREFIX: &str = "x#";
+/// `quarantinectl protect`: a map of `reason`, `by` and `at` on each function's state item.
+pub const PROTECTED: &str = "protected";
 
 /// The state item's key.
 pub fn state_key(thing: &str, function: FunctionKind) -> Item {
@@ -97,6 +99,12 @@ pub fn state_of(item: Option<&Item>) -> FunctionState {
             state.applied = matches!(value, AttributeValue::Bool(true));
         } else if name == "version" {
             state.version = u64::try_from(get_number(Some(value))).unwrap_or(0);
+        } else if let (PROTECTED, AttributeValue::M(map)) = (name.as_str(), value) {
+            state.protected = Some(format!(
+                "protected by {}: {}",
+                get_text(map, "by"),
+                get_text(map, "reason")
+            ));
         }
     }
     state

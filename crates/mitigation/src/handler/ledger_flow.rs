@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use tracing::Instrument;
-use violation_core::{Action, ThingName, Verdict};
+use violation_core::{Action, Decision, RejectReason, ThingName, Verdict};
 
 use super::{BatchPlan, DEADLINE_STEP, Handler, Invocation, LedgerUse, Work, deadline_error};
 use crate::action::{ActionError, KeptBecause, Retry};
@@ -35,6 +35,24 @@ struct Asked<'v> {
 /// failed).
 type HistoryOf<'a> =
     dyn Fn(&FunctionState, &[ActionReport], Option<&'static str>) -> Vec<HistoryEntry> + Sync + 'a;
+
+/// What stops a free thing from being quarantined in a round.
+#[derive(Clone, Copy)]
+struct Stops<'a> {
+    /// A record asking for it names too many things (why).
+    oversized: Option<&'a str>,
+    /// The thing is protected (the environment or the ledger), and nobody forces it.
+    protected: bool,
+}
+
+/// Whether a quarantine may go ahead.
+enum Claimed {
+    Go,
+    /// Held: by the budget or the size of a record (why).
+    Held(String),
+    /// Protected: kept as it is.
+    Kept,
+}
 
 /// What the reconciliation did: the calls made, and how it ended.
 struct Reconciled {
@@ -75,6 +93,50 @@ impl Handler {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// Release requests refused by `RELEASE_SOURCES` go into the thing's history too: who
+    /// tried to release it, and how. A history that cannot be written is logged; the record
+    /// is refused either way.
+    pub(super) async fn record_refusals(
+        &self,
+        ledger: &LedgerUse,
+        verdicts: &[Verdict],
+        invocation: Invocation<'_>,
+    ) {
+        for verdict in verdicts {
+            let Decision::Reject(RejectReason::ReleaseNotAllowed { sender }) = &verdict.decision
+            else {
+                continue;
+            };
+            let Some(thing) = verdict
+                .facts
+                .thing_name
+                .as_deref()
+                .and_then(|n| ThingName::parse(n).ok())
+            else {
+                continue;
+            };
+            let entry = HistoryEntry {
+                at: (ledger.clock)(),
+                function: ledger.function,
+                asked: Action::Release.as_str(),
+                cause_id: String::new(),
+                cause: CauseOutcome::NotRecorded,
+                outcome: "rejected".to_owned(),
+                actions: Vec::new(),
+                active_causes: Vec::new(),
+                source: verdict.source.map_or("", |s| s.as_str()).to_owned(),
+                reason: verdict.reason(),
+                record_id: verdict.record_id.clone(),
+                delivery: verdict.envelope.as_str().to_owned(),
+                request_id: invocation.request_id.to_owned(),
+                caller: sender.clone(),
+            };
+            if let Err(e) = ledger.ledger.append(&thing, &[entry]).await {
+                tracing::warn!(thing = %thing, error = %e, "history of a refused release not written");
+            }
+        }
     }
 
     /// `MAX_THINGS_PER_RECORD`: why a quarantine of this thing is held when one of the
@@ -147,45 +209,24 @@ impl Handler {
             min_quarantine_ms: ledger.min_quarantine_ms,
             request_id: invocation.request_id,
         };
-        let protected = self.protected.protecting(thing).map(str::to_owned);
-        let mut asked = Vec::new();
-        let mut state: Option<FunctionState> = None;
-        for work in works {
-            let action = work.target.action;
-            for &i in &work.members {
-                let verdict = &verdicts[i];
-                let change = change_of(verdict, action, thing, arrival);
-                let cause_id = change.cause_id().unwrap_or("*").to_owned();
-                if action == Action::Quarantine && protected.is_some() {
-                    asked.push(Asked {
-                        verdict,
-                        action,
-                        cause_id,
-                        cause: CauseOutcome::NotRecorded,
-                    });
-                    continue;
-                }
-                let recorded = match ledger.ledger.record(thing, ledger.function, &change).await {
-                    Ok(recorded) => recorded,
-                    Err(e) => {
-                        let failure = failed(vec![], e, LEDGER_STEP, thing);
-                        return works.iter().map(|w| (w.target, failure.clone())).collect();
-                    }
-                };
-                let cause = match recorded.refused {
-                    None => CauseOutcome::Recorded,
-                    Some(Refused::Duplicate) => CauseOutcome::Duplicate,
-                    Some(Refused::Stale) => CauseOutcome::Stale,
-                    Some(Refused::TooSoon) => CauseOutcome::TooSoon,
-                };
-                asked.push(Asked {
-                    verdict,
-                    action,
-                    cause_id,
-                    cause,
-                });
-                state = Some(recorded.state);
+        let mut protected = self
+            .protected
+            .protecting(thing)
+            .map(|pattern| format!("PROTECTED_THINGS: {pattern}"));
+        let (asked, state) = match self
+            .record_all(ledger, thing, works, verdicts, arrival, protected.is_some())
+            .await
+        {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                let failure = failed(vec![], e, LEDGER_STEP, thing);
+                return works.iter().map(|w| (w.target, failure.clone())).collect();
             }
+        };
+        // Protected in the ledger (quarantinectl protect): the causes are recorded, the
+        // quarantine is not carried out unless the operator forces it.
+        if protected.is_none() && !self.override_protection {
+            protected = state.as_ref().and_then(|s| s.protected.clone());
         }
         let history =
             |state: &FunctionState, actions: &[ActionReport], ended: Option<&'static str>| {
@@ -199,8 +240,11 @@ impl Handler {
             };
         let reconciled = match state {
             Some(state) => {
-                self.reconcile(ledger, thing, state, oversized.as_deref(), &history)
-                    .await
+                let stops = Stops {
+                    oversized: oversized.as_deref(),
+                    protected: protected.is_some(),
+                };
+                self.reconcile(ledger, thing, state, stops, &history).await
             }
             // Only protected quarantines: nothing recorded, nothing to reconcile.
             None => {
@@ -248,6 +292,51 @@ impl Handler {
             .collect()
     }
 
+    /// Every record's cause change, in turn (a protected thing's quarantines are not
+    /// recorded): what each asked and came to, and the state after the last.
+    async fn record_all<'v>(
+        &self,
+        ledger: &LedgerUse,
+        thing: &ThingName,
+        works: &[&Work<'_>],
+        verdicts: &'v [Verdict],
+        arrival: Arrival<'_>,
+        protected: bool,
+    ) -> Result<(Vec<Asked<'v>>, Option<FunctionState>), ActionError> {
+        let mut asked = Vec::new();
+        let mut state = None;
+        for work in works {
+            let action = work.target.action;
+            for &i in &work.members {
+                let verdict = &verdicts[i];
+                let change = change_of(verdict, action, thing, arrival);
+                let cause_id = change.cause_id().unwrap_or("*").to_owned();
+                let cause = if action == Action::Quarantine && protected {
+                    CauseOutcome::NotRecorded
+                } else {
+                    let recorded = ledger
+                        .ledger
+                        .record(thing, ledger.function, &change)
+                        .await?;
+                    state = Some(recorded.state);
+                    match recorded.refused {
+                        None => CauseOutcome::Recorded,
+                        Some(Refused::Duplicate) => CauseOutcome::Duplicate,
+                        Some(Refused::Stale) => CauseOutcome::Stale,
+                        Some(Refused::TooSoon) => CauseOutcome::TooSoon,
+                    }
+                };
+                asked.push(Asked {
+                    verdict,
+                    action,
+                    cause_id,
+                    cause,
+                });
+            }
+        }
+        Ok((asked, state))
+    }
+
     /// Bring the function's mitigation in line with the causes: act when they disagree with
     /// what is in force, then write `applied` if the causes have not changed meanwhile
     /// (else read them again and go round). A failed action leaves `applied` as it was, so
@@ -257,7 +346,7 @@ impl Handler {
         ledger: &LedgerUse,
         thing: &ThingName,
         mut state: FunctionState,
-        oversized: Option<&str>,
+        stops: Stops<'_>,
         history: &HistoryOf<'_>,
     ) -> Reconciled {
         let mut actual = state.applied;
@@ -272,16 +361,24 @@ impl Handler {
                 };
                 if desired && !state.applied {
                     match self
-                        .claim(ledger, thing, &state, &actions, oversized, history)
+                        .claim(ledger, thing, &state, &actions, stops, history)
                         .await
                     {
-                        Ok(None) => {}
-                        Ok(Some(reason)) => {
+                        Ok(Claimed::Go) => {}
+                        Ok(Claimed::Held(reason)) => {
                             return Reconciled {
                                 state,
                                 actions,
                                 failure: None,
                                 held: Some(reason),
+                            };
+                        }
+                        Ok(Claimed::Kept) => {
+                            return Reconciled {
+                                state,
+                                actions,
+                                failure: None,
+                                held: None,
                             };
                         }
                         Err(e) => {
@@ -375,10 +472,17 @@ impl Handler {
         thing: &ThingName,
         state: &FunctionState,
         actions: &[ActionReport],
-        oversized: Option<&str>,
+        stops: Stops<'_>,
         history: &HistoryOf<'_>,
-    ) -> Result<Option<String>, ActionError> {
-        let held = match (oversized, ledger.budget) {
+    ) -> Result<Claimed, ActionError> {
+        if stops.protected {
+            ledger
+                .ledger
+                .append(thing, &history(state, actions, None))
+                .await?;
+            return Ok(Claimed::Kept);
+        }
+        let held = match (stops.oversized, ledger.budget) {
             (Some(reason), _) => Some(reason.to_owned()),
             (None, None) => None,
             (None, Some(budget)) => {
@@ -389,11 +493,14 @@ impl Handler {
                 }
             }
         };
-        if held.is_some() {
-            let entries = history(state, actions, Some("held"));
-            ledger.ledger.append(thing, &entries).await?;
+        match held {
+            None => Ok(Claimed::Go),
+            Some(reason) => {
+                let entries = history(state, actions, Some("held"));
+                ledger.ledger.append(thing, &entries).await?;
+                Ok(Claimed::Held(reason))
+            }
         }
-        Ok(held)
     }
 
     /// An action failed: the record fails and its redelivery acts again, provided the
@@ -496,9 +603,9 @@ fn work_outcome(
     too_soon: bool,
 ) -> RecordOutcome {
     match (action, protected) {
-        (Action::Quarantine, Some(pattern)) => RecordOutcome::Kept {
+        (Action::Quarantine, Some(why)) => RecordOutcome::Kept {
             because: KeptBecause::Protected,
-            held_by: vec![format!("PROTECTED_THINGS: {pattern}")],
+            held_by: vec![why.to_owned()],
         },
         (Action::Release, _) if state.desired() => RecordOutcome::Kept {
             because: if too_soon {

@@ -4,7 +4,8 @@
 //! - CloudWatch: the alarm ARN (its name when the ARN is missing) and the thing;
 //! - Security Hub: the record's finding ids;
 //! - audit: the finding id (the audit task and the thing for an expanded task);
-//! - mitigation request: its source and a hash of its reason and time.
+//! - mitigation request: its source and a hash of its reason and time; a release request
+//!   clears the cause its `causeId` names, or every cause.
 
 use violation_core::{Action, AlertSource, AlertTime, ThingName, Verdict};
 
@@ -102,9 +103,17 @@ pub fn change_of(
             delivery: verdict.envelope.as_str().to_owned(),
             request_id: arrival.request_id.to_owned(),
         }),
-        // A release request, let through by RELEASE_SOURCES, releases: every cause goes.
+        // A release request, let through by RELEASE_SOURCES: the cause it names (no minimum
+        // time: the sender is trusted), else every cause.
         Action::Release if verdict.source == Some(AlertSource::MitigationRequest) => {
-            CauseChange::ClearAll { at }
+            match &verdict.facts.request_cause {
+                Some(id) => CauseChange::Clear {
+                    id: id.clone(),
+                    at,
+                    settled_before: i64::MAX,
+                },
+                None => CauseChange::ClearAll { at },
+            }
         }
         Action::Release => CauseChange::Clear {
             id: cause_id(verdict, thing),

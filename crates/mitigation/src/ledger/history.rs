@@ -55,13 +55,16 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// The sort key: `h#<time>#<function>#<record id>`, in time order within the thing.
+    /// The sort key: `h#<time>#<function>#<record id>#<request id>`, in time order within
+    /// the thing (the request id tells apart two direct invocations, whose record id is the
+    /// same, in one millisecond).
     pub fn sort_key(&self) -> String {
         format!(
-            "h#{}#{}#{}",
+            "h#{}#{}#{}#{}",
             format_rfc3339_millis(self.at),
             self.function.ledger_name(),
-            self.record_id
+            self.record_id,
+            self.request_id
         )
     }
 }

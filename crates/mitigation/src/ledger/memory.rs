@@ -48,6 +48,14 @@ impl MemoryLedger {
             .collect()
     }
 
+    /// `quarantinectl protect` (Some) or `unprotect` (None) for `function`.
+    pub fn protect(&self, thing: &str, function: FunctionKind, protected: Option<String>) {
+        lock(&self.states)
+            .entry((thing.to_owned(), function))
+            .or_default()
+            .protected = protected;
+    }
+
     /// Ledger calls made so far.
     pub fn round_trips(&self) -> usize {
         self.round_trips.load(Ordering::SeqCst)

@@ -88,6 +88,9 @@ pub struct FunctionState {
     pub applied: bool,
     /// Bumped on every change of the causes: a write of `applied` is conditional on it.
     pub version: u64,
+    /// `quarantinectl protect`: why and by whom; the function does not quarantine the thing
+    /// (its causes are still recorded) unless the operator forces it.
+    pub protected: Option<String>,
 }
 
 impl FunctionState {

@@ -384,3 +384,90 @@ async fn a_record_naming_too_many_things_is_held_with_its_causes_recorded() {
     assert_eq!(report.records[0].outcome.as_str(), "done");
     assert_eq!(action.calls().len(), 2);
 }
+
+#[tokio::test]
+async fn a_thing_protected_in_the_ledger_keeps_its_causes_and_only_force_quarantines_it() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    ledger.protect(
+        "gw-9",
+        GROUP,
+        Some("protected by quarantinectl:bob: gateway".into()),
+    );
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO);
+    let (kept, held_by) =
+        outcome(&h, sqs("m-1", &violation("gw-9", "in-alarm", "v-1", 1_000))).await;
+    assert_eq!(
+        (kept.as_str(), held_by),
+        (
+            "kept",
+            vec!["protected by quarantinectl:bob: gateway".to_owned()]
+        )
+    );
+    assert!(action.calls().is_empty());
+    assert!(
+        ledger.state("gw-9", GROUP).desired(),
+        "the cause is recorded all the same"
+    );
+    let forced =
+        handler(action.clone(), ledger.clone(), Duration::ZERO).with_override_protection(true);
+    let request = request("gw-9", "quarantine", "quarantinectl:alice", "forced");
+    assert_eq!(outcome(&forced, sqs("m-2", &request)).await.0, "done");
+    assert_eq!(action.calls(), vec![call(Action::Quarantine, "gw-9")]);
+}
+
+#[tokio::test]
+async fn a_refused_release_request_is_in_the_thing_s_history() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO);
+    let report = h
+        .handle(&sqs(
+            "m-1",
+            &request("dev-1", "release", "mallory", "let me out"),
+        ))
+        .await
+        .expect("event");
+    assert_eq!(
+        report.records[0]
+            .failure()
+            .map(|f| f.error_type())
+            .as_deref(),
+        Some("Permanent.ReleaseNotAllowed")
+    );
+    let history = ledger.history("dev-1");
+    assert_eq!(history.len(), 1);
+    let entry = &history[0];
+    assert_eq!(
+        (
+            entry.asked,
+            entry.outcome.as_str(),
+            entry.caller.as_str(),
+            entry.record_id.as_str()
+        ),
+        ("release", "rejected", "mallory", "m-1")
+    );
+    assert!(action.calls().is_empty());
+}
+
+#[tokio::test]
+async fn with_the_budget_a_first_quarantine_costs_three_ledger_round_trips_and_a_duplicate_two() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    let h = handler(action.clone(), ledger.clone(), Duration::ZERO).with_budget(
+        mitigation::ledger::Budget {
+            max_new: 100,
+            window_ms: 3_600_000,
+        },
+    );
+    let alarm = violation("dev-1", "in-alarm", "v-1", 1_000);
+    outcome(&h, sqs("m-1", &alarm)).await;
+    assert_eq!(
+        ledger.round_trips(),
+        3,
+        "cause, budget claim, applied with history"
+    );
+    outcome(&h, sqs("m-2", &alarm)).await;
+    assert_eq!(ledger.round_trips(), 5, "cause (refused), history");
+    assert_eq!(action.calls().len(), 1);
+}

@@ -57,6 +57,9 @@ struct ThingStatus {
     connection: Known<Connection>,
     certificates: Known<Vec<Certificate>>,
     violations: Known<Vec<Value>>,
+    /// The active causes in the ledger, over every function (`--ledger-table`); `None`
+    /// without a ledger.
+    causes: Option<Known<Vec<String>>>,
 }
 
 pub async fn run(
@@ -70,7 +73,9 @@ pub async fn run(
         shadow_name: config.shadow_name.clone(),
         attribute: config.certificate_record_attribute.clone(),
     };
-    let clients = Clients::new(sdk, config.iot_data_endpoint.as_deref(), names).await;
+    let clients = Clients::new(sdk, config.iot_data_endpoint.as_deref(), names)
+        .await
+        .with_ledger(sdk, config.ledger_table.as_deref());
     let statuses: Vec<ThingStatus> =
         futures::future::join_all(things.iter().map(|t| clients.read(t))).await;
     if json_output {

@@ -20,6 +20,7 @@ pub(super) struct Clients {
     iot: aws_sdk_iot::Client,
     data: Known<aws_sdk_iotdataplane::Client>,
     certificates: IotCertificates,
+    ledger: Option<mitigation_aws::ledger::DynamoLedger>,
     pub(super) names: Names,
 }
 
@@ -59,18 +60,63 @@ impl Clients {
             certificates: IotCertificates::new(iot.clone()),
             iot,
             data,
+            ledger: None,
             names,
         }
     }
 
+    /// Read the causes from the quarantine ledger `table` too.
+    pub(super) fn with_ledger(mut self, sdk: &SdkConfig, table: Option<&str>) -> Self {
+        self.ledger = table.map(|t| {
+            mitigation_aws::ledger::DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), t)
+        });
+        self
+    }
+
+    /// Every function's active causes, each as `id (source, by sender: function, ...)`.
+    async fn causes(&self, thing: &ThingName) -> Option<Known<Vec<String>>> {
+        use mitigation::FunctionKind;
+        use mitigation::ledger::Ledger;
+        let ledger = self.ledger.as_ref()?;
+        let mut causes: std::collections::BTreeMap<String, (String, Vec<&str>)> =
+            std::collections::BTreeMap::new();
+        for function in [
+            FunctionKind::ThingGroup,
+            FunctionKind::Shadow,
+            FunctionKind::Certificate,
+        ] {
+            let state = match ledger.read(thing, function).await {
+                Ok(state) => state,
+                Err(e) => return Some(Err(unknown(e))),
+            };
+            for (id, cause) in state.causes {
+                let sender = if cause.sender.is_empty() {
+                    String::new()
+                } else {
+                    format!(", by {}", cause.sender)
+                };
+                causes
+                    .entry(id)
+                    .or_insert_with(|| (format!("{}{sender}", cause.kind), Vec::new()))
+                    .1
+                    .push(function.ledger_name());
+            }
+        }
+        Some(Ok(causes
+            .into_iter()
+            .map(|(id, (what, functions))| format!("{id} ({what}: {})", functions.join(", ")))
+            .collect()))
+    }
+
     pub(super) async fn read(&self, thing: &ThingName) -> ThingStatus {
-        let (registry, in_group, shadow, connection, certificates, violations) = futures::join!(
+        let (registry, in_group, shadow, connection, certificates, violations, causes) = futures::join!(
             self.registry(thing),
             self.in_group(thing),
             self.shadow(thing),
             self.connection(thing),
             self.certificates(thing),
             self.violations(thing),
+            self.causes(thing),
         );
         ThingStatus {
             thing: thing.clone(),
@@ -80,6 +126,7 @@ impl Clients {
             connection,
             certificates,
             violations,
+            causes,
         }
     }
 

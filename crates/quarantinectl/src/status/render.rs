@@ -40,8 +40,13 @@ impl ThingStatus {
         let violations = parts.known("activeViolations", &self.violations, |v| {
             Value::from(v.clone())
         });
+        let causes = match &self.causes {
+            None => Value::Null,
+            Some(causes) => parts.known("causes", causes, |c| Value::from(c.clone())),
+        };
         json!({
             "thingName": self.thing.as_str(),
+            "causes": causes,
             "registered": registered,
             "quarantineGroup": names.group,
             "inQuarantineGroup": in_group,
@@ -90,14 +95,25 @@ impl ThingStatus {
             "active violations",
             t,
         );
-        vec![
+        let mut row = vec![
             format!("{t}{registered}"),
             in_group,
             shadow,
             connected,
             certificates,
             violations,
-        ]
+        ];
+        if let Some(causes) = &self.causes {
+            let cell = causes.as_ref().map(|c| {
+                if c.is_empty() {
+                    "none".to_owned()
+                } else {
+                    c.join("; ")
+                }
+            });
+            row.push(notes.cell(cell, "causes", t));
+        }
+        row
     }
 }
 
@@ -214,7 +230,11 @@ fn violations_cell(violations: &[Value]) -> String {
 /// A table, one row per thing; unknown cells point to a numbered note with the reason.
 pub(super) fn table(statuses: &[ThingStatus], names: &Names) -> String {
     let mut notes = Notes::default();
-    let mut rows = vec![header(names)];
+    let mut header = header(names);
+    if statuses.iter().any(|s| s.causes.is_some()) {
+        header.push("CAUSES (ledger)".to_owned());
+    }
+    let mut rows = vec![header];
     rows.extend(statuses.iter().map(|s| s.row(&mut notes)));
     let mut out = align(&rows);
     for (i, note) in notes.0.iter().enumerate() {
@@ -306,7 +326,31 @@ mod tests {
                 },
             ]),
             violations: Ok(vec![json!({"behaviorName": "MessagesSent"})]),
+            causes: None,
         }
+    }
+
+    #[test]
+    fn with_the_ledger_the_causes_are_a_last_column_and_a_json_list() {
+        let with_causes = ThingStatus {
+            causes: Some(Ok(vec!["v-1 (detect-violation: group, shadow)".into()])),
+            ..status()
+        };
+        let text = table(&[with_causes], &names());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("CAUSES (ledger)"), "{text}");
+        assert!(
+            lines[1].ends_with("v-1 (detect-violation: group, shadow)"),
+            "{text}"
+        );
+        let unreadable = ThingStatus {
+            causes: Some(Err("GetItem: denied".into())),
+            ..status()
+        };
+        let v = unreadable.to_json(&names());
+        assert_eq!(v["causes"], Value::Null);
+        assert_eq!(v["unknown"]["causes"], "GetItem: denied");
+        assert_eq!(status().to_json(&names())["causes"], Value::Null);
     }
 
     #[test]

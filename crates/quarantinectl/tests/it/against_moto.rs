@@ -95,7 +95,11 @@ async fn quarantine_status_and_release_against_moto() {
     );
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("operator request"), "{log}");
-    assert!(log.contains("quarantinectl:oncall"), "who asked: {log}");
+    // Named by the credentials' identity (moto's STS), not by $USER (oncall).
+    assert!(
+        log.contains("quarantinectl:arn:aws:sts::123456789012:user/moto"),
+        "who asked: {log}"
+    );
     // What AWS holds, read with the SDK directly.
     assert_eq!(moto::groups_for_thing(&iot, "pump-7").await, [GROUP]);
     assert_eq!(

@@ -12,6 +12,9 @@ use test_harness::scenarios::GROUP;
 use test_harness::{StandIn, local_aws_env};
 
 const TABLE: &str = "ledger";
+/// moto's answer to GetCallerIdentity, as quarantinectl names the operator (not `$USER`,
+/// which the test sets to alice).
+const CALLER: &str = "quarantinectl:arn:aws:sts::123456789012:user/moto";
 
 fn quarantinectl(aws: &StandIn, moto: &Moto, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_quarantinectl"));
@@ -27,6 +30,8 @@ fn quarantinectl(aws: &StandIn, moto: &Moto, args: &[&str]) -> Output {
     let output = command
         .envs(local_aws_env(Some(&aws.endpoint())).vars())
         .env("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint)
+        // The operator is named by the credentials' identity (moto's STS answers).
+        .env("AWS_ENDPOINT_URL_STS", &moto.endpoint)
         .env("IOT_DATA_ENDPOINT", aws.endpoint())
         .env("USER", "alice")
         .args(["--ledger-table", TABLE, "--no-disconnect"])
@@ -82,10 +87,21 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
         let causes: Vec<&String> = state.keys().filter(|k| k.starts_with("c#")).collect();
         assert_eq!(causes.len(), 1, "{function}: {state:?}");
         assert!(
-            causes[0].starts_with("c#request:quarantinectl:alice:"),
+            causes[0].starts_with(&format!("c#request:{CALLER}:")),
             "{causes:?}"
         );
     }
+
+    let status = quarantinectl(&aws, &moto, &["status", "--json", "dev-1"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let causes = status["causes"]
+        .as_array()
+        .expect("status shows the causes");
+    assert_eq!(causes.len(), 1, "{status}");
+    assert!(
+        causes[0].as_str().unwrap().ends_with(": group, shadow)"),
+        "{status}"
+    );
 
     let listed = quarantinectl(&aws, &moto, &["list", "--json"]);
     let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
@@ -108,7 +124,7 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
         .values()
         .next()
         .unwrap();
-    assert_eq!(cause["sender"], "quarantinectl:alice");
+    assert_eq!(cause["sender"], CALLER);
 
     quarantinectl(&aws, &moto, &["release", "dev-1", "--reason", "cleaned"]);
     let listed = quarantinectl(&aws, &moto, &["list"]);
@@ -119,7 +135,7 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
     assert!(
         history
             .lines()
-            .all(|l| l.ends_with("by quarantinectl:alice)")),
+            .all(|l| l.ends_with(&format!("by {CALLER})"))),
         "{history}"
     );
     assert!(history.contains("group release done"), "{history}");
@@ -154,7 +170,7 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
         history
             .items()
             .iter()
-            .all(|i| i.get("caller") == Some(&AttributeValue::S("quarantinectl:alice".into())))
+            .all(|i| i.get("caller") == Some(&AttributeValue::S(CALLER.into())))
     );
 }
 
@@ -210,4 +226,124 @@ async fn approve_all_carries_out_the_held_quarantines() {
         "{}",
         String::from_utf8_lossy(&held.stdout)
     );
+}
+
+#[tokio::test]
+async fn a_protected_thing_is_kept_until_the_operator_forces_it() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    quarantinectl(
+        &aws,
+        &moto,
+        &["protect", "dev-1", "--reason", "gateway of line 3"],
+    );
+    let protection = item(&dynamodb, "fn#shadow").await;
+    assert!(protection.contains_key("protected"), "{protection:?}");
+
+    let kept = quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "alarm"]);
+    let kept = String::from_utf8_lossy(&kept.stdout).to_string();
+    assert!(kept.contains("dev-1: quarantine kept"), "{kept}");
+    assert!(!aws.group_members(GROUP).contains("dev-1"));
+
+    quarantinectl(
+        &aws,
+        &moto,
+        &["quarantine", "dev-1", "--reason", "really", "--force"],
+    );
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+
+    quarantinectl(&aws, &moto, &["unprotect", "dev-1"]);
+    assert!(!item(&dynamodb, "fn#group").await.contains_key("protected"));
+}
+
+#[tokio::test]
+async fn a_release_can_mark_the_violations_it_clears_benign() {
+    use mitigation::FunctionKind;
+    use mitigation::ledger::{Cause, CauseChange, Ledger};
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    let ledger = mitigation_aws::ledger::DynamoLedger::new(dynamodb.clone(), TABLE);
+    let thing = violation_core::ThingName::parse("dev-2").unwrap();
+    for (id, kind) in [
+        ("v-77", "detect-violation"),
+        ("arn:alarm|dev-2", "cloudwatch-alarm"),
+    ] {
+        let cause = CauseChange::Add(Cause {
+            id: id.into(),
+            kind: kind.into(),
+            occurred_at: 1,
+            recorded_at: 1,
+            ..Cause::default()
+        });
+        ledger
+            .record(&thing, FunctionKind::ThingGroup, &cause)
+            .await
+            .unwrap();
+    }
+    quarantinectl(
+        &aws,
+        &moto,
+        &[
+            "release",
+            "dev-2",
+            "--reason",
+            "a firmware test",
+            "--verification-state",
+            "BENIGN_POSITIVE",
+        ],
+    );
+    assert_eq!(
+        aws.verification_state("v-77").as_deref(),
+        Some("BENIGN_POSITIVE")
+    );
+    assert_eq!(
+        aws.count(test_harness::Op::PutVerificationStateOnViolation),
+        1,
+        "only the Detect violation"
+    );
+    let state = ledger.read(&thing, FunctionKind::ThingGroup).await.unwrap();
+    assert!(state.causes.is_empty());
+}
+
+#[tokio::test]
+async fn a_release_of_one_cause_keeps_the_thing_while_another_remains() {
+    let moto = Moto::start();
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let aws = StandIn::start();
+    quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "first"]);
+    quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "second"]);
+    let causes: Vec<String> = item(&dynamodb, "fn#group")
+        .await
+        .keys()
+        .filter_map(|k| k.strip_prefix("c#").map(str::to_owned))
+        .collect();
+    assert_eq!(causes.len(), 2, "{causes:?}");
+    let out = quarantinectl(
+        &aws,
+        &moto,
+        &[
+            "release", "dev-1", "--reason", "one done", "--cause", &causes[0],
+        ],
+    );
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.contains("dev-1: release kept"), "{out}");
+    assert!(aws.group_members(GROUP).contains("dev-1"));
+    quarantinectl(
+        &aws,
+        &moto,
+        &[
+            "release",
+            "dev-1",
+            "--reason",
+            "both done",
+            "--cause",
+            &causes[1],
+        ],
+    );
+    assert!(!aws.group_members(GROUP).contains("dev-1"));
 }

@@ -55,6 +55,7 @@ pub(crate) fn decide(f: Fields<'_>, policy: &DecisionPolicy, notes: &mut Notes) 
         time: f.text("time", notes).map(AlertTime::Text),
         alert_reason: f.text("reason", notes),
         request_source: f.text("source", notes),
+        request_cause: f.text("causeId", notes),
         ..AlertFacts::default()
     };
     let decision = decide_request(f, &policy.scope, notes).unwrap_or_else(Decision::Reject);

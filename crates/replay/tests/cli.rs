@@ -128,6 +128,69 @@ fn configuration_flags_change_decisions() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("MAX_CONCURRENCY"));
 }
 
+/// The alert trust rules through the binary: an analyst's note, RESOLVED, NOTIFIED and
+/// ARCHIVED updates of a Device Defender finding do not quarantine again; AWS's own
+/// `AwsIotRegisteredThing` form does; with the account known (ACCOUNT_ID, as the template
+/// sets it) another account's finding is ignored and another account's ARN refused.
+#[test]
+fn security_hub_updates_and_foreign_resources_do_not_act() {
+    let decisions = |file: &str, account: Option<&str>| -> Vec<String> {
+        let path = events_dir().join(file);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_replay"));
+        command
+            .args(["--dry-run", path.to_str().expect("utf-8 path")])
+            .env_remove("DRY_RUN")
+            .env_remove("ACCOUNT_ID")
+            .env("AWS_REGION", "eu-west-1");
+        if let Some(account) = account {
+            command.args(["--account-id", account]);
+        }
+        let out = command.output().expect("replay runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines(&out)
+            .iter()
+            .map(|l| l["decision"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let lifecycle = "sqs-raw-eventbridge-securityhub-device-defender-batch.json";
+    assert_eq!(
+        decisions(lifecycle, Some("123456789012")),
+        [
+            "quarantine",
+            "ignore",
+            "ignore",
+            "ignore",
+            "ignore",
+            "quarantine"
+        ]
+    );
+    assert_eq!(
+        decisions(
+            "direct-securityhub-imported-device-defender.json",
+            Some("123456789012")
+        ),
+        ["quarantine"]
+    );
+    let foreign = "sqs-raw-eventbridge-securityhub-foreign-batch.json";
+    assert_eq!(decisions(foreign, None), ["quarantine", "quarantine"]);
+    assert_eq!(
+        decisions(foreign, Some("123456789012")),
+        ["ignore", "reject"]
+    );
+    assert_eq!(
+        decisions(
+            "direct-mitigation-request-foreign-account.json",
+            Some("123456789012")
+        ),
+        ["reject"]
+    );
+}
+
 #[test]
 fn unreadable_or_foreign_files_exit_non_zero_with_a_message() {
     let missing = replay(&["--dry-run", "/nonexistent/event.json"]);

@@ -2,6 +2,7 @@
 //! mitigation, whose rules are in `mitigation::certificates`.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus};
 use futures::future::BoxFuture;
@@ -12,6 +13,7 @@ use mitigation::certificates::{
 use violation_core::{CertificateId, ThingName};
 
 use crate::errors::classify;
+use crate::paging::read_pages;
 
 /// Pages read at most when listing a thing's principals or a certificate's things.
 const MAX_PAGES: usize = 10;
@@ -40,26 +42,29 @@ impl CertificateRegistry for IotCertificates {
         Box::pin(async move {
             let mut certificates: Vec<AttachedCertificate> = Vec::new();
             let mut skipped = 0;
-            let mut pages = self
+            let pages = self
                 .client
                 .list_thing_principals_v2()
                 .thing_name(thing.as_str())
                 .into_paginator()
                 .send();
-            for _ in 0..MAX_PAGES {
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page =
-                    page.map_err(|e| classify("ListThingPrincipalsV2", thing.as_str(), e))?;
-                for object in page.thing_principal_objects() {
-                    match certificate_of_principal(object.principal()) {
-                        Some(c) if !certificates.contains(&c) => certificates.push(c),
-                        Some(_) => {}
-                        None => skipped += 1,
+            read_pages(
+                pages,
+                MAX_PAGES,
+                "ListThingPrincipalsV2",
+                thing.as_str(),
+                |page| {
+                    for object in page.thing_principal_objects() {
+                        match certificate_of_principal(object.principal()) {
+                            Some(c) if !certificates.contains(&c) => certificates.push(c),
+                            Some(_) => {}
+                            None => skipped += 1,
+                        }
                     }
-                }
-            }
+                    ControlFlow::Continue(())
+                },
+            )
+            .await?;
             if skipped > 0 {
                 tracing::debug!(thing = %thing, skipped, "principals that are not X.509 certificates skipped");
             }
@@ -74,31 +79,35 @@ impl CertificateRegistry for IotCertificates {
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
         Box::pin(async move {
             let mut others = Vec::new();
-            let mut pages = self
+            let pages = self
                 .client
                 .list_principal_things_v2()
                 .principal(&certificate.arn)
                 .into_paginator()
                 .send();
-            for _ in 0..MAX_PAGES {
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page = page.map_err(|e| {
-                    classify("ListPrincipalThingsV2", &cert_subject(&certificate.id), e)
-                })?;
-                others.extend(
-                    page.principal_thing_objects()
-                        .iter()
-                        .map(|o| o.thing_name())
-                        .filter(|t| *t != thing.as_str())
-                        .map(str::to_owned),
-                );
-                // The first page that names another thing is enough.
-                if !others.is_empty() {
-                    break;
-                }
-            }
+            let subject = cert_subject(&certificate.id);
+            read_pages(
+                pages,
+                MAX_PAGES,
+                "ListPrincipalThingsV2",
+                &subject,
+                |page| {
+                    others.extend(
+                        page.principal_thing_objects()
+                            .iter()
+                            .map(|o| o.thing_name())
+                            .filter(|t| *t != thing.as_str())
+                            .map(str::to_owned),
+                    );
+                    // The first page that names another thing is enough.
+                    if others.is_empty() {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    }
+                },
+            )
+            .await?;
             Ok(others)
         })
     }
@@ -208,26 +217,23 @@ impl CertificateRegistry for IotCertificates {
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
         Box::pin(async move {
             let mut names = Vec::new();
-            let mut pages = self
+            let pages = self
                 .client
                 .list_attached_policies()
                 .target(&certificate.arn)
                 .into_paginator()
                 .send();
-            for _ in 0..MAX_PAGES {
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page = page.map_err(|e| {
-                    classify("ListAttachedPolicies", &cert_subject(&certificate.id), e)
-                })?;
+            let subject = cert_subject(&certificate.id);
+            read_pages(pages, MAX_PAGES, "ListAttachedPolicies", &subject, |page| {
                 names.extend(
                     page.policies()
                         .iter()
                         .filter_map(|p| p.policy_name())
                         .map(str::to_owned),
                 );
-            }
+                ControlFlow::Continue(())
+            })
+            .await?;
             Ok(names)
         })
     }

@@ -31,6 +31,7 @@ pub mod lambda;
 #[cfg(feature = "ledger")]
 pub mod ledger;
 pub mod lookups;
+pub mod paging;
 pub mod sdk;
 #[cfg(feature = "data-plane")]
 pub mod shadow;

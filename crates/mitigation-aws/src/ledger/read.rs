@@ -1,12 +1,14 @@
 //! The ledger read for the operator (quarantinectl `list` and `history`): items as JSON.
 
+use std::ops::ControlFlow;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use mitigation::ActionError;
 use serde_json::{Map, Value};
 
 use super::items::Item;
-use crate::errors::classify;
+use crate::paging::read_pages;
 
 /// Pages read at most (1 MB each).
 const MAX_PAGES: usize = 1000;
@@ -37,7 +39,7 @@ pub fn object_of(item: &Item) -> Map<String, Value> {
 
 /// Every history entry of `thing`, oldest first.
 pub async fn history(client: &Client, table: &str, thing: &str) -> Result<Vec<Value>, ActionError> {
-    let mut pages = client
+    let pages = client
         .query()
         .table_name(table)
         .key_condition_expression("thing = :t AND begins_with(sk, :h)")
@@ -46,19 +48,17 @@ pub async fn history(client: &Client, table: &str, thing: &str) -> Result<Vec<Va
         .into_paginator()
         .send();
     let mut entries = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let Some(page) = pages.next().await else {
-            break;
-        };
-        let page = page.map_err(|e| classify("Query", thing, e))?;
+    read_pages(pages, MAX_PAGES, "Query", thing, |page| {
         entries.extend(page.items().iter().map(|i| Value::Object(object_of(i))));
-    }
+        ControlFlow::Continue(())
+    })
+    .await?;
     Ok(entries)
 }
 
 /// Every function state that has a cause or is in force, by thing.
 pub async fn states(client: &Client, table: &str) -> Result<Vec<Value>, ActionError> {
-    let mut pages = client
+    let pages = client
         .scan()
         .table_name(table)
         .filter_expression("begins_with(sk, :f)")
@@ -66,11 +66,7 @@ pub async fn states(client: &Client, table: &str) -> Result<Vec<Value>, ActionEr
         .into_paginator()
         .send();
     let mut states = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let Some(page) = pages.next().await else {
-            break;
-        };
-        let page = page.map_err(|e| classify("Scan", table, e))?;
+    read_pages(pages, MAX_PAGES, "Scan", table, |page| {
         for item in page.items() {
             let causes: Map<String, Value> = item
                 .iter()
@@ -95,7 +91,9 @@ pub async fn states(client: &Client, table: &str) -> Result<Vec<Value>, ActionEr
                 "causes": causes,
             }));
         }
-    }
+        ControlFlow::Continue(())
+    })
+    .await?;
     states.sort_by_key(|s| (s["thingName"].to_string(), s["function"].to_string()));
     Ok(states)
 }

@@ -1,5 +1,7 @@
 //! Each part of a thing's status, read with the SDK clients on its own.
 
+use std::ops::ControlFlow;
+
 use aws_config::SdkConfig;
 use aws_sdk_iot::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_iot::types::ActiveViolation;
@@ -7,6 +9,7 @@ use mitigation::ActionError;
 use mitigation::certificates::{AttachedCertificate, CertificateRegistry, parse_record};
 use mitigation_aws::certificates::IotCertificates;
 use mitigation_aws::classify;
+use mitigation_aws::paging::read_pages;
 use mitigation_aws::sdk::{
     data_plane_client, data_plane_endpoint_configured, describe_data_endpoint,
 };
@@ -268,20 +271,24 @@ impl Clients {
     /// The active violations, from at most MAX_PAGES pages.
     async fn violations(&self, thing: &ThingName) -> Known<Vec<Value>> {
         let mut violations = Vec::new();
-        let mut pages = self
+        let pages = self
             .iot
             .list_active_violations()
             .thing_name(thing.as_str())
             .into_paginator()
             .send();
-        for _ in 0..MAX_PAGES {
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page =
-                page.map_err(|e| unknown(classify("ListActiveViolations", thing.as_str(), e)))?;
-            violations.extend(page.active_violations().iter().map(violation_json));
-        }
+        read_pages(
+            pages,
+            MAX_PAGES,
+            "ListActiveViolations",
+            thing.as_str(),
+            |page| {
+                violations.extend(page.active_violations().iter().map(violation_json));
+                ControlFlow::Continue(())
+            },
+        )
+        .await
+        .map_err(unknown)?;
         Ok(violations)
     }
 }

@@ -83,7 +83,7 @@ pub trait Ledger: Send + Sync {
         max: u32,
     ) -> BoxFuture<'a, Result<Claim, ActionError>>;
 
-    /// Append history entries alone.
+    /// Append history entries alone; none is no round trip.
     fn append<'a>(
         &'a self,
         thing: &'a ThingName,

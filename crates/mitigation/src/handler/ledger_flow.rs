@@ -549,7 +549,9 @@ struct Round<'a> {
 }
 
 impl Round<'_> {
-    /// One entry per record.
+    /// One entry per record, but none for a duplicate that changed nothing: a redelivery or
+    /// a repeated alert is neither a quarantine nor a release, the log line says it came,
+    /// and leaving it out keeps a duplicate at one ledger round trip.
     fn history(
         &self,
         asked: &[Asked<'_>],
@@ -559,8 +561,10 @@ impl Round<'_> {
     ) -> Vec<HistoryEntry> {
         let (ledger, protected, now, invocation) =
             (self.ledger, self.protected, self.now, self.invocation);
+        let quiet = ended.is_none() && actions.is_empty();
         asked
             .iter()
+            .filter(|a| !(quiet && a.cause == CauseOutcome::Duplicate))
             .map(|a| {
                 let outcome = match ended {
                     Some(ended) if a.action == Action::Quarantine || ended == "failed" => ended,

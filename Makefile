@@ -42,8 +42,9 @@ broker:
 	@scripts/ensure-mosquitto.sh
 
 # moto has no DeleteConnection: the demo leaves live connections alone (DISCONNECT=false).
+# The demo runs replay and quarantinectl against moto, the ledger's DynamoDB table included.
 demo: venv
-	cargo build -p replay
+	cargo build -p replay -p quarantinectl
 	DISCONNECT=false $(VENV)/bin/python scripts/demo.py --replay $(TARGET_DIR)/debug/replay
 
 # The integration tests get the binaries from Cargo (CARGO_BIN_EXE_*): no build step first.

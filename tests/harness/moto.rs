@@ -256,6 +256,33 @@ pub async fn create_ledger_table(client: &aws_sdk_dynamodb::Client, name: &str) 
         .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"));
 }
 
+/// A thing's history in the ledger's table, oldest first: each entry's text attributes
+/// (`causeId`, `cause`, `outcome`, `function`, `recordId`, `caller`, ...). Panics on error.
+pub async fn ledger_history(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    thing: &str,
+) -> Vec<std::collections::BTreeMap<String, String>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let out = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("thing = :t AND begins_with(sk, :h)")
+        .expression_attribute_values(":t", AttributeValue::S(thing.to_owned()))
+        .expression_attribute_values(":h", AttributeValue::S("h#".to_owned()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Query {table} for {thing}: {e:?}"));
+    out.items()
+        .iter()
+        .map(|item| {
+            item.iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+                .collect()
+        })
+        .collect()
+}
+
 /// Creates a thing. Panics on error.
 pub async fn create_thing(client: &aws_sdk_iot::Client, name: &str) {
     client

@@ -486,11 +486,12 @@ pub const SETTINGS: &[Setting] = &[
         default: DefaultValue::Unset(
             "no ledger: each record is acted on as it comes, as before the ledger",
         ),
-        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active; quarantinectl's quarantine and release go through it too.",
+        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active; quarantinectl's quarantine and release go through it too, and replay acts from it as each function would (not with --dry-run).",
         read_by: &[
             Reader::Group,
             Reader::Shadow,
             Reader::Certificate,
+            Reader::Replay,
             Reader::Quarantinectl,
         ],
         in_template: true,
@@ -507,9 +508,12 @@ pub const SETTINGS: &[Setting] = &[
         name: "MIN_QUARANTINE_MINUTES",
         default: DefaultValue::Value("10"),
         doc: "With the ledger: a clear that comes less than this long after its cause was recorded does not release; the cause stays until an operator releases the thing (0 to 10080).",
-        read_by: FUNCTIONS,
+        read_by: DECIDERS,
         in_template: true,
-        flag: Flag::None,
+        flag: Flag::Value {
+            long: "min-quarantine-minutes",
+            value_name: "MINUTES",
+        },
         parser: Some(|c, name, v| {
             c.min_quarantine = Duration::from_secs(config::parse_number(name, v, 0, 10_080)? * 60);
             Ok(())
@@ -519,9 +523,12 @@ pub const SETTINGS: &[Setting] = &[
         name: "MAX_NEW_QUARANTINES",
         default: DefaultValue::Value("100"),
         doc: "With the ledger: at most this many things go from free to quarantined per budget window, across all functions and invocations (each thing counted once); beyond, records are held (outcome held, metric Held) and nothing is acted on (1 to 1000000).",
-        read_by: FUNCTIONS,
+        read_by: DECIDERS,
         in_template: true,
-        flag: Flag::None,
+        flag: Flag::Value {
+            long: "max-new-quarantines",
+            value_name: "N",
+        },
         parser: Some(|c, name, v| {
             let max_new = config::parse_number(name, v, 1, 1_000_000)? as u32;
             if let Some(budget) = &mut c.budget {
@@ -534,9 +541,12 @@ pub const SETTINGS: &[Setting] = &[
         name: "BUDGET_WINDOW_MINUTES",
         default: DefaultValue::Value("60"),
         doc: "The window of MAX_NEW_QUARANTINES, in minutes (1 to 10080); windows are aligned on the clock.",
-        read_by: FUNCTIONS,
+        read_by: DECIDERS,
         in_template: true,
-        flag: Flag::None,
+        flag: Flag::Value {
+            long: "budget-window-minutes",
+            value_name: "MINUTES",
+        },
         parser: Some(|c, name, v| {
             let window_ms = config::parse_number(name, v, 1, 10_080)? as i64 * 60_000;
             if let Some(budget) = &mut c.budget {

@@ -19,7 +19,8 @@ use serde_json::Value;
 /// default credential chain, or against an emulator with --endpoint-url.
 ///
 /// Prints one JSON object per record on stdout: file, recordId, thingName, violationId,
-/// decision (quarantine | release | ignore | reject), reason, outcome and actions. Settings
+/// decision (quarantine | release | ignore | reject), reason, outcome and actions; with the
+/// ledger (--ledger-table), one per record and function, naming the function. Settings
 /// not given on the command line are read from the same environment variables as the
 /// functions (docs/configuration.md).
 #[derive(Debug, Parser)]
@@ -86,24 +87,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let kinds = args.function.kinds();
-    let handler = if config.dry_run {
-        dry_run_handler(kinds, &config)
-    } else {
-        match build_handler(kinds, &config).await {
-            Ok(h) => h,
-            Err(e) => {
-                eprintln!("replay: {e}");
-                return ExitCode::from(2);
-            }
+    let handlers = match handlers(args.function.kinds(), &config).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("replay: {e}");
+            return ExitCode::from(2);
         }
     };
-    // Replay decides as the functions do: an untrusted release request is refused.
-    let handler = handler.with_release_sources(config.release_sources.clone());
     let mut bad_files = 0;
     let mut failed_records = 0;
     for file in &args.files {
-        match replay_file(&handler, file).await {
+        match replay_file(&handlers, file).await {
             Ok(failed) => failed_records += failed,
             Err(message) => {
                 eprintln!("replay: {}: {message}", file.display());
@@ -121,30 +115,65 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Replay one file; the number of records whose action failed.
-async fn replay_file(handler: &Handler, file: &PathBuf) -> Result<usize, String> {
+/// The handlers each file goes through, deciding as the functions do (an untrusted release
+/// request is refused). With the ledger (`LEDGER_TABLE`), one per function, each acting from
+/// its own place in the ledger as the deployed function does; else one performing every
+/// function's actions.
+async fn handlers(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+) -> Result<Vec<(Option<FunctionKind>, Handler)>, mitigation_aws::StartupError> {
+    if config.dry_run {
+        return Ok(vec![(None, dry_run_handler(kinds, config))]);
+    }
+    let groups: Vec<(Option<FunctionKind>, Vec<FunctionKind>)> = match config.ledger_table {
+        None => vec![(None, kinds.to_vec())],
+        Some(_) => kinds.iter().map(|k| (Some(*k), vec![*k])).collect(),
+    };
+    let mut all = Vec::new();
+    for (function, kinds) in groups {
+        let handler = build_handler(&kinds, config).await?;
+        all.push((
+            function,
+            handler.with_release_sources(config.release_sources.clone()),
+        ));
+    }
+    Ok(all)
+}
+
+/// Replay one file through every handler; the number of records whose action failed.
+async fn replay_file(
+    handlers: &[(Option<FunctionKind>, Handler)],
+    file: &PathBuf,
+) -> Result<usize, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
     let event: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let report = handler.handle(&event).await.map_err(|e| e.to_string())?;
     let mut failed = 0;
-    for record in &report.records {
-        let mut line = record.to_json();
-        if let Some(map) = line.as_object_mut() {
-            map.insert("file".into(), Value::from(file.display().to_string()));
+    for (function, handler) in handlers {
+        let report = handler.handle(&event).await.map_err(|e| e.to_string())?;
+        for record in &report.records {
+            let mut line = record.to_json();
+            if let Some(map) = line.as_object_mut() {
+                map.insert("file".into(), Value::from(file.display().to_string()));
+                if let Some(function) = function {
+                    map.insert("function".into(), Value::from(function.ledger_name()));
+                }
+            }
+            println!("{line}");
+            if matches!(record.outcome, mitigation::RecordOutcome::Failed { .. }) {
+                failed += 1;
+            }
         }
-        println!("{line}");
-        if matches!(record.outcome, mitigation::RecordOutcome::Failed { .. }) {
-            failed += 1;
-        }
+        let trigger = report.trigger.map_or("empty", |t| t.as_str());
+        let response = match report.into_response() {
+            Ok(answer) => serde_json::to_string(&answer).unwrap_or_default(),
+            Err(e) => format!("invocation error {}: {e}", e.error_type()),
+        };
+        let by = function.map_or(String::new(), |f| format!(" ({})", f.ledger_name()));
+        eprintln!(
+            "replay: {}{by}: {trigger} event; Lambda answer: {response}",
+            file.display()
+        );
     }
-    let trigger = report.trigger.map_or("empty", |t| t.as_str());
-    let response = match report.into_response() {
-        Ok(answer) => serde_json::to_string(&answer).unwrap_or_default(),
-        Err(e) => format!("invocation error {}: {e}", e.error_type()),
-    };
-    eprintln!(
-        "replay: {}: {trigger} event; Lambda answer: {response}",
-        file.display()
-    );
     Ok(failed)
 }

@@ -508,3 +508,95 @@ fn both_functions_share_one_data_plane_lookup() {
     );
     assert_eq!(aws.count(test_harness::Op::DescribeEndpoint), 1);
 }
+
+#[test]
+fn with_the_ledger_each_function_acts_from_its_own_place_and_a_duplicate_calls_nothing() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let (iot, data, dynamodb) = rt.block_on(async {
+        (
+            moto::iot_client(&moto.endpoint).await,
+            moto::data_client(&moto.endpoint).await,
+            moto::dynamodb_client(&moto.endpoint),
+        )
+    });
+    rt.block_on(async {
+        moto::create_thing_group(&iot, "Quarantine").await;
+        moto::create_thing(&iot, "dev-IZWB").await;
+        moto::create_ledger_table(&dynamodb, "ledger").await;
+    });
+    let file = events_dir().join("sns-num-messages-sent-in-alarm.json");
+    let args = ["--function", "both", "--ledger-table", "ledger"];
+    let (output, first) = replay_against(&moto, &args, std::slice::from_ref(&file));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let per_function = |lines: &[Value]| -> Vec<(String, String, Value)> {
+        lines
+            .iter()
+            .map(|l| {
+                (
+                    l["function"].as_str().unwrap_or("-").to_owned(),
+                    l["outcome"].as_str().unwrap_or("-").to_owned(),
+                    l["actions"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        per_function(&first),
+        [
+            (
+                "group".to_owned(),
+                "done".to_owned(),
+                json!([{"action": "thing-group", "outcome": "done", "thing": "dev-IZWB"}])
+            ),
+            (
+                "shadow".to_owned(),
+                "done".to_owned(),
+                json!([{"action": "shadow", "outcome": "done", "thing": "dev-IZWB"}])
+            ),
+        ]
+    );
+    // The same alert again: each function finds its cause recorded and calls nothing.
+    let (output, again) = replay_against(&moto, &args, std::slice::from_ref(&file));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        per_function(&again),
+        [
+            ("group".to_owned(), "done".to_owned(), json!([])),
+            ("shadow".to_owned(), "done".to_owned(), json!([])),
+        ]
+    );
+    rt.block_on(async {
+        assert_eq!(
+            moto::groups_for_thing(&iot, "dev-IZWB").await,
+            vec!["Quarantine".to_string()]
+        );
+        assert_eq!(
+            moto::desired_shadow(&data, "dev-IZWB", None).await,
+            Some(json!({"quarantine": true}))
+        );
+        let history = moto::ledger_history(&dynamodb, "ledger", "dev-IZWB").await;
+        let entries: Vec<(&str, &str, &str)> = history
+            .iter()
+            .map(|e| {
+                let text = |k: &str| e.get(k).map_or("", String::as_str);
+                (text("function"), text("causeId"), text("outcome"))
+            })
+            .collect();
+        let mut entries = entries;
+        entries.sort();
+        assert_eq!(
+            entries,
+            [
+                ("group", "37e18651d207bbc74236c13faf146127", "done"),
+                ("shadow", "37e18651d207bbc74236c13faf146127", "done"),
+            ],
+            "one entry per function, naming the violation; the duplicate is not history"
+        );
+    });
+}

@@ -182,10 +182,12 @@ pub async fn run(
             } else {
                 println!("{}", sentence(thing, action, record));
             }
+            // Once per thing, however many of its functions failed.
             if matches!(
                 record.outcome,
                 RecordOutcome::Failed { .. } | RecordOutcome::Rejected(_)
-            ) {
+            ) && failed.last() != Some(&thing.to_string())
+            {
                 failed.push(thing.to_string());
             }
         }

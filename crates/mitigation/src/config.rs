@@ -466,7 +466,7 @@ pub(crate) fn url_prefix(variable: &'static str, value: String) -> Result<String
 }
 
 /// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
-pub(crate) fn table_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
+pub fn table_name(variable: &'static str, value: String) -> Result<String, ConfigError> {
     let name = value.trim();
     let valid = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
     if !(3..=255).contains(&name.len()) || !name.chars().all(valid) {

@@ -486,7 +486,7 @@ pub const SETTINGS: &[Setting] = &[
         default: DefaultValue::Unset(
             "no ledger: each record is acted on as it comes, as before the ledger",
         ),
-        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active; quarantinectl's quarantine and release go through it too, and replay acts from it as each function would (not with --dry-run).",
+        doc: "The DynamoDB table of the quarantine ledger: the functions record each thing's causes and history there and quarantine a thing exactly while a cause is active; quarantinectl's quarantine and release go through it too (unset, quarantinectl uses the table the quarantine group's `quarantineLedgerTable` attribute names, which the stack sets), and replay acts from it as each function would (not with --dry-run).",
         read_by: &[
             Reader::Group,
             Reader::Shadow,

@@ -9,6 +9,40 @@ use violation_core::ThingName;
 
 use crate::act::Failure;
 
+/// The quarantine group's attribute in which the stack names its ledger table
+/// (infra/template.yaml).
+pub const GROUP_LEDGER_ATTRIBUTE: &str = "quarantineLedgerTable";
+
+/// The ledger table the quarantine group names, for when neither `--ledger-table` nor
+/// `LEDGER_TABLE` is given: an operator's quarantine or release then goes through the same
+/// ledger as the functions instead of around it. `Ok(None)`: the group names none (a stack
+/// without the attribute, or no stack).
+pub async fn table_of_group(sdk: &SdkConfig, group: &str) -> Result<Option<String>, String> {
+    let out = aws_sdk_iot::Client::new(sdk)
+        .describe_thing_group()
+        .thing_group_name(group)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "DescribeThingGroup {group}: {}",
+                mitigation_aws::errors::error_chain(&e)
+            )
+        })?;
+    let named = out
+        .thing_group_properties()
+        .and_then(|p| p.attribute_payload())
+        .and_then(|p| p.attributes())
+        .and_then(|a| a.get(GROUP_LEDGER_ATTRIBUTE))
+        .filter(|v| !v.is_empty());
+    match named {
+        None => Ok(None),
+        Some(v) => mitigation::config::table_name(GROUP_LEDGER_ATTRIBUTE, v.clone())
+            .map(Some)
+            .map_err(|e| format!("thing group {group}: {e}")),
+    }
+}
+
 fn table(config: &FunctionConfig) -> Result<&str, Failure> {
     config.ledger_table.as_deref().ok_or_else(|| {
         Failure::Usage("this command reads the ledger: give --ledger-table or LEDGER_TABLE".into())

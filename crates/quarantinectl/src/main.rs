@@ -233,6 +233,35 @@ fn thing_names(names: &[String]) -> Result<Vec<ThingName>, String> {
         .collect()
 }
 
+/// Without `--ledger-table` or `LEDGER_TABLE`, the ledger the quarantine group names (the
+/// stack sets it), so that the operator acts through the functions' ledger and not around
+/// it. When the group cannot be read, a warning, and the command goes on without a ledger.
+async fn with_group_ledger(sdk: &aws_config::SdkConfig, config: FunctionConfig) -> FunctionConfig {
+    if config.ledger_table.is_some() {
+        return config;
+    }
+    match ledger::table_of_group(sdk, &config.quarantine_group).await {
+        Ok(Some(table)) => {
+            eprintln!(
+                "quarantinectl: ledger table {table} (named by thing group {}'s attribute {})",
+                config.quarantine_group,
+                ledger::GROUP_LEDGER_ATTRIBUTE
+            );
+            FunctionConfig {
+                ledger_table: Some(table),
+                ..config
+            }
+        }
+        Ok(None) => config,
+        Err(e) => {
+            eprintln!(
+                "quarantinectl: warning: no ledger table given and the quarantine group's could not be read ({e}); going on without the ledger"
+            );
+            config
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let (cli, config) = Cli::parse_with_config();
@@ -282,6 +311,10 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    };
+    let config = match &sdk {
+        Some(sdk) => with_group_ledger(sdk, config).await,
+        None => config,
     };
     let result = match (&cli.command, sdk) {
         (Command::Status { json, .. }, Some(sdk)) => {

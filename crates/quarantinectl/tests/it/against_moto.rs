@@ -297,3 +297,64 @@ async fn certificates_are_deactivated_only_when_not_shared_against_moto() {
     assert_eq!(things[0]["inQuarantineGroup"], false);
     assert_eq!(things[1]["shadowQuarantine"], false);
 }
+
+#[tokio::test]
+async fn without_a_ledger_table_it_acts_through_the_ledger_the_quarantine_group_names() {
+    use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties};
+    let moto = Moto::start();
+    let iot = moto::iot_client(&moto.endpoint).await;
+    let dynamodb = moto::dynamodb_client(&moto.endpoint);
+    moto::create_ledger_table(&dynamodb, "stack-ledger").await;
+    // What infra/template.yaml's QuarantineGroup carries.
+    iot.create_thing_group()
+        .thing_group_name(GROUP)
+        .thing_group_properties(
+            ThingGroupProperties::builder()
+                .attribute_payload(
+                    AttributePayload::builder()
+                        .attributes("quarantineLedgerTable", "stack-ledger")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    moto::create_thing(&iot, "dev-1").await;
+
+    let out = quarantinectl(
+        &moto,
+        &[
+            "quarantine",
+            "dev-1",
+            "--reason",
+            "forensics",
+            "--no-disconnect",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ledger table stack-ledger"),
+        "it says which ledger it uses: {}",
+        explain(&out)
+    );
+    let history = moto::ledger_history(&dynamodb, "stack-ledger", "dev-1").await;
+    let mut entries: Vec<(&str, &str, &str)> = history
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e.get(k).map_or("", String::as_str);
+            (text("function"), text("outcome"), text("caller"))
+        })
+        .collect();
+    entries.sort();
+    let caller = "quarantinectl:arn:aws:sts::123456789012:user/moto";
+    assert_eq!(
+        entries,
+        [("group", "done", caller), ("shadow", "done", caller)],
+        "the operator's quarantine is in the stack's ledger, by the caller's identity"
+    );
+    assert_eq!(
+        moto::groups_for_thing(&iot, "dev-1").await,
+        vec![GROUP.to_string()]
+    );
+}

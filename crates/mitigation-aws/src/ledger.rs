@@ -29,6 +29,8 @@ use items::{CAUSE_PREFIX, CLEARED_PREFIX, Item, history_item, number, state_key,
 
 /// Rounds of a release of every cause before it gives up to concurrent changes.
 const CLEAR_ALL_ROUNDS: usize = 5;
+/// Tombstones forgotten per UpdateItem (its expressions stay far below their 4 KB).
+const FORGET_PER_WRITE: usize = 50;
 /// TransactWriteItems takes at most 100 items.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
@@ -175,10 +177,16 @@ impl DynamoLedger {
             CauseChange::ClearAll { .. } => return self.clear_all(thing, function, change).await,
         };
         match self.update(thing, function, expression).await? {
-            Ok(item) => Ok(Recorded {
-                state: state_of(Some(&item)),
-                refused: None,
-            }),
+            Ok(item) => {
+                let state = state_of(Some(&item));
+                if matches!(change, CauseChange::Clear { .. }) {
+                    self.forget_expired(thing, function, &state).await;
+                }
+                Ok(Recorded {
+                    state,
+                    refused: None,
+                })
+            }
             Err(old) => {
                 let state = match old {
                     Some(item) => state_of(Some(&item)),
@@ -189,6 +197,51 @@ impl DynamoLedger {
                     state,
                     refused: Some(refused),
                 })
+            }
+        }
+    }
+
+    /// After a clear (which adds a tombstone, so only then): forget the tombstones
+    /// [`FunctionState::expired_tombstones`] names, each only if unchanged since read. One
+    /// UpdateItem per [`FORGET_PER_WRITE`], and only when some expired; housekeeping, so a
+    /// failure is logged, not the record's (the next clear tries again).
+    async fn forget_expired(
+        &self,
+        thing: &ThingName,
+        function: FunctionKind,
+        state: &FunctionState,
+    ) {
+        for chunk in state.expired_tombstones().chunks(FORGET_PER_WRITE) {
+            let mut names = HashMap::new();
+            let mut values = HashMap::new();
+            let mut removes = Vec::new();
+            let mut conditions = Vec::new();
+            for (i, (id, at)) in chunk.iter().enumerate() {
+                names.insert(format!("#x{i}"), format!("{CLEARED_PREFIX}{id}"));
+                values.insert(format!(":x{i}"), number(*at));
+                removes.push(format!("#x{i}"));
+                conditions.push(format!("#x{i} = :x{i}"));
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(state_key(thing.as_str(), function)))
+                .update_expression(format!("REMOVE {}", removes.join(", ")))
+                .condition_expression(conditions.join(" AND "))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {}
+                Err(e) => {
+                    let e = self.error("UpdateItem", thing, e);
+                    tracing::warn!(thing = %thing, error = %e, "expired tombstones not forgotten");
+                    return;
+                }
             }
         }
     }
@@ -218,8 +271,10 @@ impl DynamoLedger {
             }
             let expression = Expression::clear_all(&state, *at);
             if let Ok(item) = self.update(thing, function, expression).await? {
+                let state = state_of(Some(&item));
+                self.forget_expired(thing, function, &state).await;
                 return Ok(Recorded {
-                    state: state_of(Some(&item)),
+                    state,
                     refused: None,
                 });
             }

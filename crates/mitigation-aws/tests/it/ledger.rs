@@ -516,3 +516,48 @@ async fn every_interleaving_converges_to_quarantine_exactly_while_a_cause_is_act
         run_interleaving(seed, Arc::new(ledger)).await;
     }
 }
+
+#[tokio::test]
+async fn a_clear_forgets_tombstones_far_older_than_itself_and_keeps_the_rest() {
+    let (_moto, ledger) = ledger_on_moto().await;
+    let dev = thing("dev-1");
+    let group = FunctionKind::ThingGroup;
+    let day = 24 * 3_600_000;
+    for (id, at) in [("old", 10), ("recent", 10 * day)] {
+        ledger
+            .record(&dev, group, &cause(id, at - 1))
+            .await
+            .unwrap();
+        ledger.record(&dev, group, &clear(id, at)).await.unwrap();
+    }
+    let state = ledger.read(&dev, group).await.unwrap();
+    assert_eq!(
+        state.cleared.keys().collect::<Vec<_>>(),
+        ["old", "recent"],
+        "within 14 days of each other: both kept"
+    );
+    ledger
+        .record(&dev, group, &cause("newest", 20 * day - 1))
+        .await
+        .unwrap();
+    let newest = ledger
+        .record(&dev, group, &clear("newest", 20 * day))
+        .await
+        .unwrap();
+    assert_eq!(newest.refused, None);
+    let state = ledger.read(&dev, group).await.unwrap();
+    assert_eq!(
+        state.cleared.keys().collect::<Vec<_>>(),
+        ["newest", "recent"],
+        "the tombstone 20 days older than the newest clear is gone from the item"
+    );
+    // Forgotten: an alert as old as the forgotten clear quarantines again (the safe side);
+    // one older than a remembered clear is still refused.
+    let replayed = ledger.record(&dev, group, &cause("old", 5)).await.unwrap();
+    assert_eq!(replayed.refused, None);
+    let stale = ledger
+        .record(&dev, group, &cause("recent", 5))
+        .await
+        .unwrap();
+    assert_eq!(stale.refused, Some(Refused::Stale));
+}

@@ -77,6 +77,11 @@ impl Ledger for MemoryLedger {
         let mut states = lock(&self.states);
         let state = states.entry((thing.to_string(), function)).or_default();
         let refused = state.apply(change).err();
+        // As the DynamoDB ledger does: a clear that was recorded forgets expired tombstones.
+        if refused.is_none() && !matches!(change, CauseChange::Add(_)) {
+            let expired = state.expired_tombstones();
+            state.forget(&expired);
+        }
         let recorded = Recorded {
             state: state.clone(),
             refused,

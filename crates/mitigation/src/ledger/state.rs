@@ -26,6 +26,14 @@ pub struct Cause {
     pub request_id: String,
 }
 
+/// How much older than the thing's newest clear a clear is still remembered (its
+/// tombstone, which refuses a quarantine alert older than the clear as stale): 14 days, SQS's
+/// longest retention. An alert delivered later still would quarantine again: the safe side.
+pub const TOMBSTONE_SPAN_MS: i64 = 14 * 24 * 3_600_000;
+/// At most this many tombstones per function state, the newest kept, so the item stays far
+/// below DynamoDB's 400 KB whatever a flapping alarm does.
+pub const MAX_TOMBSTONES: usize = 1_000;
+
 /// What a record asks of a thing's causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CauseChange {
@@ -140,6 +148,36 @@ impl FunctionState {
     }
 
     /// Make `change` if [`FunctionState::check`] allows it; the version moves when it does.
+    /// Tombstones to forget, as (cause id, cleared at): those more than
+    /// [`TOMBSTONE_SPAN_MS`] older than the newest, and the oldest beyond
+    /// [`MAX_TOMBSTONES`]. Measured from the newest clear, not the clock, so a replay of old
+    /// alerts keeps its tombstones.
+    pub fn expired_tombstones(&self) -> Vec<(String, i64)> {
+        let Some(&newest) = self.cleared.values().max() else {
+            return Vec::new();
+        };
+        let horizon = newest.saturating_sub(TOMBSTONE_SPAN_MS);
+        let mut oldest_first: Vec<(&String, i64)> =
+            self.cleared.iter().map(|(id, &at)| (id, at)).collect();
+        oldest_first.sort_by_key(|&(id, at)| (at, id));
+        let excess = oldest_first.len().saturating_sub(MAX_TOMBSTONES);
+        oldest_first
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, (_, at))| i < excess || at < horizon)
+            .map(|(_, (id, at))| (id.clone(), at))
+            .collect()
+    }
+
+    /// Forget these tombstones, each only if it still has the time it was read with.
+    pub fn forget(&mut self, tombstones: &[(String, i64)]) {
+        for (id, at) in tombstones {
+            if self.cleared.get(id) == Some(at) {
+                self.cleared.remove(id);
+            }
+        }
+    }
+
     pub fn apply(&mut self, change: &CauseChange) -> Result<(), Refused> {
         self.check(change)?;
         match change {
@@ -164,6 +202,41 @@ impl FunctionState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tombstones_far_older_than_the_newest_or_beyond_the_cap_are_forgotten() {
+        let day = 24 * 3_600_000;
+        let mut state = FunctionState::default();
+        state.cleared.insert("old".into(), 0);
+        state.cleared.insert("edge".into(), day);
+        state.cleared.insert("new".into(), 15 * day);
+        assert_eq!(state.expired_tombstones(), [("old".to_owned(), 0)]);
+        state.forget(&state.expired_tombstones());
+        assert_eq!(state.cleared.keys().collect::<Vec<_>>(), ["edge", "new"]);
+        assert!(state.expired_tombstones().is_empty());
+
+        let mut many = FunctionState::default();
+        for i in 0..MAX_TOMBSTONES + 3 {
+            many.cleared.insert(format!("c{i}"), i as i64);
+        }
+        assert_eq!(
+            many.expired_tombstones(),
+            [
+                ("c0".to_owned(), 0),
+                ("c1".to_owned(), 1),
+                ("c2".to_owned(), 2)
+            ],
+            "the oldest beyond the cap"
+        );
+    }
+
+    #[test]
+    fn a_tombstone_renewed_since_it_was_read_is_not_forgotten() {
+        let mut state = FunctionState::default();
+        state.cleared.insert("a".into(), 5);
+        state.forget(&[("a".to_owned(), 4)]);
+        assert_eq!(state.cleared.get("a"), Some(&5));
+    }
 
     fn cause(id: &str, occurred_at: i64) -> Cause {
         Cause {

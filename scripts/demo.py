@@ -201,21 +201,29 @@ def main():
                 print(run.stderr, file=sys.stderr)
                 raise SystemExit(f"demo: replay of the burst exited {run.returncode}")
             in_group = set(iot.list_things_in_thing_group(thingGroupName=GROUP)["things"])
-            print(f"== {sum(t in in_group for t in burst)} of the burst quarantined, "
-                  f"{sum(t not in in_group for t in burst)} held")
+            done = sum(t in in_group for t in burst)
+            print(f"== {done} of the burst quarantined, {BURST - done} held")
+            if done != BURST_ALLOWED:
+                raise SystemExit(f"demo: the budget let {done} of the burst through, not {BURST_ALLOWED}")
             # Held: the burst's overflow, and the sample finding that names 101 things
             # (MAX_THINGS_PER_RECORD), whose things this demo does not register.
             quarantinectl(ctl, env, endpoint, "held", show=8)
             held = [t for t in burst if t not in in_group]
             quarantinectl(ctl, env, endpoint, "approve", *held, "--reason", "demo: the burst is real")
             in_group = set(iot.list_things_in_thing_group(thingGroupName=GROUP)["things"])
-            print(f"== after approval, {sum(t in in_group for t in burst)} of the {BURST} are quarantined")
+            done = sum(t in in_group for t in burst)
+            print(f"== after approval, {done} of the {BURST} are quarantined")
+            if done != BURST:
+                raise SystemExit("demo: the approval did not quarantine the held things")
 
             # A release by hand: the operator's path (a release request on the topic is refused
             # unless RELEASE_SOURCES names its source). The caller comes from STS.
             released = sorted(in_group - set(burst))[0]
             quarantinectl(ctl, env, endpoint, "release", released, "--reason", "demo: false positive")
-            quarantinectl(ctl, env, endpoint, "history", released)
+            history = quarantinectl(ctl, env, endpoint, "history", released)
+            if released in iot.list_things_in_thing_group(thingGroupName=GROUP)["things"] \
+                    or not any(" release done " in line for line in history):
+                raise SystemExit(f"demo: {released} was not released, or its history does not say so")
 
             print("== result in the emulator (thing groups | desired shadow state)")
             for thing in things + burst:

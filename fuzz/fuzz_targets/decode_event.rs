@@ -256,6 +256,10 @@ fn check_verdict(verdict: &Verdict, policy: &DecisionPolicy) {
                 "{finding_id}"
             );
         }
+        Decision::Reconcile { thing } => {
+            assert_eq!(verdict.source, Some(AlertSource::ThingGroupMembership));
+            assert!(policy.quarantine_group.is_some(), "{thing}");
+        }
         Decision::Ignore(IgnoreReason::Excluded { .. }) => {
             assert_eq!(verdict.source, Some(AlertSource::DetectViolation));
         }

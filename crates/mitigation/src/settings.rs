@@ -341,7 +341,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "QUARANTINE_GROUP",
         default: DefaultValue::Value("Quarantine"),
-        doc: "The static thing group (not a dynamic one) that carries the quarantine policy.",
+        doc: "The static thing group (not a dynamic one) that carries the quarantine policy. With the ledger, quarantine-group puts back a thing removed from it while its causes are active (registry membership events).",
         read_by: &[Reader::Group, Reader::Replay, Reader::Quarantinectl],
         in_template: true,
         flag: Flag::Value {

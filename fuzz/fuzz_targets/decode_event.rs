@@ -223,6 +223,9 @@ fn check_act(verdict: &Verdict, action: Action, subjects: &[Subject], policy: &D
         Some(AlertSource::AuditTask | AlertSource::AuditFinding | AlertSource::SecurityHub) => {
             assert!(!release, "{verdict:?}");
         }
+        Some(AlertSource::ThingGroupMembership) => {
+            panic!("a membership event acted: {verdict:?}")
+        }
         None => panic!("act without a source: {verdict:?}"),
     }
 }
@@ -255,6 +258,10 @@ fn check_verdict(verdict: &Verdict, policy: &DecisionPolicy) {
                 matches_id_pattern(finding_id.as_str(), 128, b"-_"),
                 "{finding_id}"
             );
+        }
+        Decision::Reconcile { thing } => {
+            assert_eq!(verdict.source, Some(AlertSource::ThingGroupMembership));
+            assert!(policy.quarantine_group.is_some(), "{thing}");
         }
         Decision::Ignore(IgnoreReason::Excluded { .. }) => {
             assert_eq!(verdict.source, Some(AlertSource::DetectViolation));
@@ -379,6 +386,7 @@ fuzz_target!(|data: &[u8]| {
         release_on_clear: true,
         audit_checks: vec!["LOGGING_DISABLED_CHECK".into(), "C".into()],
         thing_dimension: "ClientId".into(),
+        quarantine_group: Some("Quarantine".into()),
         ..DecisionPolicy::default()
     };
     for policy in [DecisionPolicy::default(), filtered, other_checks] {

@@ -343,7 +343,14 @@ fn expected_id(trigger: Trigger, index: usize, record: &Value) -> String {
             record.get("Sns").and_then(|s| s.get("MessageId")),
             format!("Records[{index}]"),
         ),
-        Trigger::Direct => (record.get("id"), "event".to_owned()),
+        // An EventBridge event's id, else a registry event's eventId.
+        Trigger::Direct => (
+            record
+                .get("id")
+                .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                .or_else(|| record.get("eventId")),
+            "event".to_owned(),
+        ),
     };
     match id.and_then(Value::as_str) {
         // An SQS messageId must come back verbatim (batchItemFailures); the others are
@@ -359,7 +366,8 @@ fn record_action(report: &RecordReport) -> Option<Action> {
     match &report.verdict.decision {
         Decision::Act { action, .. } => Some(*action),
         Decision::ExpandAudit { .. } | Decision::LookupFinding { .. } => Some(Action::Quarantine),
-        Decision::Ignore(_) | Decision::Reject(_) => None,
+        // A membership event acts only from the ledger, which this target does not use.
+        Decision::Reconcile { .. } | Decision::Ignore(_) | Decision::Reject(_) => None,
     }
 }
 

@@ -30,6 +30,9 @@ pub struct InvocationSummary {
     /// Audit tasks and findings resolved to things.
     #[serde(skip_serializing_if = "is_zero")]
     pub audits: usize,
+    /// Things taken out of the quarantine group, checked against the ledger (drift).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reconciled: usize,
     /// Things acted on, over all records.
     #[serde(skip_serializing_if = "is_zero")]
     pub things: usize,
@@ -148,6 +151,7 @@ impl EventReport {
                 Decision::ExpandAudit { .. } | Decision::LookupFinding { .. } => {
                     summary.audits += 1
                 }
+                Decision::Reconcile { .. } => summary.reconciled += 1,
                 Decision::Ignore(_) => summary.ignored += 1,
                 Decision::Reject(_) => {}
             }

@@ -179,7 +179,10 @@ impl CertificateAction {
 impl Default for FunctionConfig {
     fn default() -> Self {
         FunctionConfig {
-            policy: DecisionPolicy::default(),
+            policy: DecisionPolicy {
+                quarantine_group: Some(DEFAULT_QUARANTINE_GROUP.to_owned()),
+                ..DecisionPolicy::default()
+            },
             dry_run: false,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             quarantine_group: DEFAULT_QUARANTINE_GROUP.to_owned(),

@@ -28,6 +28,7 @@ use crate::report::{
 use crate::targets::{Resolution, Resolved, Resolver, Target};
 use crate::trust::{ProtectedThings, ReleaseSources};
 
+mod drift;
 mod ledger_flow;
 
 /// The label of the check before a release in action reports.
@@ -452,14 +453,16 @@ impl Handler {
             .iter()
             .map(|r| record_mitigation(&r.resolution, &done))
             .collect();
-        verdicts
+        let mut reports: Vec<RecordReport> = verdicts
             .into_iter()
             .zip(resolved.iter().zip(reports))
             .map(|(verdict, (r, mitigation))| {
                 RecordReport::new(verdict, mitigation)
                     .with_resolution(targets(&r.resolution), r.notes.clone())
             })
-            .collect()
+            .collect();
+        self.put_back_drifted(&mut reports, invocation).await;
+        reports
     }
 
     /// One (action, thing) of the batch, in a span naming its first record.

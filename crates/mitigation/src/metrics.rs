@@ -1,5 +1,6 @@
 //! CloudWatch embedded-metric-format (EMF) figures, one document per invocation: things
-//! quarantined and released, records ignored, kept, held, rejected and failed, by function.
+//! quarantined and released, records ignored, kept, held, rejected and failed, things put
+//! back in the quarantine group (drift), by function.
 //! CloudWatch extracts metrics only from a log event that is the EMF document itself, so
 //! the document is written to stdout as its own line, not inside a tracing event.
 
@@ -28,6 +29,8 @@ pub struct Figures {
     pub held: usize,
     pub rejected: usize,
     pub failed: usize,
+    /// Things put back in the quarantine group after someone else took them out (drift).
+    pub put_back: usize,
 }
 
 impl Figures {
@@ -54,6 +57,7 @@ impl Figures {
                     action: Action::Release,
                     ..
                 } => self.released += record.things.len(),
+                Decision::Reconcile { .. } => self.put_back += record.things.len(),
                 _ => self.quarantined += record.things.len(),
             },
             RecordOutcome::DryRun | RecordOutcome::Ignored => self.ignored += 1,
@@ -74,6 +78,7 @@ impl Figures {
             ("Held", self.held),
             ("Rejected", self.rejected),
             ("Failed", self.failed),
+            ("PutBack", self.put_back),
         ];
         let definitions: Vec<Value> = names
             .iter()
@@ -149,7 +154,8 @@ mod tests {
                 "Kept",
                 "Held",
                 "Rejected",
-                "Failed"
+                "Failed",
+                "PutBack"
             ]
         );
         for name in declared {

@@ -341,7 +341,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "QUARANTINE_GROUP",
         default: DefaultValue::Value("Quarantine"),
-        doc: "The static thing group (not a dynamic one) that carries the quarantine policy.",
+        doc: "The static thing group (not a dynamic one) that carries the quarantine policy. With the ledger, quarantine-group puts back a thing removed from it while its causes are active (registry membership events).",
         read_by: &[Reader::Group, Reader::Replay, Reader::Quarantinectl],
         in_template: true,
         flag: Flag::Value {
@@ -763,8 +763,10 @@ fn read(
 ) -> Result<FunctionConfig, ConfigError> {
     let mut config = FunctionConfig::default();
     let mut reads_region = false;
+    let mut reads_group = false;
     for setting in SETTINGS.iter().filter(|s| wanted(s)) {
         reads_region |= setting.name == "AWS_REGION";
+        reads_group |= setting.name == "QUARANTINE_GROUP";
         let Some(value) = lookup(setting.name).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
@@ -776,6 +778,8 @@ fn read(
     if reads_region && config.policy.scope.account.is_some() {
         config.policy.scope.region = lookup("AWS_REGION").filter(|v| !v.trim().is_empty());
     }
+    // Only the program that manages the group re-checks a thing taken out of it (drift).
+    config.policy.quarantine_group = reads_group.then(|| config.quarantine_group.clone());
     Ok(config)
 }
 

@@ -116,7 +116,9 @@ impl Resolver<'_> {
         gathered: &mut Gathered,
     ) -> Result<Completeness, Resolution> {
         match &verdict.decision {
-            Decision::Ignore(_) => Ok(Completeness::Complete),
+            // A thing taken out of the quarantine group names nothing to act on here: the
+            // handler checks it against the ledger (handler/drift.rs).
+            Decision::Ignore(_) | Decision::Reconcile { .. } => Ok(Completeness::Complete),
             Decision::Reject(reason) => Err(Resolution::Rejected(reason.clone())),
             Decision::Act { action, subjects } => {
                 self.verify_alarm(verdict, *action, subjects).await?;

@@ -74,7 +74,8 @@ fn dry_run_prints_one_line_per_record_and_exits_zero() {
                 "ignore",
                 "reject",
                 "expand-audit",
-                "lookup-finding"
+                "lookup-finding",
+                "reconcile"
             ]
             .contains(&decision),
             "{line}"
@@ -97,6 +98,7 @@ fn dry_run_prints_one_line_per_record_and_exits_zero() {
         "reject",
         "expand-audit",
         "lookup-finding",
+        "reconcile",
     ] {
         assert!(count(decision) > 0, "the samples exercise {decision}");
     }

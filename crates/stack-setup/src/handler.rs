@@ -192,6 +192,8 @@ fn hint(e: &ActionError) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
     pub fleet_indexing: FleetIndexing,
+    /// Thing-group membership registry events (the same three states).
+    pub membership_events: FleetIndexing,
     /// Human-readable, for the SUCCESS answer's `Reason`.
     pub notes: Vec<String>,
 }
@@ -206,6 +208,7 @@ pub async fn execute(
 ) -> Result<Done, Failure> {
     let mut done = Done {
         fleet_indexing: FleetIndexing::NotRequested,
+        membership_events: FleetIndexing::NotRequested,
         notes: Vec::new(),
     };
     for step in &plan.steps {
@@ -260,9 +263,41 @@ pub async fn execute(
                 done.fleet_indexing =
                     fleet_indexing(iot, until, index_poll, &mut done.notes).await?;
             }
+            Step::MembershipEvents => {
+                done.membership_events = membership_events(iot, until, &mut done.notes).await?;
+            }
         }
     }
     Ok(done)
+}
+
+/// Thing-group membership events, turned on when off (quarantine-group puts back a thing
+/// removed from the group on them). The other registry event types are left as they are.
+async fn membership_events(
+    iot: &dyn IotSetup,
+    until: Instant,
+    notes: &mut Vec<String>,
+) -> Result<FleetIndexing, Failure> {
+    let enabled = call(
+        "DescribeEventConfigurations",
+        until,
+        iot.membership_events_enabled(),
+    )
+    .await?;
+    if enabled {
+        tracing::info!("thing-group membership events are already on");
+        notes.push("thing-group membership events were already on".into());
+        return Ok(FleetIndexing::AlreadyEnabled);
+    }
+    call(
+        "UpdateEventConfigurations",
+        until,
+        iot.enable_membership_events(),
+    )
+    .await?;
+    tracing::info!("thing-group membership events turned on");
+    notes.push("thing-group membership events turned on".into());
+    Ok(FleetIndexing::Enabled)
 }
 
 async fn fleet_indexing(
@@ -583,11 +618,12 @@ impl Handler {
         })
         .await
         .unwrap_or_else(|e| Err(Failure::Internal(format!("the calls were aborted: {e}"))));
-        let data = |fleet_indexing: FleetIndexing| {
+        let data = |fleet_indexing: FleetIndexing, membership_events: FleetIndexing| {
             plan.target.as_ref().map(|t| Data {
                 policy_name: t.policy_name.clone(),
                 thing_group_arn: t.group.arn.clone(),
                 fleet_indexing: fleet_indexing.as_str().to_owned(),
+                membership_events: membership_events.as_str().to_owned(),
             })
         };
         match outcome {
@@ -604,7 +640,7 @@ impl Handler {
                     Status::Success,
                     &reason,
                     &plan.success_id,
-                    data(done.fleet_indexing),
+                    data(done.fleet_indexing, done.membership_events),
                 )
             }
             Err(failure) => failed(failure.describe(), &plan.failure_id),

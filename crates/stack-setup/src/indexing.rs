@@ -4,7 +4,7 @@ use aws_sdk_iot::types::{
     DeviceDefenderIndexingMode, ThingIndexingConfiguration, ThingIndexingMode,
 };
 
-/// What the `FleetIndexing` data key says.
+/// What the `FleetIndexing` (and `MembershipEvents`) data key says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetIndexing {
     NotRequested,

@@ -1,7 +1,7 @@
 //! The IoT calls the custom resource makes, as a trait (so the handler is tested without
 //! AWS) and its adapter on `aws_sdk_iot`.
 
-use aws_sdk_iot::types::{IndexStatus, ThingIndexingConfiguration};
+use aws_sdk_iot::types::{Configuration, EventType, IndexStatus, ThingIndexingConfiguration};
 use futures::future::BoxFuture;
 use mitigation::ActionError;
 
@@ -44,6 +44,14 @@ pub trait IotSetup: Send + Sync {
         &'a self,
         policy_name: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, ActionError>>;
+
+    /// DescribeEventConfigurations: whether the registry publishes thing-group membership
+    /// events (`THING_GROUP_MEMBERSHIP`).
+    fn membership_events_enabled(&self) -> BoxFuture<'_, Result<bool, ActionError>>;
+
+    /// UpdateEventConfigurations naming only `THING_GROUP_MEMBERSHIP` (enabled): the other
+    /// event types stay as they are.
+    fn enable_membership_events(&self) -> BoxFuture<'_, Result<(), ActionError>>;
 }
 
 /// [`IotSetup`] on the IoT control-plane client.
@@ -169,6 +177,36 @@ impl IotSetup for AwsIotSetup {
                 targets.extend(page.targets().iter().cloned());
             }
             Ok(targets)
+        })
+    }
+
+    fn membership_events_enabled(&self) -> BoxFuture<'_, Result<bool, ActionError>> {
+        Box::pin(async move {
+            self.client
+                .describe_event_configurations()
+                .send()
+                .await
+                .map(|out| {
+                    out.event_configurations()
+                        .and_then(|c| c.get(&EventType::ThingGroupMembership))
+                        .is_some_and(Configuration::enabled)
+                })
+                .map_err(|e| classify("DescribeEventConfigurations", "the account", e))
+        })
+    }
+
+    fn enable_membership_events(&self) -> BoxFuture<'_, Result<(), ActionError>> {
+        Box::pin(async move {
+            self.client
+                .update_event_configurations()
+                .event_configurations(
+                    EventType::ThingGroupMembership,
+                    Configuration::builder().enabled(true).build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("UpdateEventConfigurations", "the account", e))
         })
     }
 }

@@ -18,6 +18,9 @@ pub enum Step {
         target: String,
     },
     FleetIndexing,
+    /// DescribeEventConfigurations, then UpdateEventConfigurations when thing-group
+    /// membership events are off. Never undone: other consumers may depend on them.
+    MembershipEvents,
     /// DescribeStacks: go on only while the stack is leaving (see [`crate::stack`]).
     RequireStackLeaving {
         stack_id: String,
@@ -87,6 +90,9 @@ fn attach_plan(
     }];
     if p.enable_fleet_indexing {
         steps.push(Step::FleetIndexing);
+    }
+    if p.enable_membership_events {
+        steps.push(Step::MembershipEvents);
     }
     Plan {
         steps,
@@ -169,6 +175,7 @@ mod tests {
             thing_group_name: "Quarantine".into(),
             thing_group_arn: ARN.into(),
             enable_fleet_indexing: indexing,
+            enable_membership_events: false,
         }
     }
 
@@ -224,6 +231,35 @@ mod tests {
     fn create_with_fleet_indexing_adds_the_indexing_step_after_the_attach() {
         let p = create(Ok(props("s-quarantine", true)));
         assert_eq!(p.steps, vec![attach(), Step::FleetIndexing]);
+    }
+
+    #[test]
+    fn membership_events_come_last_on_create_and_update_and_never_on_delete() {
+        let with_events = Properties {
+            enable_membership_events: true,
+            ..props("s-quarantine", true)
+        };
+        let p = create(Ok(with_events.clone()));
+        assert_eq!(
+            p.steps,
+            vec![attach(), Step::FleetIndexing, Step::MembershipEvents]
+        );
+        let update = plan(
+            &Request::Update {
+                properties: Ok(with_events.clone()),
+                old_properties: serde_json::json!({}),
+                physical_resource_id: "s-quarantine|Quarantine".into(),
+            },
+            "req-4",
+            STACK,
+            &target(),
+        );
+        assert!(update.steps.contains(&Step::MembershipEvents));
+        // Other consumers may depend on the account's registry events: left on.
+        assert_eq!(
+            delete(with_events, "s-quarantine|Quarantine").steps,
+            detach()
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Properties {
     pub thing_group_name: String,
     pub thing_group_arn: String,
     pub enable_fleet_indexing: bool,
+    /// `EnableMembershipEvents`: turn on the registry's thing-group membership events (for
+    /// putting back a thing removed from the group; see docs/ledger.md).
+    pub enable_membership_events: bool,
 }
 
 /// A property that can never work.
@@ -70,8 +73,8 @@ pub struct PropertyError {
 
 impl Properties {
     /// `ServiceToken` and `ServiceTimeout` are ignored, as is any property not listed here.
-    /// `EnableFleetIndexing` may be absent (false); `"true"`/`"false"` in any case, or a JSON
-    /// boolean, are accepted.
+    /// `EnableFleetIndexing` and `EnableMembershipEvents` may be absent (false);
+    /// `"true"`/`"false"` in any case, or a JSON boolean, are accepted.
     pub fn read(value: &Value) -> Result<Properties, PropertyError> {
         if !value.is_object() {
             return Err(PropertyError {
@@ -105,32 +108,35 @@ impl Properties {
                 problem: format!("is {thing_group_arn:?}, expected a thing group ARN (arn:...)"),
             });
         }
-        let enable_fleet_indexing = match value.get("EnableFleetIndexing") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" | "" => false,
-                _ => {
-                    return Err(PropertyError {
-                        property: "EnableFleetIndexing",
-                        problem: format!("is {s:?}, expected \"true\" or \"false\""),
-                    });
-                }
-            },
-            Some(other) => {
-                return Err(PropertyError {
-                    property: "EnableFleetIndexing",
-                    problem: format!("is {}, expected \"true\" or \"false\"", json_type(other)),
-                });
-            }
-        };
+        let enable_fleet_indexing = flag(value, "EnableFleetIndexing")?;
+        let enable_membership_events = flag(value, "EnableMembershipEvents")?;
         Ok(Properties {
             policy_name,
             thing_group_name,
             thing_group_arn,
             enable_fleet_indexing,
+            enable_membership_events,
         })
+    }
+}
+
+/// A switch property: absent is false; `"true"`/`"false"` in any case, or a JSON boolean.
+fn flag(value: &Value, property: &'static str) -> Result<bool, PropertyError> {
+    match value.get(property) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" | "" => Ok(false),
+            _ => Err(PropertyError {
+                property,
+                problem: format!("is {s:?}, expected \"true\" or \"false\""),
+            }),
+        },
+        Some(other) => Err(PropertyError {
+            property,
+            problem: format!("is {}, expected \"true\" or \"false\"", json_type(other)),
+        }),
     }
 }
 
@@ -207,7 +213,8 @@ mod tests {
             "PolicyName": "s-quarantine",
             "ThingGroupName": "Quarantine",
             "ThingGroupArn": "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
-            "EnableFleetIndexing": "true"
+            "EnableFleetIndexing": "true",
+            "EnableMembershipEvents": "true"
         })
     }
 
@@ -236,8 +243,17 @@ mod tests {
                 thing_group_name: "Quarantine".into(),
                 thing_group_arn: "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine".into(),
                 enable_fleet_indexing: true,
+                enable_membership_events: true,
             }
         );
+        let mut p = props();
+        p["EnableMembershipEvents"] = json!("maybe");
+        assert_eq!(
+            Properties::read(&p).unwrap_err().property,
+            "EnableMembershipEvents"
+        );
+        p.as_object_mut().unwrap().remove("EnableMembershipEvents");
+        assert!(!Properties::read(&p).unwrap().enable_membership_events);
     }
 
     #[test]

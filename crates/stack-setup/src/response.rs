@@ -22,6 +22,8 @@ pub struct Data {
     pub thing_group_arn: String,
     /// `not-requested`, `already-enabled` or `enabled`.
     pub fleet_indexing: String,
+    /// Thing-group membership registry events: the same three values.
+    pub membership_events: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +104,7 @@ mod tests {
                 policy_name: "s-quarantine".into(),
                 thing_group_arn: "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine".into(),
                 fleet_indexing: "enabled".into(),
+                membership_events: "already-enabled".into(),
             }),
         );
         let json: Value = serde_json::from_slice(&body.to_json()).unwrap();
@@ -117,7 +120,8 @@ mod tests {
                 "Data": {
                     "PolicyName": "s-quarantine",
                     "ThingGroupArn": "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
-                    "FleetIndexing": "enabled"
+                    "FleetIndexing": "enabled",
+                    "MembershipEvents": "already-enabled"
                 }
             })
         );

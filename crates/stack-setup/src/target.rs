@@ -82,6 +82,7 @@ pub(crate) mod tests {
             thing_group_name: group.into(),
             thing_group_arn: arn.into(),
             enable_fleet_indexing: false,
+            enable_membership_events: false,
         }
     }
 

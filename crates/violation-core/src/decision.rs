@@ -1,5 +1,6 @@
 //! What to do with each alert: act on its subjects (quarantine or release), expand an
-//! audit, look up a finding, ignore, or reject; and the settings that shape it.
+//! audit, look up a finding, re-check a thing taken out of the quarantine group, ignore, or
+//! reject; and the settings that shape it.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -7,6 +8,7 @@ use std::fmt;
 use crate::audit_ids::{AuditFindingId, AuditTaskId};
 use crate::reject::{RejectReason, excerpt};
 use crate::subject::Subject;
+use crate::thing_name::ThingName;
 use crate::trust::{LocalScope, SecurityHubProducts};
 use crate::violation::VerificationState;
 
@@ -108,6 +110,10 @@ pub struct DecisionPolicy {
     pub security_hub_products: SecurityHubProducts,
     /// A record naming more subjects than this is rejected (`MAX_THINGS_PER_RECORD`).
     pub max_things_per_record: usize,
+    /// The quarantine thing group this program manages (`QUARANTINE_GROUP`, read by
+    /// quarantine-group and replay): a thing removed from it is re-checked. `None`: this
+    /// program manages no group, and membership events are ignored.
+    pub quarantine_group: Option<String>,
 }
 
 impl Default for DecisionPolicy {
@@ -122,6 +128,7 @@ impl Default for DecisionPolicy {
             scope: LocalScope::default(),
             security_hub_products: SecurityHubProducts::default(),
             max_things_per_record: DEFAULT_MAX_THINGS_PER_RECORD,
+            quarantine_group: None,
         }
     }
 }
@@ -203,6 +210,15 @@ pub enum IgnoreReason {
     AlarmInsufficientData { alarm: String },
     /// No Security Hub finding of the event asks for an action.
     NoActionableFinding { skipped: Vec<SkippedFinding> },
+    /// A thing was added to the quarantine group: these tools' own quarantine (or put-back),
+    /// or an operator's; nothing to re-check.
+    AddedToQuarantineGroup { thing: String, group: String },
+    /// A membership event of a group that is not the quarantine group.
+    NotTheQuarantineGroup { group: String, expected: String },
+    /// A membership event reached a program that manages no quarantine group.
+    NoQuarantineGroup { group: String },
+    /// A membership event of another account or region.
+    MembershipOutOfScope { found: String, expected: String },
 }
 
 /// A Security Hub finding that asks for no action, and why.
@@ -344,6 +360,22 @@ impl fmt::Display for IgnoreReason {
                 "CloudWatch alarm {} has INSUFFICIENT_DATA: no evidence either way",
                 excerpt(alarm, 128)
             ),
+            IgnoreReason::AddedToQuarantineGroup { thing, group } => write!(
+                f,
+                "thing {thing} was added to the quarantine group {group} (a quarantine or a put-back): nothing to re-check"
+            ),
+            IgnoreReason::NotTheQuarantineGroup { group, expected } => write!(
+                f,
+                "membership event of thing group {group}, not the quarantine group {expected} (QUARANTINE_GROUP)"
+            ),
+            IgnoreReason::NoQuarantineGroup { group } => write!(
+                f,
+                "membership event of thing group {group}: only quarantine-group (QUARANTINE_GROUP) puts things back in its group"
+            ),
+            IgnoreReason::MembershipOutOfScope { found, expected } => write!(
+                f,
+                "membership event of {found}, but this stack acts only in {expected}"
+            ),
             IgnoreReason::NoActionableFinding { skipped } => {
                 f.write_str("no Security Hub finding to act on: ")?;
                 let parts: Vec<String> = skipped
@@ -377,17 +409,26 @@ pub enum Decision {
     LookupFinding {
         finding_id: AuditFindingId,
     },
+    /// A thing was taken out of the quarantine group (a registry membership event):
+    /// quarantine-group reads its causes in the ledger and puts it back if they are active
+    /// and the quarantine is in force. It adds and clears no cause: it can neither
+    /// quarantine a free thing nor release one.
+    Reconcile {
+        thing: ThingName,
+    },
     Ignore(IgnoreReason),
     Reject(RejectReason),
 }
 
 impl Decision {
-    /// `quarantine`, `release`, `expand-audit`, `lookup-finding`, `ignore` or `reject`.
+    /// `quarantine`, `release`, `expand-audit`, `lookup-finding`, `reconcile`, `ignore` or
+    /// `reject`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Act { action, .. } => action.as_str(),
             Decision::ExpandAudit { .. } => "expand-audit",
             Decision::LookupFinding { .. } => "lookup-finding",
+            Decision::Reconcile { .. } => "reconcile",
             Decision::Ignore(_) => "ignore",
             Decision::Reject(_) => "reject",
         }

@@ -81,7 +81,7 @@ pub struct InboundRecord {
     /// Position in the event's `Records` array (0 for a direct invocation).
     pub index: usize,
     /// The SQS `messageId` (what `batchItemFailures` must name), the SNS `MessageId`, or
-    /// for a direct invocation the EventBridge event `id`; `Records[i]` or `event` when
+    /// for a direct invocation the EventBridge event `id` (a registry event's `eventId`); `Records[i]` or `event` when
     /// there is none.
     pub id: String,
     pub envelope: Envelope,
@@ -161,10 +161,15 @@ pub fn decode_event(event: &Value) -> Result<DecodedEvent, EventError> {
 }
 
 fn direct(event: &Map<String, Value>) -> DecodedEvent {
-    let id = event
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
+    // An EventBridge event's `id`, a registry event's `eventId`.
+    let id = ["id", "eventId"]
+        .iter()
+        .find_map(|key| {
+            event
+                .get(*key)
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+        })
         .map_or_else(|| "event".to_owned(), |id| excerpt(id, 200));
     DecodedEvent {
         trigger: Some(Trigger::Direct),
@@ -543,6 +548,11 @@ mod tests {
         assert_eq!(
             decode_event(&eventbridge).expect("direct").records[0].id,
             "4c1d-77"
+        );
+        let registry = json!({"eventType": "THING_GROUP_MEMBERSHIP_EVENT", "eventId": "d684"});
+        assert_eq!(
+            decode_event(&registry).expect("direct").records[0].id,
+            "d684"
         );
     }
 

@@ -7,13 +7,16 @@
 //!   carrying the alert message as JSON;
 //! - [`sources`]: each alert is recognised from the message itself as one [`AlertSource`]
 //!   (Detect violation, audit-completed notification, audit finding, CloudWatch alarm,
-//!   mitigation request, Security Hub finding event) and read tolerantly by its module;
+//!   mitigation request, Security Hub finding event, registry thing-group membership event)
+//!   and read tolerantly by its module;
 //! - [`verdict`]: each record becomes a [`Verdict`]: its source, the facts an operator
 //!   needs ([`AlertFacts`]), the notes of tolerant decoding, and its [`Decision`];
 //! - [`decision`]: a [`Decision`] is [`Decision::Act`] (quarantine or release each
 //!   [`Subject`]), [`Decision::ExpandAudit`] (the handler pages ListAuditFindings and
 //!   decides each finding with [`decide_audit_finding`]), [`Decision::LookupFinding`]
-//!   (DescribeAuditFinding, then [`decide_audit_finding`]), ignore, or reject;
+//!   (DescribeAuditFinding, then [`decide_audit_finding`]), [`Decision::Reconcile`] (a
+//!   thing taken out of the quarantine group: quarantine-group checks it against the
+//!   ledger), ignore, or reject;
 //! - [`reject`]: why a record can never succeed;
 //! - `fixtures` (feature `testing`): Lambda events for tests and benchmarks, on the
 //!   `aws_lambda_events` types;

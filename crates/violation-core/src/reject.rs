@@ -100,6 +100,28 @@ pub enum RejectReason {
         "release requested by {sender:?} refused: only the sources listed in RELEASE_SOURCES may release through a mitigation request (an operator releases with quarantinectl release)"
     )]
     ReleaseNotAllowed { sender: String },
+    #[error(
+        "registry event of type {event_type:?} is not a thing-group membership event (THING_GROUP_MEMBERSHIP_EVENT)"
+    )]
+    UnknownRegistryEvent { event_type: String },
+    #[error("thing-group membership event has operation {value:?}; expected ADDED or REMOVED")]
+    UnknownMembershipOperation { value: String },
+    #[error("invalid {field} {value:?}: expected arn:PARTITION:iot:REGION:ACCOUNT:{expected}NAME")]
+    InvalidRegistryArn {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error(
+        "invalid thing group name {value:?}: expected 1 to 128 letters, digits, ':', '_' or '-'"
+    )]
+    InvalidGroupName { value: String },
+    #[error("{field} {named:?} disagrees with the name {in_arn:?} in the ARN")]
+    ConflictingNames {
+        field: &'static str,
+        named: String,
+        in_arn: String,
+    },
 }
 
 fn list_sources(sources: &[AlertSource]) -> String {
@@ -150,6 +172,11 @@ impl RejectReason {
             RejectReason::AlarmWithoutThingDimension { .. } => "AlarmWithoutThingDimension",
             RejectReason::TooManySubjects { .. } => "TooManySubjects",
             RejectReason::ReleaseNotAllowed { .. } => "ReleaseNotAllowed",
+            RejectReason::UnknownRegistryEvent { .. } => "UnknownRegistryEvent",
+            RejectReason::UnknownMembershipOperation { .. } => "UnknownMembershipOperation",
+            RejectReason::InvalidRegistryArn { .. } => "InvalidRegistryArn",
+            RejectReason::InvalidGroupName { .. } => "InvalidGroupName",
+            RejectReason::ConflictingNames { .. } => "ConflictingNames",
         }
     }
 }

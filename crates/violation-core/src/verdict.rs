@@ -53,6 +53,10 @@ pub struct AlertFacts {
     pub request_source: Option<String>,
     /// A release request's `causeId`: the one cause of the quarantine ledger it clears.
     pub request_cause: Option<String>,
+    /// A registry event's `eventId`.
+    pub event_id: Option<String>,
+    /// The thing group of a membership event.
+    pub group_name: Option<String>,
 }
 
 /// Longest text of one fact in a log line, and most finding ids listed.
@@ -79,6 +83,8 @@ impl AlertFacts {
             &mut self.check_name,
             &mut self.request_source,
             &mut self.request_cause,
+            &mut self.event_id,
+            &mut self.group_name,
         ]
         .into_iter()
         .flatten()
@@ -130,6 +136,17 @@ impl Verdict {
             Decision::LookupFinding { finding_id } => format!(
                 "audit finding {finding_id} (PUBLISH_FINDING_TO_SNS, whose message schema AWS does not document): its details are read with DescribeAuditFinding"
             ),
+            Decision::Reconcile { thing } => format!(
+                "thing {thing} was removed from the quarantine group {} (registry event {}): quarantine-group puts it back if the ledger holds it quarantined (active causes, quarantine in force)",
+                self.facts
+                    .group_name
+                    .as_deref()
+                    .map_or_else(|| "?".to_owned(), |g| excerpt(g, 140)),
+                self.facts
+                    .event_id
+                    .as_deref()
+                    .map_or_else(|| "?".to_owned(), |e| excerpt(e, 140)),
+            ),
             Decision::Ignore(reason) => reason.to_string(),
             Decision::Reject(reason) => format!("record {}: {reason}", self.record_id),
         }
@@ -173,6 +190,8 @@ impl Verdict {
                 f.finding_ids.join(", "),
                 or_q(&f.alert_reason),
             ),
+            // Never acts (its decision is a reconcile); named for completeness.
+            (Some(AlertSource::ThingGroupMembership), _) => action.as_str().to_owned(),
             (Some(AlertSource::AuditFinding | AlertSource::AuditTask), _) => format!(
                 "audit finding {} of check {} (audit task {})",
                 f.finding_ids.join(", "),
@@ -221,6 +240,8 @@ impl Verdict {
             ("causeId", &f.request_cause),
             ("criteria", &f.criteria),
             ("verificationState", &f.verification_state),
+            ("eventId", &f.event_id),
+            ("groupName", &f.group_name),
         ];
         for (key, value) in optional {
             if let Some(v) = value {
@@ -246,7 +267,7 @@ impl Verdict {
             Decision::Reject(reason) => {
                 map.insert("error".into(), Value::from(reason.code()));
             }
-            Decision::Act { .. } | Decision::Ignore(_) => {}
+            Decision::Act { .. } | Decision::Reconcile { .. } | Decision::Ignore(_) => {}
         }
     }
 }
@@ -378,7 +399,8 @@ mod tests {
             verdict.reason(),
             "record m-1: message is none of the known alerts (tried: Device Defender Detect violation, \
              Device Defender audit notification, Device Defender audit finding, CloudWatch alarm, \
-             mitigation request, Security Hub finding event); its top-level keys: alert, host, severity"
+             mitigation request, Security Hub finding event, thing-group membership event); \
+             its top-level keys: alert, host, severity"
         );
         assert_eq!(verdict.to_json()["error"], "UnknownAlert");
     }

@@ -60,6 +60,8 @@ pub enum Op {
     DeleteConnection,
     GetConnection,
     PutVerificationStateOnViolation,
+    DescribeEventConfigurations,
+    UpdateEventConfigurations,
     /// A request no route matches (answered 404 `UnknownOperationException`).
     Unknown,
 }
@@ -319,6 +321,19 @@ impl StandIn {
             .entry(group.to_owned())
             .or_default()
             .insert(thing.to_owned());
+    }
+
+    /// Whether the registry publishes events of this type (`THING_GROUP_MEMBERSHIP`, ...),
+    /// as UpdateEventConfigurations left it; `None` when never configured (off).
+    pub fn event_configuration(&self, event_type: &str) -> Option<bool> {
+        self.world().event_configurations.get(event_type).copied()
+    }
+
+    /// Configure a registry event type directly (no call recorded).
+    pub fn set_event_configuration(&self, event_type: &str, enabled: bool) {
+        self.world()
+            .event_configurations
+            .insert(event_type.to_owned(), enabled);
     }
 
     pub fn group_members(&self, group: &str) -> BTreeSet<String> {

@@ -63,6 +63,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/violations/verification-state/{id}",
             post(put_verification_state_on_violation),
         )
+        .route(
+            "/event-configurations",
+            get(describe_event_configurations).patch(update_event_configurations),
+        )
         .fallback(unknown_operation)
         .with_state(shared)
 }
@@ -648,4 +652,80 @@ fn check_name(field: &str, value: &str, max: usize) -> Result<(), Reply> {
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9:_-]+"
         )))
     }
+}
+
+/// The subject of account-wide calls, for scripted faults.
+pub const ACCOUNT_SUBJECT: &str = "account";
+
+/// The registry event types DescribeEventConfigurations lists (each off until enabled).
+const EVENT_TYPES: [&str; 11] = [
+    "THING",
+    "THING_GROUP",
+    "THING_TYPE",
+    "THING_GROUP_MEMBERSHIP",
+    "THING_GROUP_HIERARCHY",
+    "THING_TYPE_ASSOCIATION",
+    "JOB",
+    "JOB_EXECUTION",
+    "POLICY",
+    "CERTIFICATE",
+    "CA_CERTIFICATE",
+];
+
+async fn describe_event_configurations(State(aws): Aws) -> Reply {
+    aws.serve(
+        Op::DescribeEventConfigurations,
+        Some(ACCOUNT_SUBJECT),
+        |world, _| {
+            let configurations: serde_json::Map<String, Value> = EVENT_TYPES
+                .iter()
+                .map(|t| {
+                    let enabled = world.event_configurations.get(*t).copied().unwrap_or(false);
+                    ((*t).to_owned(), json!({ "Enabled": enabled }))
+                })
+                .collect();
+            Reply::ok(json!({ "eventConfigurations": configurations }))
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventConfigurationsUpdate {
+    #[serde(default)]
+    event_configurations: std::collections::BTreeMap<String, EventConfiguration>,
+}
+
+#[derive(Deserialize)]
+struct EventConfiguration {
+    #[serde(rename = "Enabled", default)]
+    enabled: bool,
+}
+
+/// Only the event types named change, as in IoT.
+async fn update_event_configurations(
+    State(aws): Aws,
+    AwsJson(body): AwsJson<EventConfigurationsUpdate>,
+) -> Reply {
+    aws.serve(
+        Op::UpdateEventConfigurations,
+        Some(ACCOUNT_SUBJECT),
+        |world, _| {
+            if let Some(unknown) = body
+                .event_configurations
+                .keys()
+                .find(|t| !EVENT_TYPES.contains(&t.as_str()))
+            {
+                return Reply::invalid(format!("Unknown event type: {unknown}"));
+            }
+            for (event_type, configuration) in &body.event_configurations {
+                world
+                    .event_configurations
+                    .insert(event_type.clone(), configuration.enabled);
+            }
+            Reply::ok(json!({}))
+        },
+    )
+    .await
 }

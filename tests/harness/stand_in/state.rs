@@ -50,6 +50,8 @@ pub(super) struct World {
     pub(super) verification_states: BTreeMap<String, String>,
     /// Thing → its registry attributes (every thing exists, with none at first).
     pub(super) attributes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Registry event type → enabled (UpdateEventConfigurations).
+    pub(super) event_configurations: BTreeMap<String, bool>,
 }
 
 impl World {

@@ -623,7 +623,7 @@ fn work_outcome(
     }
 }
 
-fn failed(
+pub(super) fn failed(
     mut actions: Vec<ActionReport>,
     e: ActionError,
     step: &'static str,

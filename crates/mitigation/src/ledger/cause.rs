@@ -55,7 +55,9 @@ pub fn cause_id(verdict: &Verdict, thing: &ThingName) -> String {
             let reason = f.alert_reason.as_deref().unwrap_or("");
             format!("request:{source}:{:016x}", fnv1a(&[source, reason, time]))
         }
-        None => format!("record:{}", verdict.record_id),
+        // A membership event adds and clears no cause (handler/drift.rs); named for
+        // completeness.
+        Some(AlertSource::ThingGroupMembership) | None => format!("record:{}", verdict.record_id),
     }
 }
 

@@ -193,6 +193,15 @@ fn a_program_reads_only_its_own_settings() {
     assert!(shadow.policy.release_on_clear);
     assert_eq!(shadow.quarantine_group, DEFAULT_QUARANTINE_GROUP);
     assert_eq!(shadow.shadow_name.as_deref(), Some("security"));
+    // Only the program that manages the group re-checks a thing taken out of it.
+    assert_eq!(shadow.policy.quarantine_group, None);
+    let group = configure(Reader::Group, env).expect("valid");
+    assert_eq!(group.policy.quarantine_group.as_deref(), Some("Isolated"));
+    let unset = configure(Reader::Group, |_| None).expect("valid");
+    assert_eq!(
+        unset.policy.quarantine_group.as_deref(),
+        Some(DEFAULT_QUARANTINE_GROUP)
+    );
 }
 
 #[test]

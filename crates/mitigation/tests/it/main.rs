@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod drift;
 mod handler;
 mod ledger;
 mod resolution;

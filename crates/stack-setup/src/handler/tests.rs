@@ -66,6 +66,8 @@ struct FakeIot {
     hang: bool,
     /// ListTargetsForPolicy's answer.
     policy_targets: Mutex<Vec<String>>,
+    /// Thing-group membership events are on.
+    membership_events: Mutex<bool>,
 }
 
 impl FakeIot {
@@ -153,6 +155,21 @@ impl IotSetup for FakeIot {
         Box::pin(async move {
             self.result("ListTargetsForPolicy", policy_name.into())?;
             Ok(self.policy_targets.lock().unwrap().clone())
+        })
+    }
+
+    fn membership_events_enabled(&self) -> BoxFuture<'_, Result<bool, ActionError>> {
+        Box::pin(async move {
+            self.result("DescribeEventConfigurations", "the account".into())?;
+            Ok(*self.membership_events.lock().unwrap())
+        })
+    }
+
+    fn enable_membership_events(&self) -> BoxFuture<'_, Result<(), ActionError>> {
+        Box::pin(async move {
+            self.result("UpdateEventConfigurations", "the account".into())?;
+            *self.membership_events.lock().unwrap() = true;
+            Ok(())
         })
     }
 
@@ -265,7 +282,8 @@ async fn create_attaches_the_policy_and_answers_success_with_data() {
     assert_eq!(sent["LogicalResourceId"], "QuarantineSetup");
     assert_eq!(
         sent["Data"],
-        json!({"PolicyName": "s-quarantine", "ThingGroupArn": ARN, "FleetIndexing": "not-requested"})
+        json!({"PolicyName": "s-quarantine", "ThingGroupArn": ARN, "FleetIndexing": "not-requested",
+               "MembershipEvents": "not-requested"})
     );
 }
 
@@ -355,6 +373,72 @@ async fn create_with_fleet_indexing_merges_into_the_account_configuration() {
     assert_eq!(body.status, Status::Success);
     assert_eq!(body.data.unwrap().fleet_indexing, "enabled");
     assert!(body.reason.contains("ACTIVE"), "{}", body.reason);
+}
+
+fn with_membership_events(mut props: Value) -> Value {
+    props["EnableMembershipEvents"] = json!("true");
+    props
+}
+
+#[tokio::test]
+async fn membership_events_are_turned_on_once_and_never_off() {
+    let iot = Arc::new(FakeIot::default());
+    let create = event("Create", None, with_membership_events(properties(false)));
+    let (body, sent) = run(iot.clone(), create.clone()).await;
+    assert_eq!(
+        iot.calls(),
+        [
+            "AttachPolicy",
+            "DescribeEventConfigurations",
+            "UpdateEventConfigurations"
+        ]
+    );
+    assert_eq!(sent["Data"]["MembershipEvents"], "enabled");
+    assert!(
+        body.reason.contains("membership events turned on"),
+        "{}",
+        body.reason
+    );
+    assert!(*iot.membership_events.lock().unwrap());
+    // Already on (an update, another stack): read, not written.
+    let (_, sent) = run(iot.clone(), create).await;
+    assert_eq!(sent["Data"]["MembershipEvents"], "already-enabled");
+    assert_eq!(
+        iot.calls()[3..],
+        ["AttachPolicy", "DescribeEventConfigurations"]
+    );
+    // The stack's Delete leaves the account's registry events as they are.
+    let delete = event(
+        "Delete",
+        Some("s-quarantine|Quarantine"),
+        with_membership_events(properties(false)),
+    );
+    run(iot.clone(), delete).await;
+    assert!(
+        !iot.calls()[5..]
+            .iter()
+            .any(|c| c.contains("EventConfigurations")),
+        "{:?}",
+        iot.calls()
+    );
+    assert!(*iot.membership_events.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_denied_event_configuration_update_fails_naming_the_permission() {
+    let iot = Arc::new(FakeIot::failing(
+        "UpdateEventConfigurations",
+        "AccessDeniedException",
+    ));
+    let create = event("Create", None, with_membership_events(properties(false)));
+    let (body, _) = run(iot, create).await;
+    assert_eq!(body.status, Status::Failed);
+    assert!(
+        body.reason
+            .contains("must allow iot:UpdateEventConfigurations"),
+        "{}",
+        body.reason
+    );
 }
 
 #[tokio::test]

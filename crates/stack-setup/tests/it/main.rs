@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod against_moto;
+mod against_stand_in;
 mod binary;
 mod common;
 mod response_url;

@@ -72,6 +72,12 @@ impl IotSetup for Iot {
     fn thing_index_status(&self) -> BoxFuture<'_, Result<Option<String>, ActionError>> {
         Box::pin(async move { Ok(Some("ACTIVE".into())) })
     }
+    fn membership_events_enabled(&self) -> BoxFuture<'_, Result<bool, ActionError>> {
+        Box::pin(async move { self.result("DescribeEventConfigurations").map(|()| true) })
+    }
+    fn enable_membership_events(&self) -> BoxFuture<'_, Result<(), ActionError>> {
+        Box::pin(async move { self.result("UpdateEventConfigurations") })
+    }
     fn policy_targets<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<String>, ActionError>> {
         Box::pin(async move {
             self.result("ListTargetsForPolicy")
@@ -140,7 +146,8 @@ async fn success_is_put_with_an_empty_content_type_and_every_field() {
     assert_eq!(json["LogicalResourceId"], "QuarantineSetup");
     assert_eq!(
         json["Data"],
-        json!({"PolicyName": "s-quarantine", "ThingGroupArn": ARN, "FleetIndexing": "not-requested"})
+        json!({"PolicyName": "s-quarantine", "ThingGroupArn": ARN, "FleetIndexing": "not-requested",
+               "MembershipEvents": "not-requested"})
     );
     assert!(
         json["Reason"]

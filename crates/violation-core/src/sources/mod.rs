@@ -2,7 +2,9 @@
 //!
 //! One module per source reads its message tolerantly and decides; this module only tells
 //! the sources apart. Recognition looks at keys that only one source uses, in this order:
-//! a mitigation request with an `action`; a Detect violation; an audit-completed
+//! a registry thing-group membership event (first: it can never act, so a message that
+//! claims to be one is never read as anything that can); a mitigation request with an
+//! `action`; a Detect violation; an audit-completed
 //! notification; an audit finding (PUBLISH_FINDING_TO_SNS); a CloudWatch alarm (SNS
 //! message, Lambda alarm action or EventBridge event); a Security Hub EventBridge event; and
 //! last, an object naming a subject without an action (a request missing its action).
@@ -10,6 +12,7 @@
 pub mod audit;
 pub mod cloudwatch;
 pub mod detect;
+pub mod membership;
 pub mod request;
 pub mod securityhub;
 
@@ -32,17 +35,20 @@ pub enum AlertSource {
     MitigationRequest,
     /// Security Hub findings sent by EventBridge (ASFF).
     SecurityHub,
+    /// A registry event: a thing added to or removed from a thing group.
+    ThingGroupMembership,
 }
 
 impl AlertSource {
     /// Every source, in the order they are tried.
-    pub const ALL: [AlertSource; 6] = [
+    pub const ALL: [AlertSource; 7] = [
         AlertSource::DetectViolation,
         AlertSource::AuditTask,
         AlertSource::AuditFinding,
         AlertSource::CloudWatchAlarm,
         AlertSource::MitigationRequest,
         AlertSource::SecurityHub,
+        AlertSource::ThingGroupMembership,
     ];
 
     /// A short stable name for logs: `detect-violation`, `audit-task`, ...
@@ -54,6 +60,7 @@ impl AlertSource {
             AlertSource::CloudWatchAlarm => "cloudwatch-alarm",
             AlertSource::MitigationRequest => "mitigation-request",
             AlertSource::SecurityHub => "security-hub",
+            AlertSource::ThingGroupMembership => "thing-group-membership",
         }
     }
 
@@ -66,6 +73,7 @@ impl AlertSource {
             AlertSource::CloudWatchAlarm => "CloudWatch alarm",
             AlertSource::MitigationRequest => "mitigation request",
             AlertSource::SecurityHub => "Security Hub finding event",
+            AlertSource::ThingGroupMembership => "thing-group membership event",
         }
     }
 }
@@ -79,7 +87,9 @@ pub(crate) struct Decided {
 
 /// Which source sent this message, if any.
 pub(crate) fn recognise(fields: Fields<'_>) -> Option<AlertSource> {
-    if request::has_action(fields) {
+    if membership::looks_like(fields) {
+        Some(AlertSource::ThingGroupMembership)
+    } else if request::has_action(fields) {
         Some(AlertSource::MitigationRequest)
     } else if detect::looks_like(fields) {
         Some(AlertSource::DetectViolation)
@@ -112,6 +122,7 @@ pub(crate) fn decide(
         AlertSource::CloudWatchAlarm => cloudwatch::decide(fields, policy, notes),
         AlertSource::MitigationRequest => request::decide(fields, policy, notes),
         AlertSource::SecurityHub => securityhub::decide(fields, policy, notes),
+        AlertSource::ThingGroupMembership => membership::decide(fields, policy, notes),
     }
 }
 
@@ -170,6 +181,18 @@ mod tests {
                 json!({"source": "aws.events", "detail-type": "Scheduled Event"}),
                 None,
             ),
+            (
+                json!({"eventType": "THING_GROUP_MEMBERSHIP_EVENT"}),
+                Some(AlertSource::ThingGroupMembership),
+            ),
+            (
+                json!({"operation": "REMOVED", "groupName": "g", "thingName": "t"}),
+                Some(AlertSource::ThingGroupMembership),
+            ),
+            (
+                json!({"eventType": "THING_EVENT", "operation": "CREATED", "thingName": "t"}),
+                Some(AlertSource::MitigationRequest),
+            ),
             (json!({}), None),
         ];
         for (message, expected) in cases {
@@ -195,7 +218,8 @@ mod tests {
                 "audit-finding",
                 "cloudwatch-alarm",
                 "mitigation-request",
-                "security-hub"
+                "security-hub",
+                "thing-group-membership"
             ]
         );
     }

@@ -55,6 +55,11 @@ fn any_json() -> impl Strategy<Value = Value> {
             "arn:aws:iot:eu-west-1:123456789012:thing/dev-3",
             "arn:aws:iot:eu-west-1:1:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
             "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+            "THING_GROUP_MEMBERSHIP_EVENT",
+            "REMOVED",
+            "ADDED",
+            "Quarantine",
+            "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
         ])
         .prop_map(Value::from),
     ];
@@ -112,6 +117,12 @@ fn any_json() -> impl Strategy<Value = Value> {
                     "Other",
                     "ThingArn",
                     "detail-type",
+                    "eventType",
+                    "operation",
+                    "groupArn",
+                    "groupName",
+                    "accountId",
+                    "membershipId",
                     "x",
                 ]),
                 inner,
@@ -166,6 +177,10 @@ fn base_alerts() -> Vec<Value> {
                  "RecordState": "ACTIVE", "AwsAccountId": "123456789012",
                  "ProductArn": "arn:aws:securityhub:eu-west-1::product/aws/iot-device-defender-detect",
                  "Resources": [{"Type": "AwsIotRegisteredThing", "Id": "dev-1", "Region": "eu-west-1"}]}]}}),
+        json!({"eventType": "THING_GROUP_MEMBERSHIP_EVENT", "eventId": "e-1", "timestamp": 1,
+               "operation": "REMOVED", "accountId": "123456789012",
+               "groupArn": "arn:aws:iot:eu-west-1:123456789012:thinggroup/Quarantine",
+               "thingArn": "arn:aws:iot:eu-west-1:123456789012:thing/dev-1"}),
     ]
 }
 
@@ -179,11 +194,13 @@ fn policies() -> [DecisionPolicy; 4] {
         },
         DecisionPolicy {
             release_on_clear: true,
+            quarantine_group: Some("Quarantine".into()),
             ..Default::default()
         },
         DecisionPolicy {
             scope: LocalScope::new(Some("123456789012"), Some("eu-west-1")),
             max_things_per_record: 2,
+            quarantine_group: Some("Quarantine".into()),
             ..Default::default()
         },
     ]
@@ -198,6 +215,23 @@ fn check_verdict(verdict: &Verdict, policy: &DecisionPolicy) -> Result<(), TestC
         line.get("error").is_some(),
         matches!(verdict.decision, Decision::Reject(_))
     );
+    // A membership event never acts: it can neither quarantine nor release.
+    if verdict.source == Some(AlertSource::ThingGroupMembership) {
+        prop_assert!(
+            matches!(
+                verdict.decision,
+                Decision::Reconcile { .. } | Decision::Ignore(_) | Decision::Reject(_)
+            ),
+            "a membership event decided {:?}",
+            verdict.decision
+        );
+    }
+    if let Decision::Reconcile { thing } = &verdict.decision {
+        prop_assert_eq!(verdict.source, Some(AlertSource::ThingGroupMembership));
+        let reparsed = ThingName::parse(thing.as_str());
+        prop_assert_eq!(reparsed.as_ref(), Ok(thing));
+        prop_assert!(policy.quarantine_group.is_some());
+    }
     if let Decision::Act { action, subjects } = &verdict.decision {
         prop_assert!(!subjects.is_empty(), "an action without subject");
         prop_assert!(
@@ -264,7 +298,7 @@ proptest! {
 
     #[test]
     fn a_well_formed_alert_with_one_field_changed_is_decided_by_the_rules(
-        which in 0..7usize,
+        which in 0..8usize,
         key in prop::sample::select(vec![0usize, 1, 2, 3, 4, 5]),
         replacement in prop::option::of(any_json()),
     ) {
@@ -330,7 +364,8 @@ fn base_alerts_are_acted_on_before_mutation() {
             "release",
             "quarantine",
             "release",
-            "quarantine"
+            "quarantine",
+            "reconcile"
         ]
     );
 }

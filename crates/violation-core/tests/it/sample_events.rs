@@ -40,9 +40,11 @@ const AUDIT_FINDING: Option<&str> = Some("audit-finding");
 const CLOUDWATCH: Option<&str> = Some("cloudwatch-alarm");
 const REQUEST: Option<&str> = Some("mitigation-request");
 const SECURITY_HUB: Option<&str> = Some("security-hub");
+const MEMBERSHIP: Option<&str> = Some("thing-group-membership");
 const CERT: &str = "5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
 const LOCAL_CERT_ARN: &str = "arn:aws:iot:eu-west-1:123456789012:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
 const FOREIGN_CERT_ARN: &str = "arn:aws:iot:eu-west-1:999999999999:cert/5a3d2e1f0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+const CAM_30: &str = "arn:aws:iot:eu-west-1:123456789012:thing/cam-30";
 const FOREIGN_THING_ARN: &str = "arn:aws:iot:us-east-1:999999999999:thing/gw-01";
 
 /// The subjects of the sample naming 101 things, as the log line cuts them.
@@ -329,6 +331,28 @@ fn default_outcomes() -> BTreeMap<&'static str, Vec<Want>> {
             "sqs-sns-mitigation-request.json",
             vec![want(REQUEST, Some("gateway-12"), "quarantine")],
         ),
+        // Registry membership events: ignored by a program that manages no quarantine group
+        // (the default policy); see `a_thing_removed_from_the_quarantine_group_is_reconciled`.
+        (
+            "direct-registry-removed-from-quarantine.json",
+            vec![want(
+                MEMBERSHIP,
+                Some("arn:aws:iot:eu-west-1:123456789012:thing/pump-01"),
+                "ignore",
+            )],
+        ),
+        (
+            "sqs-raw-registry-membership-batch.json",
+            vec![
+                want(MEMBERSHIP, Some(CAM_30), "ignore"),
+                want(MEMBERSHIP, Some(CAM_30), "ignore"),
+                want(
+                    MEMBERSHIP,
+                    Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-31"),
+                    "ignore",
+                ),
+            ],
+        ),
         // None of the above.
         ("sns-unknown-alert.json", vec![want(None, None, "reject")]),
     ])
@@ -387,6 +411,46 @@ fn every_sample_has_an_expected_outcome_and_gets_it() {
             "expected outcome for missing file events/{name}"
         );
     }
+}
+
+#[test]
+fn a_thing_removed_from_the_quarantine_group_is_reconciled() {
+    // What quarantine-group decides (it reads QUARANTINE_GROUP, default Quarantine).
+    let policy = DecisionPolicy {
+        quarantine_group: Some("Quarantine".into()),
+        ..Default::default()
+    };
+    let direct = verdicts("direct-registry-removed-from-quarantine.json", &policy);
+    assert_eq!(direct[0].decision.kind(), "reconcile");
+    assert_eq!(direct[0].record_id, "d684bd5f-6678-4c6f-9d4a-2c0a1a5a3b11");
+    assert!(
+        direct[0].decision.subjects().is_empty(),
+        "it names no subject to act on"
+    );
+    assert_eq!(
+        decisions("sqs-raw-registry-membership-batch.json", &policy),
+        vec![
+            want(MEMBERSHIP, Some(CAM_30), "reconcile"),
+            // The put-back's own ADDED event: nothing to do, no loop.
+            want(MEMBERSHIP, Some(CAM_30), "ignore"),
+            want(
+                MEMBERSHIP,
+                Some("arn:aws:iot:eu-west-1:123456789012:thing/cam-31"),
+                "ignore",
+            ),
+        ]
+    );
+    let scoped = DecisionPolicy {
+        scope: LocalScope::new(Some("999999999999"), Some("eu-west-1")),
+        ..policy
+    };
+    let foreign = verdicts("direct-registry-removed-from-quarantine.json", &scoped);
+    assert_eq!(foreign[0].decision.kind(), "ignore");
+    assert!(
+        foreign[0].reason().contains("account 123456789012"),
+        "{}",
+        foreign[0].reason()
+    );
 }
 
 #[test]

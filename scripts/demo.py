@@ -3,7 +3,8 @@
 quarantine ledger's table, replay events/ through both functions' handler code as each
 function acts from the ledger (`replay --function both --ledger-table`), then show what an
 operator sees and does with quarantinectl: the causes, a burst held by the blast-radius budget
-and approved, a release by hand and the thing's history. Last, every thing's thing groups and
+and approved, a thing taken out of the group behind the tools' back and put back, a release by
+hand and the thing's history. Last, every thing's thing groups and
 desired shadow state, and moto is stopped.
 
 Run it with `make demo` (which prepares the virtualenv and builds replay) or directly:
@@ -216,9 +217,24 @@ def main():
             if done != BURST:
                 raise SystemExit("demo: the approval did not quarantine the held things")
 
+            # Drift: a thing taken out of the Quarantine group outside these tools while its
+            # causes are active is put back when the registry's REMOVED event reaches the group
+            # function (the stack routes it there with a topic rule).
+            drifted = "pump-01"
+            iot.remove_thing_from_thing_group(thingGroupName=GROUP, thingName=drifted)
+            print(f"== drift: {drifted} removed from {GROUP} behind the tools' back; the registry event replayed")
+            removed_event = os.path.join(ROOT, "events", "direct-registry-removed-from-quarantine.json")
+            run = subprocess.run([args.replay, "--endpoint-url", endpoint, "--function", "group",
+                                  "--ledger-table", TABLE, removed_event],
+                                 env=env, capture_output=True, text=True)
+            print_replay(run.stdout)
+            if run.returncode != 0 or drifted not in iot.list_things_in_thing_group(thingGroupName=GROUP)["things"]:
+                print(run.stderr, file=sys.stderr)
+                raise SystemExit(f"demo: {drifted} was not put back in {GROUP}")
+
             # A release by hand: the operator's path (a release request on the topic is refused
             # unless RELEASE_SOURCES names its source). The caller comes from STS.
-            released = sorted(in_group - set(burst))[0]
+            released = sorted(in_group - set(burst) - {drifted})[0]
             quarantinectl(ctl, env, endpoint, "release", released, "--reason", "demo: false positive")
             history = quarantinectl(ctl, env, endpoint, "history", released)
             if released in iot.list_things_in_thing_group(thingGroupName=GROUP)["things"] \

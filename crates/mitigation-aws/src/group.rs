@@ -1,10 +1,17 @@
 //! The thing-group mitigation: membership of the static quarantine thing group.
 
+use std::ops::ControlFlow;
+
 use futures::future::BoxFuture;
-use mitigation::{ActionError, Applied, MitigationAction, MitigationKind};
+use mitigation::{ActionError, Applied, GroupMembership, MitigationAction, MitigationKind};
 use violation_core::{Action, ThingName};
 
 use crate::errors::classify;
+use crate::paging::read_pages;
+
+/// A thing is in at most 10 static groups (AWS's quota), and a page holds 25 by default; a
+/// few pages bound a misbehaving paginator.
+const MEMBERSHIP_PAGES: usize = 4;
 
 /// Quarantine = AddThingToThingGroup, release = RemoveThingFromThingGroup, on a static group.
 pub struct ThingGroupMembership {
@@ -52,6 +59,41 @@ impl MitigationAction for ThingGroupMembership {
                 }
             };
             result.map_err(|e| with_group_hint(e, &self.group))
+        })
+    }
+}
+
+impl GroupMembership for ThingGroupMembership {
+    /// ListThingGroupsForThing: the quarantine group among the thing's groups.
+    fn in_group<'a>(&'a self, thing: &'a ThingName) -> BoxFuture<'a, Result<bool, ActionError>> {
+        Box::pin(async move {
+            let pages = self
+                .client
+                .list_thing_groups_for_thing()
+                .thing_name(thing.as_str())
+                .into_paginator()
+                .send();
+            let mut found = false;
+            read_pages(
+                pages,
+                MEMBERSHIP_PAGES,
+                "ListThingGroupsForThing",
+                thing.as_str(),
+                |page| {
+                    found = page
+                        .thing_groups()
+                        .iter()
+                        .any(|g| g.group_name() == Some(self.group.as_str()));
+                    if found {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )
+            .await
+            .map_err(|e| with_group_hint(e, &self.group))?;
+            Ok(found)
         })
     }
 }

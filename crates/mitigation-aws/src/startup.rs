@@ -77,14 +77,18 @@ async fn build_function_on(
     let mut actions: Vec<Arc<dyn MitigationAction>> = Vec::new();
     // The lookups share the IoT client; a shadow function only warms it when it is used.
     let mut iot_warm_up = false;
+    // Drift asks the group's adapter whether a thing is back in it before putting it back.
+    let mut membership: Option<Arc<ThingGroupMembership>> = None;
     for kind in kinds {
         match kind {
             FunctionKind::ThingGroup => {
                 iot_warm_up = true;
-                actions.push(Arc::new(ThingGroupMembership::new(
+                let group = Arc::new(ThingGroupMembership::new(
                     iot.clone(),
                     config.quarantine_group.clone(),
-                )));
+                ));
+                membership = Some(group.clone());
+                actions.push(group);
                 if config.disconnect {
                     actions.push(
                         data_plane_action(
@@ -119,6 +123,9 @@ async fn build_function_on(
         .with_audit_findings(directory)
         .with_verify_violation(config.verify_violation)
         .with_protected_things(config.protected_things.clone());
+    if let Some(membership) = membership {
+        handler = handler.with_group_membership(membership);
+    }
     if config.policy.release_on_clear || config.verify_violation {
         handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
     }

@@ -213,6 +213,13 @@ pub trait MitigationAction: Send + Sync {
     ) -> BoxFuture<'a, Result<Applied, ActionError>>;
 }
 
+/// Whether a thing is in the quarantine group now, asked before a thing is put back after a
+/// registry REMOVED event: a duplicate or late event finds it back and does nothing (no
+/// second disconnect).
+pub trait GroupMembership: Send + Sync {
+    fn in_group<'a>(&'a self, thing: &'a ThingName) -> BoxFuture<'a, Result<bool, ActionError>>;
+}
+
 /// The thing's active violations, consulted before a release.
 pub trait ActiveViolations: Send + Sync {
     /// The violation ids currently active for `thing`.

@@ -14,8 +14,8 @@ use violation_core::{
 };
 
 use crate::action::{
-    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, KeptBecause,
-    MitigationAction, Retry,
+    ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut,
+    GroupMembership, KeptBecause, MitigationAction, Retry,
 };
 use crate::answer::{EventReport, InvocationFailure, LambdaAnswer};
 use crate::function::FunctionKind;
@@ -79,6 +79,8 @@ pub struct Handler {
     policy: DecisionPolicy,
     actions: Vec<Arc<dyn MitigationAction>>,
     active_violations: Option<Arc<dyn ActiveViolations>>,
+    /// Drift: asked before a thing is put back in the group.
+    membership: Option<Arc<dyn GroupMembership>>,
     certificates: Option<Arc<dyn CertificateThings>>,
     audit: Option<Arc<dyn AuditFindings>>,
     fan_out: Option<Arc<dyn FanOut>>,
@@ -190,6 +192,7 @@ impl Handler {
             policy,
             actions,
             active_violations: None,
+            membership: None,
             certificates: None,
             audit: None,
             fan_out: None,
@@ -267,6 +270,13 @@ impl Handler {
     /// `PROTECTED_THINGS`: these things are kept, never quarantined.
     pub fn with_protected_things(mut self, protected: ProtectedThings) -> Self {
         self.protected = protected;
+        self
+    }
+
+    /// Drift: check that a thing is really out of the quarantine group before putting it
+    /// back, so a duplicate or late REMOVED event does nothing.
+    pub fn with_group_membership(mut self, membership: Arc<dyn GroupMembership>) -> Self {
+        self.membership = Some(membership);
         self
     }
 

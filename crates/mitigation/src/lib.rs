@@ -39,7 +39,7 @@ pub mod trust;
 
 pub use action::{
     ActionError, ActiveViolations, Applied, AuditFindings, CertificateThings, FanOut, FindingsPage,
-    KeptBecause, MitigationAction, MitigationKind, Retry,
+    GroupMembership, KeptBecause, MitigationAction, MitigationKind, Retry,
 };
 pub use answer::{EventReport, InvocationFailure, InvocationSummary, LambdaAnswer};
 pub use config::{

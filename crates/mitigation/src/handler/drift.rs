@@ -29,6 +29,9 @@ pub const RECONCILE: &str = "reconcile";
 /// The caller a drift record's history entry names.
 pub const REGISTRY_CALLER: &str = "registry event";
 
+/// The label of a failed membership check in action reports.
+const MEMBERSHIP_STEP: &str = "group-membership";
+
 /// The history outcomes of a drift record.
 const PUT_BACK: &str = "put back";
 const UNDONE: &str = "put back, then undone: released meanwhile";
@@ -129,6 +132,22 @@ impl Handler {
                 "not put back: its causes ({}) are recorded but the quarantine is not in force (held by the budget, protected, or still being carried out)",
                 state.cause_ids().join(", ")
             ));
+        }
+        if let Some(membership) = &self.membership {
+            match membership.in_group(thing).await {
+                Ok(true) => {
+                    return ignored(
+                        "not put back: it is in the quarantine group already (a duplicate or late REMOVED event, or it was put back meanwhile)".to_owned(),
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    return (
+                        failed(vec![], e, MEMBERSHIP_STEP, thing),
+                        "its group membership could not be read; retried".to_owned(),
+                    );
+                }
+            }
         }
         let entry = DriftEntry {
             ledger,

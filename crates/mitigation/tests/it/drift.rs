@@ -362,3 +362,56 @@ async fn a_put_back_that_races_a_release_is_undone() {
     let state = ledger.inner.state("dev-1", GROUP);
     assert!(!state.applied && state.causes.is_empty());
 }
+
+/// The group's membership as a test sets it, or an error.
+struct Membership(std::sync::Mutex<Result<bool, ActionError>>);
+
+impl mitigation::GroupMembership for Membership {
+    fn in_group<'a>(&'a self, _thing: &'a ThingName) -> BoxFuture<'a, Result<bool, ActionError>> {
+        let answer = self.0.lock().map(|a| a.clone()).unwrap_or(Ok(false));
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test]
+async fn a_thing_already_back_in_the_group_is_left_alone_and_an_unreadable_membership_is_retried() {
+    let action = Arc::new(ScriptedAction::new("thing-group"));
+    let ledger = Arc::new(MemoryLedger::new());
+    let membership = Arc::new(Membership(std::sync::Mutex::new(Ok(true))));
+    let h = handler(action.clone(), ledger.clone()).with_group_membership(membership.clone());
+    record(&h, alarm("dev-1")).await;
+    let history = ledger.history("dev-1").len();
+
+    // A duplicate or late REMOVED event: the thing is in the group.
+    let report = record(&h, membership_event("REMOVED")).await;
+    assert_eq!(report.outcome.as_str(), "ignored", "{}", notes(&report));
+    assert!(notes(&report).contains("in the quarantine group already"));
+    assert_eq!(action.calls(), vec![call(Action::Quarantine, "dev-1")]);
+    assert_eq!(ledger.history("dev-1").len(), history, "nothing to record");
+
+    *membership.0.lock().unwrap() = Err(ActionError::new(
+        "ListThingGroupsForThing",
+        "dev-1",
+        Retry::Retryable,
+        "ThrottlingException",
+        "slow down",
+    ));
+    let report = record(&h, membership_event("REMOVED")).await;
+    assert_eq!(report.outcome.as_str(), "failed", "{}", notes(&report));
+    assert_eq!(action.calls().len(), 1, "not put back blindly");
+
+    *membership.0.lock().unwrap() = Ok(false);
+    let report = record(&h, membership_event("REMOVED")).await;
+    assert_eq!(report.outcome.as_str(), "done", "{}", notes(&report));
+    assert_eq!(
+        action.calls(),
+        vec![
+            call(Action::Quarantine, "dev-1"),
+            call(Action::Quarantine, "dev-1")
+        ]
+    );
+}
+
+fn membership_event(operation: &str) -> Value {
+    membership(operation, "Quarantine", "dev-1")
+}

@@ -110,6 +110,11 @@ async fn a_thing_removed_behind_the_tools_back_is_put_back_and_the_history_says_
     // The put-back's own ADDED event changes nothing: no loop.
     function.invoke(&membership("evt-added-1", "ADDED", "dev-1"));
     assert_eq!(aws.count(Op::AddThingToThingGroup), 2);
+    // The REMOVED event again (registry events come at least once): the thing is back in the
+    // group, so nothing is done twice, the device's connection is left alone.
+    function.invoke(&membership("evt-removed-1", "REMOVED", "dev-1"));
+    assert_eq!(aws.count(Op::AddThingToThingGroup), 2, "no second put-back");
+    assert_eq!(aws.disconnects().len(), 2, "no second disconnect");
 
     let entries = history(&dynamodb, "dev-1").await;
     let put_back: Vec<&[String; 6]> = entries.iter().filter(|e| e[0] == "reconcile").collect();

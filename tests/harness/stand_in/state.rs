@@ -50,6 +50,8 @@ pub(super) struct World {
     pub(super) verification_states: BTreeMap<String, String>,
     /// Thing → its registry attributes (every thing exists, with none at first).
     pub(super) attributes: BTreeMap<String, BTreeMap<String, String>>,
+    /// DynamoDB tables by name.
+    pub(super) tables: BTreeMap<String, super::dynamodb::Table>,
 }
 
 impl World {

@@ -161,6 +161,11 @@ fn link_env(subject: &Subject, link: &Link) -> Vec<(&'static str, String)> {
     if subject.kind == Kind::Group {
         env.push(("DISCONNECT", "false".to_owned()));
     }
+    // The bench checks the certificate INACTIVE (the default action, attach-policy, needs a
+    // QUARANTINE_POLICY).
+    if subject.kind == Kind::Certificate {
+        env.push(("CERTIFICATE_ACTION", "deactivate".to_owned()));
+    }
     if subject.ledger {
         env.push(("LEDGER_TABLE", LEDGER_TABLE.to_owned()));
         env.push(("AWS_ENDPOINT_URL_DYNAMODB", link.dynamodb_endpoint.clone()));

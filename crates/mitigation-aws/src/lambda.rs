@@ -14,7 +14,6 @@ use crate::warm_up::{WARM_UP_DEADLINE, warm_up};
 /// Read the configuration, build the clients once and open their connections, then serve
 /// events until Lambda stops the process. Logs are JSON when the function's log format is JSON.
 pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
-    seed_random_generator();
     mitigation::init_function_logging();
     let config = FunctionConfig::from_env(kind.into()).inspect_err(|e| {
         tracing::error!(error = %e, variable = e.variable, "invalid configuration");
@@ -73,18 +72,4 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
-}
-
-/// AWS-LC, the SDK's TLS crypto, seeds its random generator on first use from CPU jitter
-/// entropy: some 20 ms of CPU, most of init's (BENCHMARKS.md). The first use is the first TLS
-/// handshake's key share, so that CPU would sit between the warm-up's TCP connection and its
-/// TLS handshake. Seeded on a blocking-pool thread from the start, it runs while the
-/// configuration loads and the connections open; a handshake that needs it sooner waits only
-/// for the rest.
-fn seed_random_generator() {
-    drop(tokio::task::spawn_blocking(|| {
-        let mut byte = [0u8; 1];
-        // Only the seeding matters; a failure surfaces again at the first real use.
-        let _ = aws_lc_rs::rand::fill(&mut byte);
-    }));
 }

@@ -213,7 +213,8 @@ fn one_run(
         );
     }
     if subject.ledger {
-        // A second alarm of the last thing, then the same record delivered again.
+        // A second alarm of the first event's thing (quarantined by then), then the same
+        // record delivered again.
         let again = new_alert(&things[0]);
         let took = run.event(&again, &things, false, Case::SecondCause, figures)?;
         figures.second_cause.push(took.0);

@@ -36,6 +36,9 @@ const SYSTEM_BUNDLES: [&str; 2] = [
 pub struct Link {
     /// `https://127.0.0.1:PORT`: the endpoint URL to give the functions.
     pub endpoint: String,
+    /// The same on another port, for DynamoDB: on AWS the ledger's table is another host
+    /// than IoT, so its connection is its own, not one the SDK's pool shares with IoT's.
+    pub dynamodb_endpoint: String,
     /// The PEM bundle to trust (`SSL_CERT_FILE` for the SDK, `AWS_CA_BUNDLE` for boto3).
     pub ca_bundle: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -47,15 +50,19 @@ impl Link {
     /// are written in `dir`.
     pub fn start(upstream: SocketAddr, rtt: Duration, dir: &Path) -> Res<Link> {
         let (server_config, ca_bundle) = certificates(dir)?;
-        let public = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let inner = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        for l in [&public, &inner] {
+        let bind = || -> Res<std::net::TcpListener> {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
             l.set_nonblocking(true).map_err(|e| e.to_string())?;
-        }
-        let endpoint = format!(
-            "https://{}",
-            public.local_addr().map_err(|e| e.to_string())?
-        );
+            Ok(l)
+        };
+        let (public, second, inner) = (bind()?, bind()?, bind()?);
+        let url = |l: &std::net::TcpListener| -> Res<String> {
+            Ok(format!(
+                "https://{}",
+                l.local_addr().map_err(|e| e.to_string())?
+            ))
+        };
+        let (endpoint, dynamodb_endpoint) = (url(&public)?, url(&second)?);
         let inner_addr = inner.local_addr().map_err(|e| e.to_string())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -68,13 +75,16 @@ impl Link {
             .name("bench-link".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let (Ok(public), Ok(inner)) =
-                        (TcpListener::from_std(public), TcpListener::from_std(inner))
-                    else {
+                    let (Ok(public), Ok(second), Ok(inner)) = (
+                        TcpListener::from_std(public),
+                        TcpListener::from_std(second),
+                        TcpListener::from_std(inner),
+                    ) else {
                         return;
                     };
                     tokio::select! {
                         _ = delay_proxy(public, inner_addr, rtt) => {}
+                        _ = delay_proxy(second, inner_addr, rtt) => {}
                         _ = tls_terminator(inner, acceptor, upstream) => {}
                         _ = stopped => {}
                     }
@@ -84,6 +94,7 @@ impl Link {
             .map_err(|e| e.to_string())?;
         Ok(Link {
             endpoint,
+            dynamodb_endpoint,
             ca_bundle,
             stop: Some(stop),
             thread: Some(thread),

@@ -129,10 +129,10 @@ async fn build_function_on(
     if config.policy.release_on_clear || config.verify_violation {
         handler = handler.with_active_violations(Arc::new(DeviceDefenderViolations::new(iot)));
     }
-    if let Some(queue_url) = &config.fan_out_queue_url {
-        handler = with_fan_out(handler, &sdk, queue_url)?;
-    }
     let mut warm_up: Vec<WarmUpTarget> = Vec::new();
+    if let Some(queue_url) = &config.fan_out_queue_url {
+        handler = with_fan_out(handler, &sdk, queue_url, &mut warm_up)?;
+    }
     // A function acts from its own place in the ledger; a dry run writes nothing.
     if let (Some(table), [kind], false) = (&config.ledger_table, kinds, config.dry_run) {
         handler = with_ledger(handler, &sdk, table, *kind, config, &mut warm_up)?;
@@ -218,8 +218,10 @@ fn with_fan_out(
     handler: Handler,
     sdk: &aws_config::SdkConfig,
     queue_url: &str,
+    warm_up: &mut Vec<WarmUpTarget>,
 ) -> Result<Handler, StartupError> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
+    warm_up.push(WarmUpTarget::Queue(sqs.clone()));
     Ok(handler.with_fan_out(Arc::new(crate::fan_out::QueueFanOut::new(sqs, queue_url))))
 }
 
@@ -228,6 +230,7 @@ fn with_fan_out(
     _handler: Handler,
     _sdk: &aws_config::SdkConfig,
     _queue_url: &str,
+    _warm_up: &mut Vec<WarmUpTarget>,
 ) -> Result<Handler, StartupError> {
     Err(StartupError::FanOutNotBuiltIn)
 }

@@ -31,6 +31,9 @@ pub enum WarmUpTarget {
     /// The quarantine ledger's table (`LEDGER_TABLE`): one more round trip per record.
     #[cfg(feature = "ledger")]
     Ledger(aws_sdk_dynamodb::Client),
+    /// The function's own queue (`FANOUT_QUEUE_URL`), for an audit's devices.
+    #[cfg(feature = "fan-out")]
+    Queue(aws_sdk_sqs::Client),
 }
 
 impl WarmUpTarget {
@@ -42,6 +45,8 @@ impl WarmUpTarget {
             WarmUpTarget::IotData(_) => "iot-data",
             #[cfg(feature = "ledger")]
             WarmUpTarget::Ledger(_) => "dynamodb",
+            #[cfg(feature = "fan-out")]
+            WarmUpTarget::Queue(_) => "sqs",
         }
     }
 
@@ -94,9 +99,33 @@ impl WarmUpTarget {
                     .await;
                 answered(sent)
             }
+            // SQS speaks the same JSON protocol (`/`, X-Amz-Target) on its regional endpoint,
+            // the queue named in the body: an operation name SQS lacks is refused before any
+            // queue or permission is looked at.
+            #[cfg(feature = "fan-out")]
+            WarmUpTarget::Queue(sqs) => {
+                let sent = sqs
+                    .list_queues()
+                    .customize()
+                    .config_override(
+                        aws_sdk_sqs::config::Builder::default().retry_config(no_retries()),
+                    )
+                    .mutate_request(|request| {
+                        request
+                            .headers_mut()
+                            .insert("x-amz-target", WARM_UP_SQS_TARGET);
+                    })
+                    .send()
+                    .await;
+                answered(sent)
+            }
         }
     }
 }
+
+/// The SQS operation of the warm-up request: none has this name.
+#[cfg(feature = "fan-out")]
+pub const WARM_UP_SQS_TARGET: &str = "AmazonSQS.QuarantineWarmUp";
 
 /// The DynamoDB operation of the warm-up request: none has this name.
 #[cfg(feature = "ledger")]
@@ -141,14 +170,15 @@ pub struct WarmUpReport {
 }
 
 /// Sends every target's warm-up request at once and waits for them until `deadline`; never
-/// fails.
+/// fails. Each request is a task of its own: a handshake's CPU (the first one also seeds the
+/// TLS library's random generator, ~20 ms) then holds up only its own connection, not the
+/// others' connects, which would otherwise wait for it.
 pub async fn warm_up(targets: &[WarmUpTarget], deadline: Duration) -> WarmUpReport {
     let started = Instant::now();
-    let pings = targets.iter().map(|target| async move {
-        let answered = tokio::time::timeout(deadline, target.ping())
-            .await
-            .unwrap_or(false);
-        (target.name(), answered)
+    let pings = targets.iter().cloned().map(|target| {
+        let name = target.name();
+        let ping = tokio::spawn(async move { tokio::time::timeout(deadline, target.ping()).await });
+        async move { (name, matches!(ping.await, Ok(Ok(true)))) }
     });
     let outcomes = join_all(pings).await;
     let took = started.elapsed();

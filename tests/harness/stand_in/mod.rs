@@ -1,5 +1,6 @@
 //! A scriptable local stand-in for the AWS IoT control plane and IoT data plane, for fault
-//! tests, adapter tests and benchmarks; the operations moto lacks live here too.
+//! tests, adapter tests and benchmarks; the operations moto lacks live here too. DynamoDB's
+//! item operations on small in-memory tables serve the quarantine ledger (`dynamodb.rs`).
 //!
 //! Both SDK clients can be pointed at the one [`StandIn::endpoint`]. Routes follow the request
 //! serializers of aws-sdk-iot 1.135 and aws-sdk-iotdataplane 1.120 (restJson1); adding an
@@ -14,6 +15,8 @@
 //! latency and hangs only delay the answer, so a client that times out may still have changed
 //! the state, as with the real service.
 
+mod dynamodb;
+mod expression;
 mod routes;
 mod state;
 mod wire;
@@ -62,6 +65,11 @@ pub enum Op {
     PutVerificationStateOnViolation,
     DescribeEventConfigurations,
     UpdateEventConfigurations,
+    /// DynamoDB (the quarantine ledger's table).
+    GetItem,
+    PutItem,
+    UpdateItem,
+    TransactWriteItems,
     /// A request no route matches (answered 404 `UnknownOperationException`).
     Unknown,
 }
@@ -104,7 +112,9 @@ pub enum Fault {
 #[derive(Debug, Clone)]
 pub struct Call {
     pub op: Op,
-    /// The thing, client id or certificate id the call is about, when it names one.
+    /// The thing, client id or certificate id the call is about, when it names one (for
+    /// DynamoDB, the item's partition key; for an operation DynamoDB lacks, its
+    /// `X-Amz-Target`).
     pub subject: Option<String>,
     /// The status answered (decided when the request arrives, before any delay).
     pub status: u16,
@@ -429,6 +439,38 @@ impl StandIn {
             .attributes
             .get(thing)
             .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A DynamoDB table with these key attributes (partition, then sort key), empty.
+    pub fn create_table(&self, name: &str, key_names: &[&str]) {
+        self.world().tables.insert(
+            name.to_owned(),
+            dynamodb::Table {
+                key_names: key_names.iter().map(|k| (*k).to_owned()).collect(),
+                items: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// The item of a table with these key values (in the table's key order), in DynamoDB's
+    /// JSON form.
+    pub fn table_item(&self, table: &str, key: &[&str]) -> Option<Value> {
+        let key: Vec<String> = key.iter().map(|k| (*k).to_owned()).collect();
+        self.world()
+            .tables
+            .get(table)?
+            .items
+            .get(&key)
+            .map(|item| Value::Object(item.clone()))
+    }
+
+    /// Every item of a table, in key order.
+    pub fn table_items(&self, table: &str) -> Vec<Value> {
+        self.world()
+            .tables
+            .get(table)
+            .map(|t| t.items.values().map(|i| Value::Object(i.clone())).collect())
             .unwrap_or_default()
     }
 

@@ -10,6 +10,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::dynamodb;
 use super::state::update_shadow;
 use super::wire::{AwsJson, Reply, Shared};
 use super::{ACCOUNT, Disconnect, MAX_GROUPS_PER_THING, Op, REGION, certificate_arn, shadow_key};
@@ -67,6 +68,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/event-configurations",
             get(describe_event_configurations).patch(update_event_configurations),
         )
+        .route("/", post(dynamodb_operation))
         .fallback(unknown_operation)
         .with_state(shared)
 }
@@ -79,6 +81,31 @@ async fn unknown_operation(State(aws): Aws, request: Request) -> Reply {
             "UnknownOperationException",
             format!("stand-in: no route for {what}"),
         )
+    })
+    .await
+}
+
+/// DynamoDB: every operation at `/`, named by `X-Amz-Target`.
+async fn dynamodb_operation(State(aws): Aws, headers: HeaderMap, body: Bytes) -> Reply {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let op = dynamodb::op_of(&target);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let subject = {
+        let world = aws.world_lock();
+        let table = request.get("TableName").and_then(Value::as_str);
+        table
+            .and_then(|t| world.tables.get(t))
+            .and_then(|t| t.key_names.first().cloned())
+    }
+    .and_then(|key| dynamodb::subject_of(&request, &key))
+    // An operation DynamoDB lacks (the functions' warm-up) is logged under its name.
+    .or_else(|| (op == Op::Unknown).then(|| target.clone()));
+    aws.serve(op, subject.as_deref(), |world, _| {
+        dynamodb::serve(op, &target, &request, &mut world.tables)
     })
     .await
 }

@@ -52,6 +52,8 @@ pub(super) struct World {
     pub(super) attributes: BTreeMap<String, BTreeMap<String, String>>,
     /// Registry event type → enabled (UpdateEventConfigurations).
     pub(super) event_configurations: BTreeMap<String, bool>,
+    /// DynamoDB tables by name.
+    pub(super) tables: BTreeMap<String, super::dynamodb::Table>,
 }
 
 impl World {

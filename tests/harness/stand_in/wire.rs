@@ -17,6 +17,8 @@ use super::state::{Bucket, World};
 use super::{Call, Fault, MAX_GROUPS_PER_THING, Op, StandInConfig};
 use crate::lock;
 
+const JSON: &str = "application/json";
+
 pub(super) struct Shared {
     pub(super) config: StandInConfig,
     pub(super) endpoint_address: String,
@@ -32,6 +34,8 @@ pub(super) struct Reply {
     pub(super) status: StatusCode,
     pub(super) error_type: Option<&'static str>,
     pub(super) body: Option<Value>,
+    /// `application/json` (restJson1), or DynamoDB's `application/x-amz-json-1.0`.
+    pub(super) content_type: &'static str,
 }
 
 impl Reply {
@@ -40,6 +44,17 @@ impl Reply {
             status: StatusCode::OK,
             error_type: None,
             body: Some(body),
+            content_type: JSON,
+        }
+    }
+
+    /// A DynamoDB (awsJson1_0) answer: the error, if any, is the body's `__type`.
+    pub(super) fn json_1_0(status: StatusCode, body: Value) -> Reply {
+        Reply {
+            status,
+            error_type: None,
+            body: Some(body),
+            content_type: "application/x-amz-json-1.0",
         }
     }
 
@@ -52,6 +67,7 @@ impl Reply {
             status,
             error_type: Some(error_type),
             body: Some(json!({ "message": message.into() })),
+            content_type: JSON,
         }
     }
 
@@ -94,6 +110,7 @@ impl Reply {
                 status,
                 error_type: None,
                 body: None,
+                content_type: JSON,
             },
         }
     }
@@ -104,7 +121,7 @@ impl IntoResponse for Reply {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(self.content_type),
         );
         if let Some(code) = self.error_type {
             headers.insert("x-amzn-ErrorType", HeaderValue::from_static(code));
@@ -137,6 +154,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AwsJson<T> {
 }
 
 impl Shared {
+    pub(super) fn world_lock(&self) -> std::sync::MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+
     /// Records and answers one call: injected faults first, else `act` on the state.
     pub(super) async fn serve(
         &self,

@@ -15,6 +15,8 @@ use mitigation::{ActionError, Applied, FunctionKind, Handler, MitigationAction, 
 use mitigation_aws::ledger::DynamoLedger;
 use serde_json::{Value, json};
 use test_harness::moto::{self, Moto};
+use test_harness::sdk::{self, ClientSettings};
+use test_harness::{Op, StandIn};
 use violation_core::{Action, DecisionPolicy, ThingName, fixtures};
 
 const TABLE: &str = "quarantine-ledger";
@@ -50,9 +52,51 @@ fn clear(id: &str, at: i64) -> CauseChange {
     }
 }
 
+/// The benchmark's DynamoDB (the AWS stand-in's table), held to the same rules as moto's.
+fn ledger_on_stand_in() -> (StandIn, DynamoLedger) {
+    let aws = StandIn::start();
+    aws.create_table(TABLE, &["thing", "sk"]);
+    let client = sdk::dynamodb_client(&aws.endpoint(), ClientSettings::attempts(1));
+    (aws, DynamoLedger::new(client, TABLE))
+}
+
 #[tokio::test]
 async fn conditional_writes_apply_the_ledger_s_rules() {
     let (_moto, ledger) = ledger_on_moto().await;
+    conditional_writes(&ledger).await;
+}
+
+#[tokio::test]
+async fn the_stand_in_s_table_applies_the_ledger_s_rules_as_moto_does() {
+    let (aws, ledger) = ledger_on_stand_in();
+    conditional_writes(&ledger).await;
+    budget_claims(&ledger).await;
+    // Every outcome above was decided by the stand-in's conditions: the duplicate and the
+    // stale and too-soon changes were refused there, and the transactions cancelled there.
+    assert!(aws.count_status(Op::UpdateItem, 400) >= 4);
+    assert!(aws.count_status(Op::TransactWriteItems, 400) >= 3);
+    let item = aws
+        .table_item(TABLE, &["dev-1", "fn#group"])
+        .expect("the group function's state item");
+    assert_eq!(item["applied"], json!({ "BOOL": true }));
+}
+
+#[tokio::test]
+async fn the_stand_in_answers_a_missing_table_as_dynamodb_does() {
+    let aws = StandIn::start();
+    let client = sdk::dynamodb_client(&aws.endpoint(), ClientSettings::attempts(1));
+    let ledger = DynamoLedger::new(client, "no-such-table");
+    let e = ledger
+        .record(&thing("dev-1"), FunctionKind::Shadow, &cause("v-1", 1))
+        .await
+        .expect_err("no table");
+    assert_eq!(
+        (e.retry, e.code.as_str()),
+        (Retry::Permanent, "ResourceNotFoundException")
+    );
+}
+
+async fn conditional_writes(ledger: &DynamoLedger) {
     let dev = thing("dev-1");
     let group = FunctionKind::ThingGroup;
     let added = ledger
@@ -114,8 +158,12 @@ async fn conditional_writes_apply_the_ledger_s_rules() {
 
 #[tokio::test]
 async fn the_budget_counts_each_thing_once_per_window_up_to_its_maximum() {
-    use mitigation::ledger::Claim;
     let (_moto, ledger) = ledger_on_moto().await;
+    budget_claims(&ledger).await;
+}
+
+async fn budget_claims(ledger: &DynamoLedger) {
+    use mitigation::ledger::Claim;
     let window = 3_600_000;
     for (name, want) in [
         ("dev-1", Claim::Granted),

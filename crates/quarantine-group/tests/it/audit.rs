@@ -217,6 +217,10 @@ async fn with_a_queue_an_audit_is_fanned_out_and_each_request_mitigates_its_devi
         .set("AWS_ENDPOINT_URL_SQS", &moto.endpoint)
         .set("FANOUT_QUEUE_URL", &queue_url);
     let function = LocalFunction::start(binary(), &env);
+    // Init opened the queue's connection too, with an operation SQS does not have: it sent
+    // nothing (the queue holds exactly the audit's requests below).
+    let line = crate::function::warm_up_line(&function);
+    assert_eq!(line["warmed"], r#"["sqs", "iot", "iot-data"]"#, "{line}");
 
     // The audit record sends one request per device and acts on none itself.
     let answer = function.invoke(&sns_event(&[("audit-1", &audit_notification())]));

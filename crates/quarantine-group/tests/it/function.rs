@@ -255,7 +255,7 @@ fn service_specific_endpoint_variables_are_honoured() {
 }
 
 /// The `connections opened during init` log line's fields.
-fn warm_up_line(function: &LocalFunction) -> serde_json::Value {
+pub(crate) fn warm_up_line(function: &LocalFunction) -> serde_json::Value {
     function
         .process
         .json_log_lines()

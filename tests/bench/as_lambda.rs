@@ -150,7 +150,8 @@ pub fn table(subjects: &[Subject], setup: &Setup) -> Res<()> {
     }
     print_figures(subjects, &figures, setup.rtt);
     print_ledger(subjects, &figures);
-    print_targets(subjects, &figures, setup.rtt);
+    let network = crate::link::three_round_trips(&link, 5)?;
+    print_targets(subjects, &figures, setup.rtt, network);
     Ok(())
 }
 
@@ -429,7 +430,7 @@ fn print_ledger(subjects: &[Subject], figures: &[Figures]) {
     println!();
 }
 
-fn print_targets(subjects: &[Subject], figures: &[Figures], rtt: Duration) {
+fn print_targets(subjects: &[Subject], figures: &[Figures], rtt: Duration, network: Duration) {
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
     let find = |kind: Kind| {
         subjects
@@ -462,6 +463,13 @@ fn print_targets(subjects: &[Subject], figures: &[Figures], rtt: Duration) {
                 verdict(init <= floor + 3.0 * rtt_ms)
             );
         }
+    }
+    if let Some(floor) = floor_init {
+        let network = ms(network);
+        println!(
+            "| (for reading the above) the link's own TCP + TLS + one request, a bare rustls client: {network:.1} ms; floor + that | | | {:.1} ms | |",
+            floor + network
+        );
     }
     if let (Some(group), Some(seed)) = (find(Kind::Group), find(Kind::Python)) {
         let ours = ms(median(&group.init_and_first));

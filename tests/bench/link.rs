@@ -155,6 +155,69 @@ fn certificates(dir: &Path) -> Res<(Arc<rustls::ServerConfig>, PathBuf)> {
     Ok((Arc::new(config), ca_bundle))
 }
 
+/// What the link itself takes for a new connection's three round trips (TCP, TLS 1.3, one
+/// request and its answer's head), measured with a bare rustls client trusting only the
+/// bench's CA: the network part of a function's init, timers and hops included, without the
+/// function's CPU. Median of `times`.
+pub fn three_round_trips(link: &Link, times: usize) -> Res<Duration> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = fs::read(&link.ca_bundle).map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        // The system bundle's odd entries are skipped: only the bench's CA matters here.
+        let _ = roots.add(cert.map_err(|e| e.to_string())?);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let addr = link
+        .endpoint
+        .trim_start_matches("https://")
+        .parse::<SocketAddr>()
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut took = Vec::with_capacity(times);
+    for _ in 0..times {
+        let connector = connector.clone();
+        took.push(runtime.block_on(async move {
+            let started = Instant::now();
+            let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            let _ = tcp.set_nodelay(true);
+            let name =
+                rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+            let mut tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            tls.write_all(
+                b"GET /quarantine-warm-up HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tls.read(&mut buf).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            Ok::<Duration, String>(started.elapsed())
+        })?);
+    }
+    took.sort();
+    Ok(took[took.len() / 2])
+}
+
 /// Terminates TLS and forwards each connection to `upstream`.
 async fn tls_terminator(listener: TcpListener, acceptor: TlsAcceptor, upstream: SocketAddr) {
     while let Ok((stream, _)) = listener.accept().await {

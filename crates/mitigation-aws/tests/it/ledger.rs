@@ -241,34 +241,15 @@ async fn through_the_handler_a_duplicate_makes_no_call_and_the_history_names_the
             thing: "dev-1".into()
         }]
     );
-    let items = moto::dynamodb_client(&moto.endpoint)
-        .query()
-        .table_name(TABLE)
-        .key_condition_expression("thing = :t AND begins_with(sk, :h)")
-        .expression_attribute_values(
-            ":t",
-            aws_sdk_dynamodb::types::AttributeValue::S("dev-1".into()),
-        )
-        .expression_attribute_values(
-            ":h",
-            aws_sdk_dynamodb::types::AttributeValue::S("h#".into()),
-        )
-        .send()
-        .await
-        .unwrap();
-    let history: Vec<(String, String)> = items
-        .items()
-        .iter()
-        .map(|i| {
-            let text = |k: &str| {
-                i.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            (text("causeId"), text("cause"))
-        })
-        .collect();
+    let history: Vec<(String, String)> =
+        moto::ledger_history(&moto::dynamodb_client(&moto.endpoint), TABLE, "dev-1")
+            .await
+            .iter()
+            .map(|entry| {
+                let text = |k: &str| entry.get(k).cloned().unwrap_or_default();
+                (text("causeId"), text("cause"))
+            })
+            .collect();
     // The duplicate changed nothing and did nothing: the history has the quarantine alone.
     assert_eq!(history, [("v-42".to_owned(), "recorded".to_owned())]);
 }

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use test_harness::fixtures::{batch_item_failures, sqs_event, violation_on_metric};
 use test_harness::moto::{self, Moto};
@@ -33,25 +32,11 @@ fn membership(event_id: &str, operation: &str, thing: &str) -> Value {
 
 /// The thing's history entries as (asked, outcome, caller, record id, delivery, request id).
 async fn history(dynamodb: &aws_sdk_dynamodb::Client, thing: &str) -> Vec<[String; 6]> {
-    let items = dynamodb
-        .query()
-        .table_name(TABLE)
-        .key_condition_expression("thing = :t AND begins_with(sk, :h)")
-        .expression_attribute_values(":t", AttributeValue::S(thing.into()))
-        .expression_attribute_values(":h", AttributeValue::S("h#".into()))
-        .send()
+    moto::ledger_history(dynamodb, TABLE, thing)
         .await
-        .unwrap();
-    items
-        .items()
         .iter()
-        .map(|item| {
-            let text = |k: &str| {
-                item.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
+        .map(|entry| {
+            let text = |k: &str| entry.get(k).cloned().unwrap_or_default();
             [
                 text("asked"),
                 text("outcome"),

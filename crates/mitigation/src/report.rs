@@ -51,6 +51,11 @@ pub struct ActionReport {
     pub outcome: ActionOutcome,
 }
 
+/// The first failed call's error, if any call failed.
+pub(crate) fn first_failure(actions: &[ActionReport]) -> Option<ActionError> {
+    actions.iter().find_map(ActionReport::error).cloned()
+}
+
 impl ActionReport {
     fn error(&self) -> Option<&ActionError> {
         match &self.outcome {

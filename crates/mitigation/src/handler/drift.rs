@@ -19,10 +19,9 @@ use violation_core::{Action, Decision, ThingName, Verdict};
 
 use super::ledger_flow::{LEDGER_STEP, failed};
 use super::{DEADLINE_STEP, Handler, Invocation, LedgerUse, deadline_error};
-use crate::action::ActionError;
 use crate::function::FunctionKind;
 use crate::ledger::{CauseOutcome, FunctionState, HistoryEntry, Settled};
-use crate::report::{ActionOutcome, ActionReport, Mitigation, RecordOutcome, RecordReport};
+use crate::report::{ActionReport, Mitigation, RecordOutcome, RecordReport, first_failure};
 
 /// What a history entry of a drift record says was asked.
 pub const RECONCILE: &str = "reconcile";
@@ -256,13 +255,6 @@ impl DriftEntry<'_> {
             caller: REGISTRY_CALLER.to_owned(),
         }
     }
-}
-
-fn first_failure(actions: &[ActionReport]) -> Option<ActionError> {
-    actions.iter().find_map(|r| match &r.outcome {
-        ActionOutcome::Failed(e) => Some(e.clone()),
-        _ => None,
-    })
 }
 
 fn done_with(actions: Vec<ActionReport>) -> Mitigation {

@@ -14,7 +14,7 @@ use crate::action::{ActionError, KeptBecause, Retry};
 use crate::ledger::{
     Arrival, CauseOutcome, Claim, FunctionState, HistoryEntry, Refused, Settled, change_of,
 };
-use crate::report::{ActionOutcome, ActionReport, Mitigation, RecordOutcome};
+use crate::report::{ActionOutcome, ActionReport, Mitigation, RecordOutcome, first_failure};
 use crate::targets::Target;
 
 /// Reconciliation rounds before a record gives up to concurrent changes (and is retried).
@@ -392,10 +392,7 @@ impl Handler {
                     }
                 }
                 let done = self.apply_all(action, thing).await;
-                let failure = done.actions.iter().find_map(|r| match &r.outcome {
-                    ActionOutcome::Failed(e) => Some(e.clone()),
-                    _ => None,
-                });
+                let failure = first_failure(&done.actions);
                 actions.extend(done.actions);
                 match failure {
                     None => actual = desired,

@@ -212,36 +212,13 @@ impl DynamoLedger {
         state: &FunctionState,
     ) {
         for chunk in state.expired_tombstones().chunks(FORGET_PER_WRITE) {
-            let mut names = HashMap::new();
-            let mut values = HashMap::new();
-            let mut removes = Vec::new();
-            let mut conditions = Vec::new();
-            for (i, (id, at)) in chunk.iter().enumerate() {
-                names.insert(format!("#x{i}"), format!("{CLEARED_PREFIX}{id}"));
-                values.insert(format!(":x{i}"), number(*at));
-                removes.push(format!("#x{i}"));
-                conditions.push(format!("#x{i} = :x{i}"));
-            }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(state_key(thing.as_str(), function)))
-                .update_expression(format!("REMOVE {}", removes.join(", ")))
-                .condition_expression(conditions.join(" AND "))
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(SdkError::ServiceError(e))
-                    if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {}
-                Err(e) => {
-                    let e = self.error("UpdateItem", thing, e);
-                    tracing::warn!(thing = %thing, error = %e, "expired tombstones not forgotten");
-                    return;
-                }
+            // A failed condition (a tombstone renewed meanwhile) leaves it, as it should.
+            if let Err(e) = self
+                .update(thing, function, Expression::forget(chunk))
+                .await
+            {
+                tracing::warn!(thing = %thing, error = %e, "expired tombstones not forgotten");
+                return;
             }
         }
     }
@@ -462,6 +439,29 @@ impl Expression {
         e.values.insert(":settled".into(), number(settled_before));
         e.update = format!("REMOVE #c SET #x = :at, {}", Self::BUMP);
         e.condition = "(attribute_not_exists(#c) OR (#c.#occ <= :at AND #c.#rec <= :settled)) AND (attribute_not_exists(#x) OR #x < :at)".into();
+        e
+    }
+
+    /// Remove these tombstones, each only if it still has the time it was read with. Not
+    /// from [`Expression::base`]: it bumps no version, and DynamoDB refuses unused names.
+    fn forget(tombstones: &[(String, i64)]) -> Expression {
+        let mut e = Expression {
+            update: String::new(),
+            condition: String::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        };
+        let mut removes = Vec::new();
+        let mut conditions = Vec::new();
+        for (i, (id, at)) in tombstones.iter().enumerate() {
+            e.names
+                .insert(format!("#x{i}"), format!("{CLEARED_PREFIX}{id}"));
+            e.values.insert(format!(":x{i}"), number(*at));
+            removes.push(format!("#x{i}"));
+            conditions.push(format!("#x{i} = :x{i}"));
+        }
+        e.update = format!("REMOVE {}", removes.join(", "));
+        e.condition = conditions.join(" AND ");
         e
     }
 

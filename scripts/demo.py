@@ -97,6 +97,17 @@ def burst_event(path, things):
         json.dump({"Records": records}, f)
 
 
+def replay_live(binary, env, endpoint, *args):
+    """Run replay against the emulator and the ledger, print its lines, and stop the demo if
+    it fails."""
+    run = subprocess.run([binary, "--endpoint-url", endpoint, "--ledger-table", TABLE, *args],
+                         env=env, capture_output=True, text=True)
+    print_replay(run.stdout)
+    if run.returncode != 0:
+        print(run.stderr, file=sys.stderr)
+        raise SystemExit(f"demo: replay {' '.join(args)} exited {run.returncode}")
+
+
 def print_replay(stdout):
     for line in stdout.splitlines():
         d = json.loads(line)
@@ -175,13 +186,7 @@ def main():
             print(f"== not replayed against moto (they need Audit or certificate lookups): {skipped}")
             print(f"== replay --endpoint-url {endpoint} --ledger-table {TABLE} ({len(live_events)} files;"
                   " each function from its own place in the ledger)")
-            run = subprocess.run([args.replay, "--endpoint-url", endpoint, "--function", "both",
-                                  "--ledger-table", TABLE, *live_events],
-                                 env=env, capture_output=True, text=True)
-            print_replay(run.stdout)
-            if run.returncode != 0:
-                print(run.stderr, file=sys.stderr)
-                raise SystemExit(f"demo: replay exited {run.returncode}")
+            replay_live(args.replay, env, endpoint, "--function", "both", *live_events)
 
             # What the operator sees: every quarantined thing with its causes, from the ledger.
             quarantinectl(ctl, env, endpoint, "list", show=12)
@@ -197,15 +202,11 @@ def main():
             budget = already + BURST_ALLOWED
             print(f"== a burst: {BURST} alarms for {BURST} new things, MAX_NEW_QUARANTINES={budget}"
                   f" ({already} things went into quarantine in the budget window {window} already)")
-            run = subprocess.run([args.replay, "--endpoint-url", endpoint, "--function", "group",
-                                  "--ledger-table", TABLE, "--max-new-quarantines", str(budget),
-                                  # moto's DynamoDB transactions are not atomic under
-                                  # concurrent requests (DynamoDB's are): one record at a time.
-                                  "--max-concurrency", "1", burst_file], env=env, capture_output=True, text=True)
-            print_replay(run.stdout)
-            if run.returncode != 0:
-                print(run.stderr, file=sys.stderr)
-                raise SystemExit(f"demo: replay of the burst exited {run.returncode}")
+            replay_live(args.replay, env, endpoint, "--function", "group",
+                        "--max-new-quarantines", str(budget),
+                        # moto's DynamoDB transactions are not atomic under concurrent
+                        # requests (DynamoDB's are): one record at a time.
+                        "--max-concurrency", "1", burst_file)
             in_group = set(iot.list_things_in_thing_group(thingGroupName=GROUP)["things"])
             done = sum(t in in_group for t in burst)
             print(f"== {done} of the burst quarantined, {BURST - done} held")
@@ -229,12 +230,8 @@ def main():
             iot.remove_thing_from_thing_group(thingGroupName=GROUP, thingName=drifted)
             print(f"== drift: {drifted} removed from {GROUP} behind the tools' back; the registry event replayed")
             removed_event = os.path.join(ROOT, "events", "direct-registry-removed-from-quarantine.json")
-            run = subprocess.run([args.replay, "--endpoint-url", endpoint, "--function", "group",
-                                  "--ledger-table", TABLE, removed_event],
-                                 env=env, capture_output=True, text=True)
-            print_replay(run.stdout)
-            if run.returncode != 0 or drifted not in iot.list_things_in_thing_group(thingGroupName=GROUP)["things"]:
-                print(run.stderr, file=sys.stderr)
+            replay_live(args.replay, env, endpoint, "--function", "group", removed_event)
+            if drifted not in iot.list_things_in_thing_group(thingGroupName=GROUP)["things"]:
                 raise SystemExit(f"demo: {drifted} was not put back in {GROUP}")
 
             # A release by hand: the operator's path (a release request on the topic is refused

@@ -40,4 +40,4 @@ pub mod violations;
 pub mod warm_up;
 
 pub use errors::classify;
-pub use startup::{StartupError, build_handler, build_handler_on};
+pub use startup::{StartupError, build_handler, build_handler_on, build_per_function};

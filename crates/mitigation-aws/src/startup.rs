@@ -39,6 +39,26 @@ pub async fn build_handler(
     Ok(build_function(kinds, config).await?.handler)
 }
 
+/// The handlers a program that performs several functions' actions runs each record
+/// through (replay, quarantinectl): with the ledger (`LEDGER_TABLE`) one per function, each
+/// acting from its own place in it as the deployed function does, else one performing them
+/// all (`None`). One SDK configuration serves them all.
+pub async fn build_per_function(
+    kinds: &[FunctionKind],
+    config: &FunctionConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Vec<(Option<FunctionKind>, Handler)>, StartupError> {
+    let groups: Vec<(Option<FunctionKind>, Vec<FunctionKind>)> = match config.ledger_table {
+        None => vec![(None, kinds.to_vec())],
+        Some(_) => kinds.iter().map(|k| (Some(*k), vec![*k])).collect(),
+    };
+    let mut all = Vec::with_capacity(groups.len());
+    for (function, kinds) in groups {
+        all.push((function, build_handler_on(&kinds, config, sdk).await?));
+    }
+    Ok(all)
+}
+
 /// A handler and the clients its mitigations call, whose connections init opens
 /// ([`crate::warm_up`]).
 pub struct Function {

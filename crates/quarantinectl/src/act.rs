@@ -99,22 +99,16 @@ async fn handlers(
     let Some(sdk) = sdk else {
         return Ok(vec![dry_run_handler(kinds, config)]);
     };
-    let groups: Vec<Vec<FunctionKind>> = match config.ledger_table {
-        None => vec![kinds.to_vec()],
-        Some(_) => kinds.iter().map(|k| vec![*k]).collect(),
-    };
     let config = FunctionConfig {
         budget: None,
         ..config.clone()
     };
-    let mut all = Vec::new();
-    for kinds in groups {
-        let handler = mitigation_aws::build_handler_on(&kinds, &config, &sdk)
-            .await
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-        all.push(handler.with_override_protection(force));
-    }
-    Ok(all)
+    Ok(mitigation_aws::build_per_function(kinds, &config, &sdk)
+        .await
+        .map_err(|e| Failure::Usage(e.to_string()))?
+        .into_iter()
+        .map(|(_, handler)| handler.with_override_protection(force))
+        .collect())
 }
 
 pub async fn run(

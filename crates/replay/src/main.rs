@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use mitigation::settings::{self, Reader};
 use mitigation::{FunctionConfig, FunctionKind, Handler, dry_run_handler};
-use mitigation_aws::build_handler;
+use mitigation_aws::build_per_function;
 use serde_json::Value;
 
 /// Replay Device Defender violation events (SNS or SQS Lambda events) through the
@@ -126,19 +126,17 @@ async fn handlers(
     if config.dry_run {
         return Ok(vec![(None, dry_run_handler(kinds, config))]);
     }
-    let groups: Vec<(Option<FunctionKind>, Vec<FunctionKind>)> = match config.ledger_table {
-        None => vec![(None, kinds.to_vec())],
-        Some(_) => kinds.iter().map(|k| (Some(*k), vec![*k])).collect(),
-    };
-    let mut all = Vec::new();
-    for (function, kinds) in groups {
-        let handler = build_handler(&kinds, config).await?;
-        all.push((
-            function,
-            handler.with_release_sources(config.release_sources.clone()),
-        ));
-    }
-    Ok(all)
+    let sdk = mitigation_aws::sdk::load_sdk_config(&config.aws).await;
+    Ok(build_per_function(kinds, config, &sdk)
+        .await?
+        .into_iter()
+        .map(|(function, handler)| {
+            (
+                function,
+                handler.with_release_sources(config.release_sources.clone()),
+            )
+        })
+        .collect())
 }
 
 /// Replay one file through every handler; the number of records whose action failed.

@@ -256,6 +256,15 @@ pub async fn create_ledger_table(client: &aws_sdk_dynamodb::Client, name: &str) 
         .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"));
 }
 
+/// moto started, with the quarantine ledger's table `table` in it, and a DynamoDB client
+/// for it: what every ledger test starts from. Panics on error.
+pub async fn with_ledger_table(table: &str) -> (Moto, aws_sdk_dynamodb::Client) {
+    let moto = Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    create_ledger_table(&client, table).await;
+    (moto, client)
+}
+
 /// A thing's history in the ledger's table, oldest first: each entry's text attributes
 /// (`causeId`, `cause`, `outcome`, `function`, `recordId`, `caller`, ...). Panics on error.
 pub async fn ledger_history(

@@ -26,9 +26,7 @@ fn thing(name: &str) -> ThingName {
 }
 
 async fn ledger_on_moto() -> (Moto, Arc<DynamoLedger>) {
-    let moto = Moto::start();
-    let client = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&client, TABLE).await;
+    let (moto, client) = moto::with_ledger_table(TABLE).await;
     (moto, Arc::new(DynamoLedger::new(client, TABLE)))
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use test_harness::fixtures::{batch_item_failures, sqs_event, violation_on_metric};
-use test_harness::moto::{self, Moto};
+use test_harness::moto;
 use test_harness::scenarios::GROUP;
 use test_harness::sdk::{ClientSettings, iot_client};
 use test_harness::{Invocation, LocalFunction, Op, StandIn, local_aws_env};
@@ -51,9 +51,7 @@ async fn history(dynamodb: &aws_sdk_dynamodb::Client, thing: &str) -> Vec<[Strin
 
 #[tokio::test]
 async fn a_thing_removed_behind_the_tools_back_is_put_back_and_the_history_says_so() {
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     aws.connect("dev-1", Some("dev-1"));
     let env = local_aws_env(Some(&aws.endpoint()))

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use test_harness::fixtures::{batch_item_failures, sqs_event, violation_on_metric};
-use test_harness::moto::{self, Moto};
+use test_harness::moto;
 use test_harness::scenarios::GROUP;
 use test_harness::stand_in::Disconnect;
 use test_harness::{Invocation, LocalFunction, Op, StandIn, local_aws_env};
@@ -29,9 +29,7 @@ fn request(action: &str, source: &str) -> Value {
 
 #[tokio::test]
 async fn causes_keep_a_thing_duplicates_call_nothing_and_the_history_names_who() {
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     aws.connect("dev-1", Some("dev-1"));
     let env = local_aws_env(Some(&aws.endpoint()))
@@ -129,9 +127,7 @@ async fn causes_keep_a_thing_duplicates_call_nothing_and_the_history_names_who()
 
 #[tokio::test]
 async fn with_a_budget_of_five_eight_alarms_quarantine_five_and_hold_three() {
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, _) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     let env = local_aws_env(Some(&aws.endpoint()))
         .set("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint)

@@ -66,9 +66,7 @@ async fn item(
 
 #[tokio::test]
 async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger() {
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
 
     quarantinectl(
@@ -167,9 +165,7 @@ async fn an_operator_quarantine_and_release_go_through_every_function_s_ledger()
 async fn approve_all_carries_out_the_held_quarantines() {
     use mitigation::FunctionKind;
     use mitigation::ledger::{Cause, CauseChange, Ledger};
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     let ledger = mitigation_aws::ledger::DynamoLedger::new(dynamodb.clone(), TABLE);
     for n in 6..=8 {
@@ -217,9 +213,7 @@ async fn approve_all_carries_out_the_held_quarantines() {
 
 #[tokio::test]
 async fn a_protected_thing_is_kept_until_the_operator_forces_it() {
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     quarantinectl(
         &aws,
@@ -249,9 +243,7 @@ async fn a_protected_thing_is_kept_until_the_operator_forces_it() {
 async fn a_release_can_mark_the_violations_it_clears_benign() {
     use mitigation::FunctionKind;
     use mitigation::ledger::{Cause, CauseChange, Ledger};
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     let ledger = mitigation_aws::ledger::DynamoLedger::new(dynamodb.clone(), TABLE);
     let thing = violation_core::ThingName::parse("dev-2").unwrap();
@@ -298,9 +290,7 @@ async fn a_release_can_mark_the_violations_it_clears_benign() {
 
 #[tokio::test]
 async fn a_release_of_one_cause_keeps_the_thing_while_another_remains() {
-    let moto = Moto::start();
-    let dynamodb = moto::dynamodb_client(&moto.endpoint);
-    moto::create_ledger_table(&dynamodb, TABLE).await;
+    let (moto, dynamodb) = moto::with_ledger_table(TABLE).await;
     let aws = StandIn::start();
     quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "first"]);
     quarantinectl(&aws, &moto, &["quarantine", "dev-1", "--reason", "second"]);

@@ -2,9 +2,9 @@
 //! from a throw-away CA that the functions trust, across a link with a round-trip delay that
 //! the TCP handshake pays too.
 //!
-//! Two hops in front of the stand-in, on a thread of their own: a delaying TCP proxy (the
-//! endpoint the functions are given), then a TLS terminator that forwards the plain HTTP to
-//! the stand-in.
+//! Two hops in front of the stand-in: a delaying TCP proxy (the endpoint the functions are
+//! given; each connection on threads of its own, timed by the operating system's sleep),
+//! then a TLS terminator that forwards the plain HTTP to the stand-in.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -16,9 +16,8 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -238,58 +237,77 @@ async fn tls_terminator(listener: TcpListener, acceptor: TlsAcceptor, upstream: 
     }
 }
 
-/// Forwards each connection to `next` with half of `rtt` on every byte each way. The
-/// kernel completes the client's TCP handshake at once, so its first bytes wait one more
-/// round trip: they arrive when they would have after a real handshake.
+/// Forwards each connection to `next` with half of `rtt` on every chunk each way.
+///
+/// Accepting is async; each connection's copying runs on plain threads with blocking sockets
+/// and the operating system's sleep, which wakes within tens of µs of its deadline. The
+/// runtime's timer rounds every deadline up to its next millisecond: on the six one-way trips
+/// of a connection's three round trips that added 4-6 ms to what the link is said to be.
+///
+/// The kernel completes the client's TCP handshake at once, so `connect` returns a round trip
+/// early; the client's first bytes therefore wait one more round trip, counted from when the
+/// client sent them. What the client did between `connect` and its first write (building its
+/// TLS hello) then lies on the path, as it would after a real handshake.
 async fn delay_proxy(listener: TcpListener, next: SocketAddr, rtt: Duration) {
     while let Ok((client, _)) = listener.accept().await {
-        let accepted = Instant::now();
-        tokio::spawn(async move {
-            let Ok(server) = TcpStream::connect(next).await else {
-                return;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
-            let one_way = rtt / 2;
-            tokio::join!(
-                delayed_copy(client_read, server_write, one_way, accepted + rtt),
-                delayed_copy(server_read, client_write, one_way, accepted),
-            );
-        });
+        let _ = thread::Builder::new()
+            .name("bench-link-conn".into())
+            .spawn(move || {
+                let _ = delay_connection(client, next, rtt);
+            });
     }
 }
 
-/// Copies `from` to `to`, each chunk `one_way` after it was read (and not before
-/// `not_before + one_way`), in order.
-async fn delayed_copy(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+/// One connection through the link: two directions, each a reading and a writing thread.
+fn delay_connection(client: TcpStream, next: SocketAddr, rtt: Duration) -> std::io::Result<()> {
+    let client = client.into_std()?;
+    client.set_nonblocking(false)?;
+    let server = std::net::TcpStream::connect(next)?;
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
+    let one_way = rtt / 2;
+    let upstream = delayed_copy(client.try_clone()?, server.try_clone()?, one_way, rtt);
+    delayed_copy(server, client, one_way, Duration::ZERO);
+    let _ = upstream.join();
+    Ok(())
+}
+
+/// Copies `from` to `to` on two threads, each chunk written `one_way` after it was read (the
+/// first one `first_extra` later still), in order; returns the reader's thread.
+fn delayed_copy(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
     one_way: Duration,
-    not_before: Instant,
-) {
-    let (chunks, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let read = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = from.read(&mut buf).await {
-            if n == 0
-                || chunks
-                    .send((Instant::now().max(not_before) + one_way, buf[..n].to_vec()))
-                    .is_err()
-            {
-                break;
+    first_extra: Duration,
+) -> thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    let (chunks, due) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+    let writer = thread::spawn(move || {
+        for (at, bytes) in due {
+            let now = std::time::Instant::now();
+            if at > now {
+                thread::sleep(at - now);
             }
-        }
-    };
-    let write = async move {
-        while let Some((at, bytes)) = due.recv().await {
-            tokio::time::sleep_until(at).await;
-            if to.write_all(&bytes).await.is_err() {
+            if to.write_all(&bytes).is_err() {
                 return;
             }
         }
-        let _ = to.shutdown().await;
-    };
-    tokio::join!(read, write);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut extra = first_extra;
+        let mut last = std::time::Instant::now();
+        while let Ok(n) = from.read(&mut buf) {
+            // In order: a chunk is never due before the one read ahead of it.
+            let at = (std::time::Instant::now() + one_way + extra).max(last);
+            extra = Duration::ZERO;
+            last = at;
+            if n == 0 || chunks.send((at, buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+        drop(chunks);
+        let _ = writer.join();
+    })
 }

@@ -26,6 +26,7 @@ pub async fn run(kind: FunctionKind) -> Result<(), lambda_runtime::Error> {
         warmed = ?warmed.warmed,
         unanswered = ?warmed.unanswered,
         took_ms = warmed.took.as_secs_f64() * 1000.0,
+        tls_prepared = function.prepared_tls.taken(),
         "connections opened during init"
     );
     let handler = function.handler;

@@ -27,6 +27,7 @@ pub mod errors;
 #[cfg(feature = "fan-out")]
 pub mod fan_out;
 pub mod group;
+pub mod https;
 pub mod lambda;
 #[cfg(feature = "ledger")]
 pub mod ledger;

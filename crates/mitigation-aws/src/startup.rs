@@ -6,8 +6,9 @@ use mitigation::{ActionError, FunctionConfig, FunctionKind, Handler, MitigationA
 
 use crate::certificates::IotCertificates;
 use crate::group::ThingGroupMembership;
+use crate::https::PreparedUse;
 use crate::lookups::IotDirectory;
-use crate::sdk::load_sdk_config;
+use crate::sdk::load_function_sdk_config;
 use crate::violations::DeviceDefenderViolations;
 use crate::warm_up::WarmUpTarget;
 use mitigation::certificates::{CertificateQuarantine, PolicyRecord};
@@ -64,15 +65,20 @@ pub async fn build_per_function(
 pub struct Function {
     pub handler: Handler,
     pub warm_up: Vec<WarmUpTarget>,
+    /// Whether a request used the HTTPS connector prepared during init ([`crate::https`]).
+    pub prepared_tls: PreparedUse,
 }
 
-/// [`build_handler`], keeping the mitigations' clients for the warm-up.
+/// [`build_handler`] as a function's init does it: on the configuration Lambda gives
+/// ([`load_function_sdk_config`]), keeping the mitigations' clients for the warm-up.
 pub async fn build_function(
     kinds: &[FunctionKind],
     config: &FunctionConfig,
 ) -> Result<Function, StartupError> {
-    let sdk = load_sdk_config(&config.aws).await;
-    build_function_on(kinds, config, &sdk).await
+    let (sdk, prepared_tls) = load_function_sdk_config(&config.aws).await;
+    let mut function = build_function_on(kinds, config, &sdk).await?;
+    function.prepared_tls = prepared_tls;
+    Ok(function)
 }
 
 /// [`build_handler`] on an SDK configuration the caller loaded (quarantinectl's `--region`
@@ -161,7 +167,11 @@ async fn build_function_on(
         warm_up.push(WarmUpTarget::Iot(iot_for_warm_up));
     }
     warm_up.extend(data_plane_warm_up(data));
-    Ok(Function { handler, warm_up })
+    Ok(Function {
+        handler,
+        warm_up,
+        prepared_tls: PreparedUse::default(),
+    })
 }
 
 #[cfg(feature = "data-plane")]

@@ -236,6 +236,7 @@ impl StandIn {
                 seq: AtomicU64::new(0),
                 world: Mutex::new(World::default()),
                 calls: Mutex::new(Vec::new()),
+                signers: Mutex::new(Vec::new()),
             });
             shared = Some(Arc::clone(&state));
             routes::router(state)
@@ -263,6 +264,12 @@ impl StandIn {
     /// Every request so far (since the last [`Self::reset_counters`]), in arrival order.
     pub fn calls(&self) -> Vec<Call> {
         lock(&self.shared.calls).clone()
+    }
+
+    /// Who signed each request so far, in order: `access-key/region/service` from the SigV4
+    /// `Authorization` header's credential scope (the date left out).
+    pub fn signers(&self) -> Vec<String> {
+        lock(&self.shared.signers).clone()
     }
 
     /// How many requests for this operation (any status).

@@ -70,7 +70,43 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/", post(dynamodb_operation))
         .fallback(unknown_operation)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            record_signer,
+        ))
         .with_state(shared)
+}
+
+/// Notes each request's signer ([`super::StandIn::signers`]) before it is routed.
+async fn record_signer(
+    State(aws): Aws,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let scope = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(credential_scope);
+    if let Some(scope) = scope {
+        crate::lock(&aws.signers).push(scope);
+    }
+    next.run(request).await
+}
+
+/// `AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/iot/aws4_request, ...` →
+/// `AKID/us-east-1/iot`.
+fn credential_scope(authorization: &str) -> Option<String> {
+    let credential = authorization
+        .split("Credential=")
+        .nth(1)?
+        .split(',')
+        .next()?;
+    let parts: Vec<&str> = credential.split('/').collect();
+    match parts.as_slice() {
+        [key, _date, region, service, "aws4_request"] => Some(format!("{key}/{region}/{service}")),
+        _ => None,
+    }
 }
 
 async fn unknown_operation(State(aws): Aws, request: Request) -> Reply {

@@ -26,6 +26,8 @@ pub(super) struct Shared {
     pub(super) bucket: Option<Mutex<Bucket>>,
     pub(super) world: Mutex<World>,
     pub(super) calls: Mutex<Vec<Call>>,
+    /// The SigV4 credential scope of every signed request, as `access-key/region/service`.
+    pub(super) signers: Mutex<Vec<String>>,
 }
 
 /// An AWS answer in the restJson1 format.

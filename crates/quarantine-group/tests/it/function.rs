@@ -276,11 +276,38 @@ fn init_opens_the_connection_of_each_client_before_the_first_event() {
     let line = warm_up_line(&function);
     assert_eq!(line["warmed"], r#"["iot", "iot-data"]"#, "{line}");
     assert_eq!(line["unanswered"], "[]", "{line}");
+    // The HTTPS connector whose root certificates were loaded on a thread of their own, while
+    // init built the clients, is the one the warm-up used.
+    assert_eq!(line["tls_prepared"], true, "{line}");
     assert_eq!(
         function.invoke(&sqs_alarms(&["dev-1"])),
         Invocation::Response(batch_item_failures(&[]))
     );
     assert!(aws.group_members(GROUP).contains("dev-1"));
+}
+
+#[test]
+fn init_signs_with_the_credentials_and_region_lambda_puts_in_the_environment() {
+    let aws = StandIn::start();
+    // Lambda sets both region variables; AWS_REGION wins, as in the SDK's default chain.
+    let env = local_aws_env(Some(&aws.endpoint()))
+        .set("AWS_REGION", "eu-west-1")
+        .set("AWS_DEFAULT_REGION", "us-east-1");
+    let function = LocalFunction::start(binary(), &env);
+    assert_eq!(
+        function.invoke(&sqs_alarms(&["dev-1"])),
+        Invocation::Response(batch_item_failures(&[]))
+    );
+    let mut signers = aws.signers();
+    signers.sort();
+    signers.dedup();
+    assert_eq!(
+        signers,
+        [
+            "AKIDLOCALTESTING0000/eu-west-1/iot",
+            "AKIDLOCALTESTING0000/eu-west-1/iotdata"
+        ]
+    );
 }
 
 #[test]

@@ -465,11 +465,24 @@ fn print_targets(subjects: &[Subject], figures: &[Figures], rtt: Duration, netwo
         }
     }
     if let Some(floor) = floor_init {
+        // What no client can go below on this link, and what each function adds to it: its own
+        // CPU on the path to the warm-up's first packet and after its answer.
         let network = ms(network);
         println!(
             "| (for reading the above) the link's own TCP + TLS + one request, a bare rustls client: {network:.1} ms; floor + that | | | {:.1} ms | |",
             floor + network
         );
+        for (s, f) in subjects.iter().zip(figures) {
+            if matches!(s.kind, Kind::Python | Kind::Floor) {
+                continue;
+            }
+            let own = ms(median(&f.init)) - floor - network;
+            println!(
+                "| (for reading the above) init minus the floor and the link's own three round trips | {} | {own:.1} ms ({:.2} round trips) | | |",
+                s.label(),
+                own / rtt_ms
+            );
+        }
     }
     if let (Some(group), Some(seed)) = (find(Kind::Group), find(Kind::Python)) {
         let ours = ms(median(&group.init_and_first));

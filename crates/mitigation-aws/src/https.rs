@@ -41,6 +41,8 @@ pub fn prepared_https_client(settings: HttpConnectorSettings) -> (SharedHttpClie
             .lock()
             .ok()
             .and_then(|mut slot| slot.take_if(|p| p.fits(settings)));
+        // Joining blocks this worker until the set-up is done: once per process, for at most
+        // what the set-up has left (it has usually finished when the warm-up asks).
         if let Some(Ok(connector)) = taken.map(|p| p.handle.join()) {
             flag.0.store(true, Ordering::Relaxed);
             return connector;

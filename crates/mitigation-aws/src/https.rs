@@ -9,6 +9,10 @@
 //! it is ready when the warm-up asks for it, and the connect starts that much sooner. A
 //! request with other connector settings than the ones prepared gets a connector built as the
 //! SDK builds it.
+//!
+//! The SDK also builds a whole connector in every client's construction, only to check the
+//! configuration and drop it (so that the certificates load early): with the prepared one
+//! doing that, the check gets a connector without TLS instead.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +40,15 @@ pub fn prepared_https_client(settings: HttpConnectorSettings) -> (SharedHttpClie
     let prepared = Mutex::new(building.map(|handle| Prepared { settings, handle }));
     let flag = used.clone();
     let client = Builder::new().build_with_connector_fn(move |settings, components| {
+        // Without settings this is the SDK checking a client's configuration as the client is
+        // built (`validate_base_client_config`), which builds a connector and drops it, to load
+        // the root certificates early: for every client, on init's path. The prepared
+        // connector loads them already; a connector without TLS is built here instead, in
+        // microseconds, and never sends anything.
+        let Some(settings) = settings else {
+            return ConnectorBuilder::default().build_http();
+        };
+        let settings = Some(settings);
         let sleep = components.and_then(|c| c.sleep_impl());
         let taken = prepared
             .lock()

@@ -41,6 +41,9 @@ async fn the_prepared_connector_serves_requests_with_its_timeouts() {
     let aws = StandIn::start();
     let (client, prepared) = prepared_https_client(settings(Duration::from_secs(2)));
     let iot = iot(&aws, client, Duration::from_secs(2));
+    // Building the client checks its configuration with a connector of no settings; that
+    // check neither takes the prepared connector nor waits for it.
+    assert!(!prepared.taken());
     iot.describe_endpoint()
         .endpoint_type("iot:Data-ATS")
         .send()

@@ -17,10 +17,10 @@ use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 use violation_core::{Action, Decision, ThingName, Verdict};
 
-use super::ledger_flow::{LEDGER_STEP, failed};
+use super::ledger_flow::{LEDGER_STEP, called, failed, record_entry};
 use super::{DEADLINE_STEP, Handler, Invocation, LedgerUse, deadline_error};
 use crate::function::FunctionKind;
-use crate::ledger::{CauseOutcome, FunctionState, HistoryEntry, Settled};
+use crate::ledger::{FunctionState, HistoryEntry, Settled};
 use crate::report::{ActionReport, Mitigation, RecordOutcome, RecordReport, first_failure};
 
 /// What a history entry of a drift record says was asked.
@@ -234,25 +234,14 @@ impl DriftEntry<'_> {
         actions: &[ActionReport],
         outcome: &str,
     ) -> HistoryEntry {
-        let v = self.verdict;
+        let (ledger, invocation) = (self.ledger, self.invocation);
         HistoryEntry {
-            at: (self.ledger.clock)(),
-            function: self.ledger.function,
             asked: RECONCILE,
-            cause_id: String::new(),
-            cause: CauseOutcome::NotRecorded,
             outcome: outcome.to_owned(),
-            actions: actions
-                .iter()
-                .map(|r| format!("{}={}", r.action, r.outcome.as_str()))
-                .collect(),
+            actions: called(actions),
             active_causes: state.cause_ids(),
-            source: v.source.map_or("", |s| s.as_str()).to_owned(),
-            reason: v.reason(),
-            record_id: v.record_id.clone(),
-            delivery: v.envelope.as_str().to_owned(),
-            request_id: self.invocation.request_id.to_owned(),
             caller: REGISTRY_CALLER.to_owned(),
+            ..record_entry(self.verdict, invocation, ledger.function, (ledger.clock)())
         }
     }
 }

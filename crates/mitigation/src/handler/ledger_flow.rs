@@ -11,6 +11,7 @@ use violation_core::{Action, Decision, RejectReason, ThingName, Verdict};
 
 use super::{BatchPlan, DEADLINE_STEP, Handler, Invocation, LedgerUse, Work, deadline_error};
 use crate::action::{ActionError, KeptBecause, Retry};
+use crate::function::FunctionKind;
 use crate::ledger::{
     Arrival, CauseOutcome, Claim, FunctionState, HistoryEntry, Refused, Settled, change_of,
 };
@@ -118,20 +119,10 @@ impl Handler {
                 continue;
             };
             let entry = HistoryEntry {
-                at: (ledger.clock)(),
-                function: ledger.function,
                 asked: Action::Release.as_str(),
-                cause_id: String::new(),
-                cause: CauseOutcome::NotRecorded,
                 outcome: "rejected".to_owned(),
-                actions: Vec::new(),
-                active_causes: Vec::new(),
-                source: verdict.source.map_or("", |s| s.as_str()).to_owned(),
-                reason: verdict.reason(),
-                record_id: verdict.record_id.clone(),
-                delivery: verdict.envelope.as_str().to_owned(),
-                request_id: invocation.request_id.to_owned(),
                 caller: sender.clone(),
+                ..record_entry(verdict, invocation, ledger.function, (ledger.clock)())
             };
             if let Err(e) = ledger.ledger.append(&thing, &[entry]).await {
                 tracing::warn!(thing = %thing, error = %e, "history of a refused release not written");
@@ -537,6 +528,41 @@ impl Handler {
     }
 }
 
+/// A history entry with what the record and the invocation say (when, which function, the
+/// record's source, reason, ids and delivery); the rest empty, for each entry to fill in: nothing
+/// asked, no cause, no outcome, nothing called, no caller.
+pub(super) fn record_entry(
+    verdict: &Verdict,
+    invocation: Invocation<'_>,
+    function: FunctionKind,
+    at: i64,
+) -> HistoryEntry {
+    HistoryEntry {
+        at,
+        function,
+        asked: "",
+        cause_id: String::new(),
+        cause: CauseOutcome::NotRecorded,
+        outcome: String::new(),
+        actions: Vec::new(),
+        active_causes: Vec::new(),
+        source: verdict.source.map_or("", |s| s.as_str()).to_owned(),
+        reason: verdict.reason(),
+        record_id: verdict.record_id.clone(),
+        delivery: verdict.envelope.as_str().to_owned(),
+        request_id: invocation.request_id.to_owned(),
+        caller: String::new(),
+    }
+}
+
+/// The calls made, as the history lists them: `name=outcome` each.
+pub(super) fn called(actions: &[ActionReport]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|r| format!("{}={}", r.action, r.outcome.as_str()))
+        .collect()
+}
+
 /// What every history entry of a thing's round shares.
 struct Round<'a> {
     ledger: &'a LedgerUse,
@@ -571,23 +597,14 @@ impl Round<'_> {
                     }
                 };
                 HistoryEntry {
-                    at: now,
-                    function: ledger.function,
                     asked: a.action.as_str(),
                     cause_id: a.cause_id.clone(),
                     cause: a.cause,
                     outcome: outcome.to_owned(),
-                    actions: actions
-                        .iter()
-                        .map(|r| format!("{}={}", r.action, r.outcome.as_str()))
-                        .collect(),
+                    actions: called(actions),
                     active_causes: state.cause_ids(),
-                    source: a.verdict.source.map_or("", |s| s.as_str()).to_owned(),
-                    reason: a.verdict.reason(),
-                    record_id: a.verdict.record_id.clone(),
-                    delivery: a.verdict.envelope.as_str().to_owned(),
-                    request_id: invocation.request_id.to_owned(),
                     caller: a.verdict.facts.request_source.clone().unwrap_or_default(),
+                    ..record_entry(a.verdict, invocation, ledger.function, now)
                 }
             })
             .collect()

@@ -41,6 +41,23 @@ pub fn violation_on_metric(
     })
 }
 
+/// A registry thing-group membership event (`operation` `ADDED` or `REMOVED`), as the topic
+/// rule's Lambda action delivers it.
+pub fn membership_event(event_id: &str, operation: &str, group: &str, thing: &str) -> Value {
+    json!({
+        "eventType": "THING_GROUP_MEMBERSHIP_EVENT",
+        "eventId": event_id,
+        "timestamp": 1_764_881_354_123_i64,
+        "operation": operation,
+        "accountId": ACCOUNT,
+        "groupArn": format!("arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/{group}"),
+        "groupId": "06838589-373f-4312-b1f2-53f2192291c4",
+        "thingArn": format!("arn:aws:iot:{REGION}:{ACCOUNT}:thing/{thing}"),
+        "thingId": "b604ecb6-f6a4-4e7a-bd28-36e2bb5c9ff7",
+        "membershipId": "8505ebf8-4d32-4286-80e9-c23a4a16bbd8"
+    })
+}
+
 /// The SNS message as SNS hands it to Lambda.
 pub fn sns_message(message_id: &str, message: &str) -> SnsMessage {
     let mut sns = SnsMessage::default();

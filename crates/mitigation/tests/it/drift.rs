@@ -37,20 +37,12 @@ fn alarm(thing: &str) -> Value {
     v
 }
 
-/// A registry membership event, as the topic rule's Lambda action delivers it.
+/// A registry membership event, at 2,000 ms (after the alarm's 1,000).
 fn membership(operation: &str, group: &str, thing: &str) -> Value {
-    json!({
-        "eventType": "THING_GROUP_MEMBERSHIP_EVENT",
-        "eventId": format!("evt-{operation}-{thing}"),
-        "timestamp": 2_000,
-        "operation": operation,
-        "accountId": "123456789012",
-        "groupArn": format!("arn:aws:iot:eu-west-1:123456789012:thinggroup/{group}"),
-        "groupId": "g-1",
-        "thingArn": format!("arn:aws:iot:eu-west-1:123456789012:thing/{thing}"),
-        "thingId": "t-1",
-        "membershipId": "m-1"
-    })
+    let event_id = format!("evt-{operation}-{thing}");
+    let mut event = fixtures::membership_event(&event_id, operation, group, thing);
+    event["timestamp"] = json!(2_000);
+    event
 }
 
 fn call(action: Action, thing: &str) -> Call {

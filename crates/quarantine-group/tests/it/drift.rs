@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use test_harness::fixtures::{batch_item_failures, sqs_event, violation_on_metric};
+use test_harness::fixtures::{
+    batch_item_failures, membership_event, sqs_event, violation_on_metric,
+};
 use test_harness::moto;
 use test_harness::scenarios::GROUP;
 use test_harness::sdk::{ClientSettings, iot_client};
@@ -14,20 +16,10 @@ use test_harness::{Invocation, LocalFunction, Op, StandIn, local_aws_env};
 const BINARY: &str = env!("CARGO_BIN_EXE_quarantine-group");
 const TABLE: &str = "ledger";
 
-/// The registry's event, as the stack's topic rule hands it to the function.
+/// The registry's event of the quarantine group, as the stack's topic rule hands it to the
+/// function.
 fn membership(event_id: &str, operation: &str, thing: &str) -> Value {
-    json!({
-        "eventType": "THING_GROUP_MEMBERSHIP_EVENT",
-        "eventId": event_id,
-        "timestamp": 1_764_881_354_123_i64,
-        "operation": operation,
-        "accountId": "123456789012",
-        "groupArn": format!("arn:aws:iot:us-east-1:123456789012:thinggroup/{GROUP}"),
-        "groupId": "06838589-373f-4312-b1f2-53f2192291c4",
-        "thingArn": format!("arn:aws:iot:us-east-1:123456789012:thing/{thing}"),
-        "thingId": "b604ecb6-f6a4-4e7a-bd28-36e2bb5c9ff7",
-        "membershipId": "8505ebf8-4d32-4286-80e9-c23a4a16bbd8"
-    })
+    membership_event(event_id, operation, GROUP, thing)
 }
 
 /// The thing's history entries as (asked, outcome, caller, record id, delivery, request id).

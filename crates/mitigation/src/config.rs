@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use violation_core::DecisionPolicy;
+use violation_core::{DecisionPolicy, is_iot_name};
 
 use crate::ledger::Budget;
 use crate::settings::{self, Reader};
@@ -315,18 +315,14 @@ pub(crate) fn policy_name(variable: &'static str, value: String) -> Result<Strin
     Ok(name.to_owned())
 }
 
-/// Thing group and shadow names: `[a-zA-Z0-9:_-]+`.
+/// Thing group and shadow names: 1 to `max_len` of `[a-zA-Z0-9:_-]` ([`is_iot_name`]).
 pub(crate) fn iot_name(
     variable: &'static str,
     value: String,
     max_len: usize,
 ) -> Result<String, ConfigError> {
     let name = value.trim();
-    if name.len() > max_len
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'))
-    {
+    if !is_iot_name(name, max_len) {
         let problem = format!("expected 1 to {max_len} letters, digits, ':', '_' or '-'");
         return Err(bad(variable, value, problem));
     }
@@ -658,6 +654,10 @@ mod tests {
             (
                 "QUARANTINE_GROUP_ARN",
                 "arn:aws:iot:us-east-1:1234:thinggroup/Q",
+            ),
+            (
+                "QUARANTINE_GROUP_ARN",
+                "arn:aws:iot:us-east-1:123456789012:thinggroup/",
             ),
             ("STACK_ID", "s"),
             (

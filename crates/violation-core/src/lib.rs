@@ -63,7 +63,7 @@ pub use sources::AlertSource;
 pub use sources::audit::{AuditFindingFields, decide_audit_finding};
 pub use sources::detect::{MetricKind, classify_metric, parse_violation_json};
 pub use subject::{InvalidSubject, Subject};
-pub use thing_name::{InvalidThingName, ThingName};
+pub use thing_name::{InvalidThingName, ThingName, is_iot_name};
 pub use trust::{
     DEFAULT_SECURITY_HUB_PRODUCTS, FindingOrigin, InvalidOrigin, LocalScope, SecurityHubProducts,
 };

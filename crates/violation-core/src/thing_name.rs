@@ -5,6 +5,18 @@ use std::fmt;
 /// Longest thing name the registry accepts.
 pub const MAX_THING_NAME_LEN: usize = 128;
 
+/// Whether `c` may stand in a name of the IoT registry and shadow APIs (a thing, a thing
+/// group, a shadow): `[a-zA-Z0-9:_-]`.
+pub fn is_iot_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-')
+}
+
+/// Whether `name` is 1 to `max_len` characters of [`is_iot_name_char`]: a thing group name
+/// (128), a shadow name (64).
+pub fn is_iot_name(name: &str, max_len: usize) -> bool {
+    !name.is_empty() && name.len() <= max_len && name.chars().all(is_iot_name_char)
+}
+
 /// A validated thing name: 1 to 128 characters of `[a-zA-Z0-9:_-]`, the rule of the registry
 /// and shadow APIs. Nothing else can reach an AWS call, so a hostile name (a path, a query
 /// string, an over-long string) is rejected before any request is built.
@@ -32,7 +44,7 @@ impl ThingName {
         if let Some((position, found)) = name
             .chars()
             .enumerate()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-')))
+            .find(|(_, c)| !is_iot_name_char(*c))
         {
             return Err(InvalidThingName::BadCharacter {
                 found,

@@ -20,7 +20,7 @@ use crate::decision::{Decision, DecisionPolicy, IgnoreReason};
 use crate::lenient::{Fields, Notes};
 use crate::reject::{RejectReason, excerpt};
 use crate::sources::{AlertSource, Decided};
-use crate::thing_name::ThingName;
+use crate::thing_name::{ThingName, is_iot_name};
 use crate::verdict::{AlertFacts, AlertTime};
 
 /// The `eventType` of a thing-group membership event.
@@ -158,7 +158,7 @@ fn read(
     }
     let group_from_arn = named_by_arn(group_arn, "groupArn", "thinggroup/")?;
     let group = name(f, "groupName", group_from_arn.as_ref())?;
-    if !is_group_name(&group) {
+    if !is_iot_name(&group, 128) {
         return Err(RejectReason::InvalidGroupName {
             value: excerpt(&group, 140),
         });
@@ -248,15 +248,6 @@ fn name(f: Fields<'_>, key: &'static str, arn: Option<&FromArn>) -> Result<Strin
             },
         }),
     }
-}
-
-/// A thing group name: 1 to 128 of `[a-zA-Z0-9:_-]`.
-fn is_group_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'))
 }
 
 /// The name in an ARN's resource part, for the facts (never checked there).

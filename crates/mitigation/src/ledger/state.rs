@@ -147,7 +147,6 @@ impl FunctionState {
         }
     }
 
-    /// Make `change` if [`FunctionState::check`] allows it; the version moves when it does.
     /// Tombstones to forget, as (cause id, cleared at): those more than
     /// [`TOMBSTONE_SPAN_MS`] older than the newest, and the oldest beyond
     /// [`MAX_TOMBSTONES`]. Measured from the newest clear, not the clock, so a replay of old
@@ -178,6 +177,7 @@ impl FunctionState {
         }
     }
 
+    /// Make `change` if [`FunctionState::check`] allows it; the version moves when it does.
     pub fn apply(&mut self, change: &CauseChange) -> Result<(), Refused> {
         self.check(change)?;
         match change {

@@ -123,12 +123,13 @@ async fn handlers(
     kinds: &[FunctionKind],
     config: &FunctionConfig,
 ) -> Result<Vec<(Option<FunctionKind>, Handler)>, mitigation_aws::StartupError> {
-    if config.dry_run {
-        return Ok(vec![(None, dry_run_handler(kinds, config))]);
-    }
-    let sdk = mitigation_aws::sdk::load_sdk_config(&config.aws).await;
-    Ok(build_per_function(kinds, config, &sdk)
-        .await?
+    let handlers = if config.dry_run {
+        vec![(None, dry_run_handler(kinds, config))]
+    } else {
+        let sdk = mitigation_aws::sdk::load_sdk_config(&config.aws).await;
+        build_per_function(kinds, config, &sdk).await?
+    };
+    Ok(handlers
         .into_iter()
         .map(|(function, handler)| {
             (

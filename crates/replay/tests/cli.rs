@@ -22,6 +22,7 @@ fn replay(args: &[&str]) -> Output {
         .args(args)
         .env_remove("DRY_RUN")
         .env_remove("RELEASE_ON_CLEAR")
+        .env_remove("RELEASE_SOURCES")
         .output()
         .expect("replay runs")
 }
@@ -128,6 +129,23 @@ fn configuration_flags_change_decisions() {
     let bad = replay(&["--dry-run", "--max-concurrency", "0", file]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("MAX_CONCURRENCY"));
+}
+
+/// A release request is screened as the functions screen it, in a dry run too: refused
+/// unless its source is one of RELEASE_SOURCES.
+#[test]
+fn a_release_request_from_an_untrusted_source_is_refused_in_a_dry_run() {
+    let file = events_dir().join("direct-mitigation-request-release.json");
+    let file = file.to_str().expect("utf-8 path");
+    let untrusted = lines(&replay(&["--dry-run", file]));
+    assert_eq!(untrusted[0]["decision"], "reject", "{untrusted:?}");
+    let trusted = lines(&replay(&[
+        "--dry-run",
+        "--release-sources",
+        "operator:alice",
+        file,
+    ]));
+    assert_eq!(trusted[0]["decision"], "release", "{trusted:?}");
 }
 
 /// The alert trust rules through the binary: an analyst's note, RESOLVED, NOTIFIED and

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::check;
-use crate::indexing::{FleetIndexing, IndexingChange, with_violations};
+use crate::indexing::{IndexingChange, Switch, with_violations};
 use crate::iot::{AwsIotSetup, IotSetup, index_is_active};
 use crate::plan::{Plan, Step, plan};
 use crate::request::{Envelope, NoResponseUrl, Request};
@@ -191,9 +191,9 @@ fn hint(e: &ActionError) -> Option<String> {
 /// What the calls did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
-    pub fleet_indexing: FleetIndexing,
-    /// Thing-group membership registry events (the same three states).
-    pub membership_events: FleetIndexing,
+    pub fleet_indexing: Switch,
+    /// Thing-group membership registry events.
+    pub membership_events: Switch,
     /// Human-readable, for the SUCCESS answer's `Reason`.
     pub notes: Vec<String>,
 }
@@ -207,8 +207,8 @@ pub async fn execute(
     index_poll: Duration,
 ) -> Result<Done, Failure> {
     let mut done = Done {
-        fleet_indexing: FleetIndexing::NotRequested,
-        membership_events: FleetIndexing::NotRequested,
+        fleet_indexing: Switch::NotRequested,
+        membership_events: Switch::NotRequested,
         notes: Vec::new(),
     };
     for step in &plan.steps {
@@ -277,7 +277,7 @@ async fn membership_events(
     iot: &dyn IotSetup,
     until: Instant,
     notes: &mut Vec<String>,
-) -> Result<FleetIndexing, Failure> {
+) -> Result<Switch, Failure> {
     let enabled = call(
         "DescribeEventConfigurations",
         until,
@@ -287,7 +287,7 @@ async fn membership_events(
     if enabled {
         tracing::info!("thing-group membership events are already on");
         notes.push("thing-group membership events were already on".into());
-        return Ok(FleetIndexing::AlreadyEnabled);
+        return Ok(Switch::AlreadyEnabled);
     }
     call(
         "UpdateEventConfigurations",
@@ -297,7 +297,7 @@ async fn membership_events(
     .await?;
     tracing::info!("thing-group membership events turned on");
     notes.push("thing-group membership events turned on".into());
-    Ok(FleetIndexing::Enabled)
+    Ok(Switch::Enabled)
 }
 
 async fn fleet_indexing(
@@ -305,7 +305,7 @@ async fn fleet_indexing(
     until: Instant,
     poll: Duration,
     notes: &mut Vec<String>,
-) -> Result<FleetIndexing, Failure> {
+) -> Result<Switch, Failure> {
     let current = call(
         "GetIndexingConfiguration",
         until,
@@ -317,7 +317,7 @@ async fn fleet_indexing(
     let IndexingChange::Update(config) = change else {
         tracing::info!("Device Defender violations are already indexed");
         notes.push("fleet indexing of violations was already on".into());
-        return Ok(FleetIndexing::AlreadyEnabled);
+        return Ok(Switch::AlreadyEnabled);
     };
     tracing::info!(
         thing_indexing_mode = config.thing_indexing_mode.as_str(),
@@ -333,7 +333,7 @@ async fn fleet_indexing(
         "fleet indexing of violations turned on; {}",
         wait_for_index(iot, until, poll).await
     ));
-    Ok(FleetIndexing::Enabled)
+    Ok(Switch::Enabled)
 }
 
 /// Waits, within `until`, for the thing index to be ACTIVE again (a dynamic group created
@@ -618,7 +618,7 @@ impl Handler {
         })
         .await
         .unwrap_or_else(|e| Err(Failure::Internal(format!("the calls were aborted: {e}"))));
-        let data = |fleet_indexing: FleetIndexing, membership_events: FleetIndexing| {
+        let data = |fleet_indexing: Switch, membership_events: Switch| {
             plan.target.as_ref().map(|t| Data {
                 policy_name: t.policy_name.clone(),
                 thing_group_arn: t.group.arn.clone(),

@@ -4,20 +4,21 @@ use aws_sdk_iot::types::{
     DeviceDefenderIndexingMode, ThingIndexingConfiguration, ThingIndexingMode,
 };
 
-/// What the `FleetIndexing` (and `MembershipEvents`) data key says.
+/// What became of an account setting the stack may turn on: what the `FleetIndexing` and
+/// `MembershipEvents` data keys say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FleetIndexing {
+pub enum Switch {
     NotRequested,
     AlreadyEnabled,
     Enabled,
 }
 
-impl FleetIndexing {
+impl Switch {
     pub fn as_str(self) -> &'static str {
         match self {
-            FleetIndexing::NotRequested => "not-requested",
-            FleetIndexing::AlreadyEnabled => "already-enabled",
-            FleetIndexing::Enabled => "enabled",
+            Switch::NotRequested => "not-requested",
+            Switch::AlreadyEnabled => "already-enabled",
+            Switch::Enabled => "enabled",
         }
     }
 }
@@ -168,8 +169,8 @@ mod tests {
 
     #[test]
     fn data_values_are_the_documented_strings() {
-        assert_eq!(FleetIndexing::NotRequested.as_str(), "not-requested");
-        assert_eq!(FleetIndexing::AlreadyEnabled.as_str(), "already-enabled");
-        assert_eq!(FleetIndexing::Enabled.as_str(), "enabled");
+        assert_eq!(Switch::NotRequested.as_str(), "not-requested");
+        assert_eq!(Switch::AlreadyEnabled.as_str(), "already-enabled");
+        assert_eq!(Switch::Enabled.as_str(), "enabled");
     }
 }

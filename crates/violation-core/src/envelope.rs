@@ -81,8 +81,8 @@ pub struct InboundRecord {
     /// Position in the event's `Records` array (0 for a direct invocation).
     pub index: usize,
     /// The SQS `messageId` (what `batchItemFailures` must name), the SNS `MessageId`, or
-    /// for a direct invocation the EventBridge event `id` (a registry event's `eventId`); `Records[i]` or `event` when
-    /// there is none.
+    /// for a direct invocation the EventBridge event `id` (a registry event's `eventId`);
+    /// `Records[i]` or `event` when there is none.
     pub id: String,
     pub envelope: Envelope,
     /// The alert message, parsed as JSON, or why it could not be reached.

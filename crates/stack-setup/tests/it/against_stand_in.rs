@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use stack_setup::AwsIotSetup;
 use stack_setup::handler::execute;
-use stack_setup::indexing::FleetIndexing;
+use stack_setup::indexing::Switch;
 use stack_setup::plan::{Plan, Step};
 use test_harness::sdk::{ClientSettings, iot_client};
 use test_harness::{Fault, Op, StandIn};
@@ -24,7 +24,7 @@ fn membership_events_plan() -> Plan {
     }
 }
 
-async fn run(aws: &StandIn) -> Result<FleetIndexing, String> {
+async fn run(aws: &StandIn) -> Result<Switch, String> {
     let iot = AwsIotSetup::new(iot_client(&aws.endpoint(), ClientSettings::attempts(1)));
     let until = Instant::now() + Duration::from_secs(30);
     execute(
@@ -44,7 +44,7 @@ async fn membership_events_are_turned_on_leaving_the_other_event_types_as_they_a
     let aws = StandIn::start();
     aws.set_event_configuration("THING", true);
     aws.set_event_configuration("JOB", false);
-    assert_eq!(run(&aws).await, Ok(FleetIndexing::Enabled));
+    assert_eq!(run(&aws).await, Ok(Switch::Enabled));
     assert_eq!(
         aws.event_configuration("THING_GROUP_MEMBERSHIP"),
         Some(true)
@@ -53,7 +53,7 @@ async fn membership_events_are_turned_on_leaving_the_other_event_types_as_they_a
     assert_eq!(aws.event_configuration("JOB"), Some(false));
     assert_eq!(aws.count(Op::UpdateEventConfigurations), 1);
     // Already on: read, not written again.
-    assert_eq!(run(&aws).await, Ok(FleetIndexing::AlreadyEnabled));
+    assert_eq!(run(&aws).await, Ok(Switch::AlreadyEnabled));
     assert_eq!(aws.count(Op::DescribeEventConfigurations), 2);
     assert_eq!(aws.count(Op::UpdateEventConfigurations), 1);
 }

@@ -171,8 +171,8 @@ pub struct WarmUpReport {
 
 /// Sends every target's warm-up request at once and waits for them until `deadline`; never
 /// fails. Each request is a task of its own: a handshake's CPU (the first one also seeds the
-/// TLS library's random generator, ~20 ms) then holds up only its own connection, not the
-/// others' connects, which would otherwise wait for it.
+/// TLS library's random generator) then holds up only its own connection, not the others'
+/// connects, which would otherwise wait for it.
 pub async fn warm_up(targets: &[WarmUpTarget], deadline: Duration) -> WarmUpReport {
     let started = Instant::now();
     let pings = targets.iter().cloned().map(|target| {

@@ -585,11 +585,7 @@ async fn an_endpoint_nobody_listens_on_is_a_clear_error() {
         "thing-nobody",
         &pki.dir.path().join("s.json"),
     );
-    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = common::free_port();
     let port = args.iter().position(|a| a == "--port").unwrap();
     args[port + 1] = free_port.to_string();
     args.push("--once".into());

@@ -1,6 +1,7 @@
 //! A real MQTT broker (mosquitto) with mutual TLS on a loopback port, certificates generated
 //! per test, a client that plays AWS IoT, and the agent as a child process.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -125,6 +126,24 @@ fn mosquitto_binary() -> PathBuf {
         })
 }
 
+/// A loopback port free now and not handed out before in this process. The tests run in
+/// parallel: two asking the kernel at once can be given the same free port, and then one
+/// broker fails to bind it while its readiness check reaches the other's listener, and its
+/// agent later finds nobody there.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+}
+
 pub struct Broker {
     child: Child,
     pub port: u16,
@@ -133,23 +152,13 @@ pub struct Broker {
 impl Broker {
     /// Starts mosquitto with mutual TLS on a free loopback port.
     pub fn start(pki: &Pki) -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Broker::start_on(pki, port)
+        Broker::start_on(pki, free_port())
     }
 
     /// A broker that accepts the TLS handshake but refuses every MQTT connection (CONNACK
     /// "not authorized"): without the certificate's name as user name, every client is anonymous.
     pub fn start_refusing(pki: &Pki) -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Broker::launch(pki, port, false)
+        Broker::launch(pki, free_port(), false)
     }
 
     pub fn start_on(pki: &Pki, port: u16) -> Broker {
@@ -181,19 +190,29 @@ impl Broker {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
+        let exited = |child: &mut Child| {
+            let status = child.try_wait().unwrap()?;
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            Some(format!(
+                "mosquitto on port {port} exited with {status}: {err}"
+            ))
+        };
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                panic!("mosquitto exited with {status}: {err}");
+            if let Some(exit) = exited(&mut child) {
+                panic!("{exit}");
             }
             assert!(
                 Instant::now() < deadline,
                 "mosquitto did not listen on {port}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whoever answered, this broker must still be running (not refused the port).
+        if let Some(exit) = exited(&mut child) {
+            panic!("{exit}");
         }
         Broker { child, port }
     }
